@@ -1,0 +1,208 @@
+"""Base class for goal-conditioned MuJoCo tasks.
+
+Every task speaks Gymnasium exactly: ``reset(seed=...) -> (obs, info)`` and
+``step(a) -> (obs, reward, terminated, truncated, info)``. Observations are dicts with
+``pixels`` (H, W, 3) uint8 and ``proprio`` (P,) float32. Actions are normalized to [-1, 1].
+
+A task subclass provides (dm_control's split: model, named physics queries, task hooks):
+
+- ``_build_model() -> mujoco.MjModel``         the MJCF, compiled once;
+- ``_sample_episode(rng) -> None``             set the start state in ``self.data`` and store
+                                               whatever defines the goal (``self._goal``);
+- ``_goal_qpos() -> np.ndarray``               the full qpos of the scene at the goal, used to
+                                               render the goal image;
+- ``_apply_action(a)``                         write controls for one env step;
+- ``_proprio() -> np.ndarray``                 robot-only state (no object or goal info);
+- ``state() -> np.ndarray``                    low-dim true task state (for probes and oracles);
+- ``distance_to_goal() -> float``              in the units named by ``distance_units``;
+- ``oracle_action() -> np.ndarray``            a controller with access to the true state.
+
+Episodes never terminate on their own; truncation comes only from ``TimeLimit`` (the step
+budget registered with the task). ``info["success"]`` is ``distance_to_goal() <=
+success_threshold`` at every step.
+"""
+
+from __future__ import annotations
+
+import os
+
+os.environ.setdefault("MUJOCO_GL", "egl")
+
+from typing import Any, ClassVar
+
+import gymnasium as gym
+import mujoco
+import numpy as np
+
+
+class GoalEnv(gym.Env):
+    """Goal-conditioned MuJoCo task with pixel + proprio observations and a goal image."""
+
+    metadata: ClassVar[dict[str, Any]] = {"render_modes": ["rgb_array"], "render_fps": 10}
+
+    #: success when ``distance_to_goal() <= success_threshold``
+    success_threshold: float = 0.0
+    #: what ``distance_to_goal`` measures, for docs and results tables
+    distance_units: str = "m"
+    #: physics steps per env step (action repeat)
+    frame_skip: int = 1
+    #: step budget registered with ``TimeLimit``
+    max_episode_steps: int = 100
+    #: camera name used for observations
+    camera: str | int = -1
+
+    def __init__(self, image_size: int = 64, render_mode: str | None = "rgb_array") -> None:
+        if not isinstance(image_size, int) or image_size < 8 or image_size > 1024:
+            raise ValueError(f"image_size={image_size!r} is invalid: use an int in [8, 1024]")
+        if render_mode not in (None, "rgb_array"):
+            raise ValueError(f"render_mode={render_mode!r} is unsupported: use 'rgb_array'")
+        self.render_mode = render_mode
+        self.image_size = image_size
+        self.model = self._build_model()
+        self.data = mujoco.MjData(self.model)
+        self._renderer: mujoco.Renderer | None = None
+        self._goal_obs: dict[str, np.ndarray] | None = None
+        n_act = self.action_dim()
+        self.action_space = gym.spaces.Box(-1.0, 1.0, (n_act,), dtype=np.float32)
+        mujoco.mj_forward(self.model, self.data)
+        p = self._proprio().shape[0]
+        self.observation_space = gym.spaces.Dict(
+            {
+                "pixels": gym.spaces.Box(0, 255, (image_size, image_size, 3), dtype=np.uint8),
+                "proprio": gym.spaces.Box(-np.inf, np.inf, (p,), dtype=np.float32),
+            }
+        )
+        self.metadata = dict(self.metadata, render_fps=round(self.control_rate_hz))
+
+    # ---- hooks (override) -------------------------------------------------------------
+    def _build_model(self) -> mujoco.MjModel:
+        raise NotImplementedError
+
+    def action_dim(self) -> int:
+        return int(self.model.nu)
+
+    def _sample_episode(self, rng: np.random.Generator) -> None:
+        raise NotImplementedError
+
+    def _goal_qpos(self) -> np.ndarray:
+        raise NotImplementedError
+
+    def _apply_action(self, action: np.ndarray) -> None:
+        self.data.ctrl[:] = action
+
+    def _proprio(self) -> np.ndarray:
+        raise NotImplementedError
+
+    def state(self) -> np.ndarray:
+        """Low-dimensional true task state (agent and object poses)."""
+        raise NotImplementedError
+
+    def goal_state(self) -> np.ndarray:
+        """The true task state at the goal, in the same layout as ``state()``."""
+        raise NotImplementedError
+
+    def distance_to_goal(self) -> float:
+        raise NotImplementedError
+
+    def oracle_action(self) -> np.ndarray:
+        """Action of a controller that sees the true state; reaches the goal within budget."""
+        raise NotImplementedError
+
+    # ---- Gymnasium API ----------------------------------------------------------------
+    @property
+    def control_rate_hz(self) -> float:
+        return 1.0 / (self.model.opt.timestep * self.frame_skip)
+
+    def reset(
+        self, *, seed: int | None = None, options: dict[str, Any] | None = None
+    ) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
+        super().reset(seed=seed)
+        mujoco.mj_resetData(self.model, self.data)
+        self._sample_episode(self.np_random)
+        mujoco.mj_forward(self.model, self.data)
+        self._goal_obs = self._render_goal()
+        return self._obs(), self._info()
+
+    def step(
+        self, action: np.ndarray
+    ) -> tuple[dict[str, np.ndarray], float, bool, bool, dict[str, Any]]:
+        if self._goal_obs is None:
+            raise RuntimeError("step() called before reset(): call env.reset(seed=...) first")
+        a = self.validate_action(action)
+        for _ in range(self.frame_skip):
+            self._apply_action(a)
+            mujoco.mj_step(self.model, self.data)
+        info = self._info()
+        return self._obs(), -info["distance_to_goal"], False, False, info
+
+    def validate_action(self, action: Any) -> np.ndarray:
+        """Return the action as float64 clipped to [-1, 1]; raise on wrong shape or NaN."""
+        a = np.asarray(action, dtype=np.float64)
+        if a.shape != self.action_space.shape:
+            raise ValueError(
+                f"action has shape {a.shape} but {type(self).__name__} expects "
+                f"{self.action_space.shape}: pass one value per action dimension in [-1, 1]"
+            )
+        if not np.all(np.isfinite(a)):
+            raise ValueError(
+                f"action {a.tolist()} contains NaN or inf: check the policy or planner output"
+            )
+        return np.clip(a, -1.0, 1.0)
+
+    def render(self) -> np.ndarray:
+        return self._render_pixels()
+
+    def close(self) -> None:
+        if self._renderer is not None:
+            self._renderer.close()
+            self._renderer = None
+
+    # ---- goal ---------------------------------------------------------------------------
+    def goal_observation(self) -> dict[str, np.ndarray]:
+        """The goal as an observation (goal image + proprio), rendered from the goal state."""
+        if self._goal_obs is None:
+            raise RuntimeError("goal_observation() needs a goal: call env.reset(seed=...) first")
+        return {k: v.copy() for k, v in self._goal_obs.items()}
+
+    def _render_goal(self) -> dict[str, np.ndarray]:
+        saved = self.get_physics_state()
+        self.data.qpos[:] = self._goal_qpos()
+        self.data.qvel[:] = 0.0
+        mujoco.mj_forward(self.model, self.data)
+        goal = self._obs()
+        self.set_physics_state(saved)
+        return goal
+
+    # ---- physics state (for oracles, tests and simulator-in-the-loop baselines) --------
+    def get_physics_state(self) -> np.ndarray:
+        spec = mujoco.mjtState.mjSTATE_FULLPHYSICS
+        out = np.empty(mujoco.mj_stateSize(self.model, spec))
+        mujoco.mj_getState(self.model, self.data, out, spec)
+        return out
+
+    def set_physics_state(self, state: np.ndarray) -> None:
+        mujoco.mj_setState(self.model, self.data, state, mujoco.mjtState.mjSTATE_FULLPHYSICS)
+        mujoco.mj_forward(self.model, self.data)
+
+    # ---- helpers ------------------------------------------------------------------------
+    def _obs(self) -> dict[str, np.ndarray]:
+        return {
+            "pixels": self._render_pixels(),
+            "proprio": self._proprio().astype(np.float32),
+        }
+
+    def _info(self) -> dict[str, Any]:
+        d = float(self.distance_to_goal())
+        return {"distance_to_goal": d, "success": bool(d <= self.success_threshold)}
+
+    def _render_pixels(self) -> np.ndarray:
+        if self._renderer is None:
+            self._renderer = mujoco.Renderer(self.model, self.image_size, self.image_size)
+        self._renderer.update_scene(self.data, camera=self.camera)
+        return self._renderer.render().copy()
+
+    def __del__(self) -> None:  # renderers must close before the GL context is torn down
+        try:
+            self.close()
+        except Exception:  # noqa: BLE001 - interpreter teardown: nothing left to report to
+            pass
