@@ -74,6 +74,11 @@ class GoalEnv(gym.Env):
         )
         self.metadata = dict(self.metadata, render_fps=round(self.control_rate_hz))
 
+    @classmethod
+    def step_budget(cls, **kwargs: Any) -> int:
+        """The ``TimeLimit`` budget of the task built with these constructor kwargs."""
+        return cls.max_episode_steps
+
     # ---- hooks (override) -------------------------------------------------------------
     def _build_model(self) -> mujoco.MjModel:
         raise NotImplementedError

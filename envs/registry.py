@@ -63,7 +63,7 @@ def register_all() -> None:
         if spec.gym_id in gym.registry:
             continue
         try:
-            steps = spec.env_class().max_episode_steps
+            steps = spec.env_class().step_budget(**spec.kwargs)
         except (ImportError, AttributeError):  # task module not written yet
             continue
         gym.register(
