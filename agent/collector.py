@@ -1,0 +1,205 @@
+"""Data collection runner: episodes -> chunked dataset, in parallel, resumable."""
+
+from __future__ import annotations
+
+import json
+import multiprocessing as mp
+import os
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from tqdm import tqdm
+
+import envs
+from agent import dataset as ds
+from agent.policies import MIXED, POLICIES
+from envs.config import EnvConfig
+
+
+@dataclass(frozen=True)
+class CollectConfig:
+    """Settings of ``python -m agent.collect``."""
+
+    env: EnvConfig = field(default_factory=EnvConfig)  #: task and image size
+    episodes: int = 100  #: episodes to collect
+    out: str = "data/point_mass"  #: dataset folder
+    policy: str = "mixed"  #: exploration policy (see agent.policies)
+    workers: int = 2  #: parallel processes; 0 = all cores
+    chunk_size: int = 10  #: episodes per chunk
+    seed: int = 0  #: episode e is reset with seed + e
+    video: bool = True  #: write preview.mp4 of the first episode
+
+    def __post_init__(self) -> None:
+        if self.episodes < 1:
+            raise ValueError(f"episodes={self.episodes} must be >= 1")
+        if self.chunk_size < 1:
+            raise ValueError(f"chunk_size={self.chunk_size} must be >= 1")
+        if self.workers < 0:
+            raise ValueError(f"workers={self.workers} must be >= 0 (0 = all cores)")
+        if self.policy not in (*POLICIES, "mixed"):
+            raise ValueError(
+                f"policy={self.policy!r} is unknown: choose one of {[*POLICIES, 'mixed']}"
+            )
+
+    def identity(self) -> dict[str, Any]:
+        """The settings that determine the dataset's content (resume must match them)."""
+        d = asdict(self)
+        for k in ("out", "workers", "video"):
+            d.pop(k)
+        return d
+
+
+def run_episode(env: Any, seed: int, policy_name: str) -> ds.EpisodeBuffer:
+    """One full-budget episode with the exploration policy (no early stop at success)."""
+    from agent.policies import make_policy
+
+    task = env.unwrapped
+    rng = np.random.default_rng([seed, 1])  # independent of the env's own seed stream
+    policy = make_policy(policy_name, rng, env.action_space.shape[0])
+    obs, info = env.reset(seed=seed)
+    ep = ds.EpisodeBuffer(seed=seed)
+    goal = task.goal_observation()
+    ep.goal = {"pixels": goal["pixels"], "proprio": goal["proprio"], "state": task.goal_state()}
+    ep.add_obs(obs["pixels"], obs["proprio"], task.state(), info["distance_to_goal"])
+    truncated = terminated = False
+    while not (terminated or truncated):
+        a = policy(task).astype(np.float32)
+        obs, _, terminated, truncated, info = env.step(a)
+        ep.actions.append(a)
+        ep.add_obs(obs["pixels"], obs["proprio"], task.state(), info["distance_to_goal"])
+    return ep
+
+
+_WORKER_ENV: dict[str, Any] = {}
+
+
+def _collect_chunk(args: tuple[dict[str, Any], str, int]) -> tuple[int, int, int]:
+    ident, out, index = args
+    key = json.dumps(ident["env"], sort_keys=True)
+    if key not in _WORKER_ENV:
+        _WORKER_ENV[key] = envs.make(ident["env"]["name"], image_size=ident["env"]["image_size"])
+    env = _WORKER_ENV[key]
+    first = index * ident["chunk_size"]
+    last = min(first + ident["chunk_size"], ident["episodes"])
+    eps = [run_episode(env, ident["seed"] + e, ident["policy"]) for e in range(first, last)]
+    ds.write_chunk(Path(out), index, eps)
+    return index, len(eps), sum(len(e.actions) for e in eps)
+
+
+def _close_worker_envs() -> None:
+    for env in _WORKER_ENV.values():
+        env.close()
+    _WORKER_ENV.clear()
+
+
+def prepare_output(cfg: CollectConfig) -> Path:
+    """Create ``out`` (or check it holds this same collection); fail clearly otherwise."""
+    root = Path(cfg.out)
+    try:
+        root.mkdir(parents=True, exist_ok=True)
+        probe = root / ".write_probe"
+        probe.write_text("ok")
+        probe.unlink()
+    except OSError as e:
+        raise PermissionError(
+            f"cannot write to out={cfg.out} ({e.strerror}): choose a writable folder"
+        ) from e
+    settings = root / "collect.json"
+    ident = cfg.identity()
+    if settings.exists():
+        old = json.loads(settings.read_text())
+        if old != json.loads(json.dumps(ident)):
+            diff = sorted(k for k in ident if old.get(k) != json.loads(json.dumps(ident))[k])
+            raise FileExistsError(
+                f"out={cfg.out} holds a collection with different settings ({', '.join(diff)}): "
+                "use another out= or delete that folder"
+            )
+    elif any(root.iterdir()):
+        raise FileExistsError(
+            f"out={cfg.out} is not empty and holds no collection: choose a new folder"
+        )
+    else:
+        ds.atomic_write_json(settings, ident)
+    ds.remove_stale_temp(root)
+    return root
+
+
+def collect(cfg: CollectConfig) -> Path:
+    """Collect (or finish collecting) the dataset described by ``cfg``; returns its folder."""
+    root = prepare_output(cfg)
+    n_chunks = -(-cfg.episodes // cfg.chunk_size)
+    todo = [i for i in range(n_chunks) if i not in set(ds.completed_chunks(root))]
+    ident = cfg.identity()
+    workers = cfg.workers or os.cpu_count() or 1
+    done_eps = (n_chunks - len(todo)) * cfg.chunk_size
+    bar = tqdm(
+        total=cfg.episodes,
+        initial=min(done_eps, cfg.episodes),
+        unit="ep",
+        desc=f"collect {cfg.env.name}",
+        dynamic_ncols=True,
+    )
+    jobs = [(ident, str(root), i) for i in todo]
+    try:
+        if workers == 1 or len(jobs) <= 1:
+            for job in jobs:
+                bar.update(_collect_chunk(job)[1])
+        else:
+            with mp.get_context("spawn").Pool(min(workers, len(jobs))) as pool:
+                for _, n_eps, _ in pool.imap_unordered(_collect_chunk, jobs):
+                    bar.update(n_eps)
+    finally:
+        bar.close()
+        _close_worker_envs()
+    write_meta(cfg, root, n_chunks)
+    if cfg.video:
+        write_preview(root)
+    return root
+
+
+def write_meta(cfg: CollectConfig, root: Path, n_chunks: int) -> None:
+    chunks = [f"chunk_{i:05d}" for i in range(n_chunks)]
+    lengths = [np.load(root / c / "lengths.npy") for c in chunks]
+    env = envs.make(cfg.env.name, image_size=cfg.env.image_size)
+    task = env.unwrapped
+    env.reset(seed=cfg.seed)
+    meta = {
+        "format_version": ds.FORMAT_VERSION,
+        "task": cfg.env.name,
+        "gym_id": env.spec.id,
+        "image_size": cfg.env.image_size,
+        "action_space": {
+            "low": env.action_space.low.tolist(),
+            "high": env.action_space.high.tolist(),
+            "shape": list(env.action_space.shape),
+        },
+        "proprio_dim": int(env.observation_space["proprio"].shape[0]),
+        "state_dim": int(task.state().shape[0]),
+        "control_rate_hz": task.control_rate_hz,
+        "max_episode_steps": env.spec.max_episode_steps,
+        "success_threshold": task.success_threshold,
+        "distance_units": task.distance_units,
+        "policy": cfg.policy,
+        "policy_choices": list(MIXED) if cfg.policy == "mixed" else [cfg.policy],
+        "seed": cfg.seed,
+        "reset_seeds": [cfg.seed, cfg.seed + cfg.episodes - 1],
+        "episodes": int(sum(len(x) for x in lengths)),
+        "transitions": int(sum(int(x.sum()) for x in lengths)),
+        "chunk_size": cfg.chunk_size,
+        "chunks": chunks,
+        "sha256": ds.file_digest(
+            [root / c / f"{k}.npy" for c in chunks for k in ("pixels", "actions")]
+        ),
+    }
+    env.close()
+    ds.atomic_write_json(root / "meta.json", meta)
+
+
+def write_preview(root: Path) -> None:
+    from agent.video import write_mp4
+
+    ep = next(ds.Dataset(root).iter_episodes())
+    frames = [np.concatenate([p, ep["goal_pixels"]], axis=1) for p in ep["pixels"]]
+    write_mp4(root / "preview.mp4", frames)

@@ -1,0 +1,77 @@
+"""Exploration policies for data collection.
+
+Each policy is built once per episode with its own RNG and called as ``policy(env) -> action``
+with the unwrapped task (so the noisy oracle can read the true state).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import numpy as np
+
+Policy = Callable[[object], np.ndarray]
+
+
+def uniform_random(rng: np.random.Generator, dim: int) -> Policy:
+    """Independent uniform actions in [-1, 1]."""
+    return lambda env: rng.uniform(-1.0, 1.0, dim)
+
+
+def repeated_random(rng: np.random.Generator, dim: int, max_repeat: int = 8) -> Policy:
+    """Uniform actions held for a random 1..max_repeat steps, so the data covers distance."""
+    state = {"a": rng.uniform(-1.0, 1.0, dim), "left": 0}
+
+    def act(env: object) -> np.ndarray:
+        if state["left"] == 0:
+            state["a"] = rng.uniform(-1.0, 1.0, dim)
+            state["left"] = int(rng.integers(1, max_repeat + 1))
+        state["left"] -= 1
+        return state["a"].copy()
+
+    return act
+
+
+def ornstein_uhlenbeck(
+    rng: np.random.Generator, dim: int, theta: float = 0.15, sigma: float = 0.4
+) -> Policy:
+    """Ornstein-Uhlenbeck noise clipped to [-1, 1]: smooth, temporally correlated actions."""
+    state = {"a": rng.uniform(-1.0, 1.0, dim)}
+
+    def act(env: object) -> np.ndarray:
+        a = state["a"]
+        state["a"] = np.clip(a - theta * a + sigma * rng.standard_normal(dim), -1.0, 1.0)
+        return state["a"].copy()
+
+    return act
+
+
+def noisy_oracle(
+    rng: np.random.Generator, dim: int, sigma: float = 0.3, eps: float = 0.2
+) -> Policy:
+    """The task's oracle plus Gaussian noise; with probability ``eps`` a uniform action."""
+
+    def act(env: object) -> np.ndarray:
+        if rng.random() < eps:
+            return rng.uniform(-1.0, 1.0, dim)
+        return np.clip(env.oracle_action() + sigma * rng.standard_normal(dim), -1.0, 1.0)
+
+    return act
+
+
+POLICIES: dict[str, Callable[..., Policy]] = {
+    "random": uniform_random,
+    "repeat": repeated_random,
+    "ou": ornstein_uhlenbeck,
+    "noisy_oracle": noisy_oracle,
+}
+#: "mixed" draws one of these per episode
+MIXED = ("repeat", "ou", "noisy_oracle")
+
+
+def make_policy(name: str, rng: np.random.Generator, dim: int) -> Policy:
+    if name == "mixed":
+        name = MIXED[int(rng.integers(len(MIXED)))]
+    if name not in POLICIES:
+        raise ValueError(f"unknown policy {name!r}: choose one of {[*POLICIES, 'mixed']}")
+    return POLICIES[name](rng, dim)

@@ -1,0 +1,350 @@
+"""A Cartesian (gantry) arm with a parallel gripper: reach, push and pick-and-place.
+
+The MJCF is ``assets/arm.xml``: three position-controlled slide joints ``x, y, z`` carry a
+wrist with two coupled finger pads over a 0.6 m table, with a 4.5 cm, 60 g cube on a free
+joint (contacts, friction and gravity are real; the robot bodies are gravity-compensated like
+a real arm driver). The joint ranges are the end-effector workspace.
+
+Actions are end-effector Cartesian deltas ``(dx, dy, dz, grip)`` in [-1, 1]^4, the action
+space of real arm drivers and of V-JEPA 2-AC / DROID: each env step moves the end-effector
+*target* by ``delta * max_step`` (2.5 cm per unit), clipped to the workspace box and to
+``2 * max_step`` from the measured end-effector (no wind-up when blocked); the position
+actuators track it over the ``frame_skip`` physics steps. ``grip`` sets the finger opening
+target: -1 closed .. +1 open (absolute, not a delta).
+
+Control rate: 12.5 Hz (physics at 500 Hz, action repeat 40). Camera ``front``: a 3/4
+top-down view of the workspace; the overhead light casts the gripper's shadow straight down,
+so its height shows as the gap between gripper and shadow. Proprio (robot only): end-effector
+position (3), finger opening (1), end-effector velocity (3). No goal marker is drawn: the
+goal is conveyed by the goal image only, rendered from the goal state.
+
+Success rules (Fetch's 5 cm threshold, in metres):
+
+- ``ArmReach`` (no cube): grasp site within ``0.05`` m of the goal 3-D position.
+  Budget: 50 steps (4 s).
+- ``ArmPush``: cube centre within ``0.05`` m of the goal (x, y) on the table.
+  Budget: 100 steps (8 s).
+- ``ArmPickPlace``: cube centre within ``0.05`` m of the goal 3-D position (half of the goals
+  on the table, half up to 0.15 m above it). Budget: 100 steps (8 s).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, ClassVar
+
+import mujoco
+import numpy as np
+
+from envs.base import GoalEnv
+
+_ASSET = Path(__file__).parent / "assets" / "arm.xml"
+
+CUBE_HALF = 0.0225  #: cube half side (m)
+PAD_GAP = 0.004  #: gap between the finger pads when fully closed (m)
+_FINGER_MAX = 0.045  #: travel of each finger joint (m); opening = PAD_GAP + 2 * travel
+_GRASP_Q = CUBE_HALF - PAD_GAP / 2  # finger travel at which the pads touch the cube
+_OBJECT_RANGE = 0.1  # cube starts and push / pick-place goals in [-0.1, 0.1]^2
+_MIN_GOAL_DIST = 0.1  # goals are drawn at least this far from the start (m)
+_PUSH_Z = 0.025  # grasp-site height when pushing: pads straddle the cube's mid-height
+_TRAVEL_Z = 0.085  # height at which the gripper clears the cube
+_BEHIND = 0.06  # pusher stand-off behind the cube centre along the push direction
+
+
+def _segment_distance(p: np.ndarray, a: np.ndarray, b: np.ndarray) -> float:
+    """Distance from point ``p`` to the segment ``a``-``b`` (2-D)."""
+    ab = b - a
+    t = np.clip((p - a) @ ab / max(ab @ ab, 1e-12), 0.0, 1.0)
+    return float(np.linalg.norm(a + t * ab - p))
+
+
+def _yaw_quat(yaw: float) -> np.ndarray:
+    return np.array([np.cos(yaw / 2), 0.0, 0.0, np.sin(yaw / 2)])
+
+
+class _ArmTask(GoalEnv):
+    """Shared model and end-effector controller of the arm tasks.
+
+    Robot-adapter interface (what a sim-arm adapter wraps):
+
+    - ``ee_position()`` (3,) grasp-site position in the world frame (m), table top at z = 0;
+      ``ee_velocity()`` (3,) its velocity (m/s); ``finger_opening()`` gap between the pads (m);
+    - ``workspace_low`` / ``workspace_high`` (3,) the end-effector box (m), equal to the
+      ``x, y, z`` joint limits;
+    - ``joint_names`` ``("x", "y", "z", "finger_l", "finger_r")`` and ``joint_limits`` (5, 2);
+    - ``max_step`` metres of target motion per unit action per env step;
+    - ``ee_target()`` the commanded end-effector target (3,).
+    """
+
+    frame_skip = 40
+    camera = "front"
+    success_threshold = 0.05
+    #: metres of end-effector target motion per unit action per env step
+    max_step: float = 0.025
+    joint_names: ClassVar[tuple[str, ...]] = ("x", "y", "z", "finger_l", "finger_r")
+    #: whether the scene has the cube
+    has_cube: ClassVar[bool] = True
+
+    def __init__(self, **kwargs: Any) -> None:
+        self._target = np.zeros(3)
+        self._ramp_from = np.zeros(3)
+        self._finger_target = 0.0
+        self._substep = 0
+        super().__init__(**kwargs)
+
+    # ---- model ------------------------------------------------------------------------
+    def _build_model(self) -> mujoco.MjModel:
+        spec = mujoco.MjSpec.from_file(str(_ASSET))
+        if not self.has_cube:
+            spec.delete(spec.body("cube"))
+        model = spec.compile()
+        joints = [model.joint(n) for n in self.joint_names]
+        self._arm_q = np.array([int(j.qposadr[0]) for j in joints[:3]])
+        self._arm_v = np.array([int(j.dofadr[0]) for j in joints[:3]])
+        self._finger_q = np.array([int(j.qposadr[0]) for j in joints[3:]])
+        self._cube_q = int(model.joint("cube").qposadr[0]) if self.has_cube else -1
+        self._grasp_site = model.site("grasp").id
+        self.joint_limits = np.array([j.range for j in joints], dtype=np.float64)
+        self.workspace_low = self.joint_limits[:3, 0].copy()
+        self.workspace_high = self.joint_limits[:3, 1].copy()
+        return model
+
+    def action_dim(self) -> int:
+        return 4
+
+    # ---- named physics queries --------------------------------------------------------
+    def ee_position(self) -> np.ndarray:
+        return self.data.site_xpos[self._grasp_site].copy()
+
+    def ee_velocity(self) -> np.ndarray:
+        return self.data.qvel[self._arm_v].copy()
+
+    def ee_target(self) -> np.ndarray:
+        return self._target.copy()
+
+    def finger_opening(self) -> float:
+        return float(PAD_GAP + self.data.qpos[self._finger_q].sum())
+
+    def cube_position(self) -> np.ndarray:
+        return self.data.qpos[self._cube_q : self._cube_q + 3].copy()
+
+    def cube_quat(self) -> np.ndarray:
+        return self.data.qpos[self._cube_q + 3 : self._cube_q + 7].copy()
+
+    # ---- controller -------------------------------------------------------------------
+    def step(
+        self, action: np.ndarray
+    ) -> tuple[dict[str, np.ndarray], float, bool, bool, dict[str, Any]]:
+        if self._goal_obs is not None:  # else super().step raises the reset() error
+            self._set_targets(self.validate_action(action))
+        return super().step(action)
+
+    def _set_targets(self, a: np.ndarray) -> None:
+        """Move the end-effector target by ``a[:3] * max_step``; set the finger target."""
+        ee = self.ee_position()
+        target = self._target + a[:3] * self.max_step
+        target = np.clip(target, ee - 2 * self.max_step, ee + 2 * self.max_step)
+        self._ramp_from = self._target
+        self._target = np.clip(target, self.workspace_low, self.workspace_high)
+        self._finger_target = _FINGER_MAX * (a[3] + 1.0) / 2.0
+        self._substep = 0
+
+    def _apply_action(self, action: np.ndarray) -> None:
+        # the target ramps over the first half of the env step, the second half settles
+        frac = min(1.0, (self._substep + 1) / (self.frame_skip // 2))
+        self.data.ctrl[:3] = self._ramp_from + frac * (self._target - self._ramp_from)
+        self.data.ctrl[3] = self._finger_target
+        self._substep += 1
+
+    def _place_robot(self, ee: np.ndarray, finger_q: float) -> None:
+        """Put the arm at ``ee`` with both fingers at ``finger_q``, at rest, on target."""
+        self.data.qpos[self._arm_q] = ee
+        self.data.qpos[self._finger_q] = finger_q
+        self._target = ee.copy()
+        self._ramp_from = ee.copy()
+        self._finger_target = finger_q
+        self._substep = self.frame_skip
+        self.data.ctrl[:3] = ee
+        self.data.ctrl[3] = finger_q
+
+    def _robot_qpos(self, ee: np.ndarray, finger_q: float) -> np.ndarray:
+        qpos = self.data.qpos.copy()
+        qpos[self._arm_q] = np.clip(ee, self.workspace_low, self.workspace_high)
+        qpos[self._finger_q] = finger_q
+        return qpos
+
+    def _sample_start(self, rng: np.random.Generator) -> None:
+        """Gripper above cube height anywhere over the table, random finger opening."""
+        ee = rng.uniform([-0.12, -0.12, 0.08], [0.12, 0.12, 0.18])
+        self._place_robot(ee, float(rng.uniform(0.0, _FINGER_MAX)))
+
+    # ---- GoalEnv hooks ----------------------------------------------------------------
+    def _proprio(self) -> np.ndarray:
+        return np.concatenate([self.ee_position(), [self.finger_opening()], self.ee_velocity()])
+
+    def state(self) -> np.ndarray:
+        """ee position (3), finger opening (1), cube position (3), cube quaternion (4)."""
+        return np.concatenate(
+            [self.ee_position(), [self.finger_opening()], self.cube_position(), self.cube_quat()]
+        )
+
+    def goal_state(self) -> np.ndarray:
+        qpos = self._goal_qpos()
+        c = self._cube_q
+        return np.concatenate(
+            [qpos[self._arm_q], [PAD_GAP + qpos[self._finger_q].sum()], qpos[c : c + 7]]
+        )
+
+    def _grip_to_keep(self) -> float:
+        """The grip action that keeps the current finger target."""
+        return 2.0 * self._finger_target / _FINGER_MAX - 1.0
+
+    def _move_towards(self, desired: np.ndarray, grip: float) -> np.ndarray:
+        """Action that moves the end-effector straight to ``desired`` (capped per step)."""
+        delta = (desired - self.ee_position()) / self.max_step
+        delta = delta / max(1.0, float(np.abs(delta).max()))  # keep the direction
+        return np.append(delta, grip).astype(np.float32)
+
+
+class ArmReach(_ArmTask):
+    """Move the grasp site to a goal 3-D position (no cube in the scene)."""
+
+    max_episode_steps = 50
+    has_cube = False
+
+    def _sample_episode(self, rng: np.random.Generator) -> None:
+        self._sample_start(rng)
+        start = self.data.qpos[self._arm_q].copy()
+        while True:
+            goal = rng.uniform([-0.14, -0.14, 0.03], [0.14, 0.14, 0.18])
+            if np.linalg.norm(goal - start) >= _MIN_GOAL_DIST:
+                break
+        self._goal = goal
+
+    def _goal_qpos(self) -> np.ndarray:
+        return self._robot_qpos(self._goal, self._finger_target)
+
+    def state(self) -> np.ndarray:
+        """ee position (3), finger opening (1)."""
+        return np.append(self.ee_position(), self.finger_opening())
+
+    def goal_state(self) -> np.ndarray:
+        return np.append(self._goal, PAD_GAP + 2 * self._finger_target)
+
+    def distance_to_goal(self) -> float:
+        return float(np.linalg.norm(self.ee_position() - self._goal))
+
+    def oracle_action(self) -> np.ndarray:
+        return self._move_towards(self._goal, self._grip_to_keep())
+
+
+class ArmPush(_ArmTask):
+    """Push the cube on the table to a goal (x, y); the gripper stays closed."""
+
+    max_episode_steps = 100
+
+    def _sample_episode(self, rng: np.random.Generator) -> None:
+        self._sample_start(rng)
+        cube = rng.uniform(-_OBJECT_RANGE, _OBJECT_RANGE, 2)
+        yaw = rng.uniform(-np.pi / 4, np.pi / 4)
+        c = self._cube_q
+        self.data.qpos[c : c + 7] = [*cube, CUBE_HALF, *_yaw_quat(yaw)]
+        while True:
+            goal = rng.uniform(-_OBJECT_RANGE, _OBJECT_RANGE, 2)
+            if np.linalg.norm(goal - cube) >= _MIN_GOAL_DIST:
+                break
+        self._goal = goal
+        self._goal_yaw = yaw
+        self._push_dir = (goal - cube) / np.linalg.norm(goal - cube)
+
+    def _goal_qpos(self) -> np.ndarray:
+        # the cube at the goal, the closed gripper just behind it (where a push ends)
+        ee = np.append(self._goal - self._push_dir * _BEHIND, _PUSH_Z)
+        qpos = self._robot_qpos(ee, 0.0)
+        c = self._cube_q
+        qpos[c : c + 7] = [*self._goal, CUBE_HALF, *_yaw_quat(self._goal_yaw)]
+        return qpos
+
+    def distance_to_goal(self) -> float:
+        return float(np.linalg.norm(self.cube_position()[:2] - self._goal))
+
+    def oracle_action(self) -> np.ndarray:
+        """Go behind the cube (over it when in the way), lower, push; re-approach if off-line."""
+        ee, cube = self.ee_position(), self.cube_position()[:2]
+        to_goal = self._goal - cube
+        dist = float(np.linalg.norm(to_goal))
+        if dist < 0.01:  # done: hold still
+            return self._move_towards(ee, -1.0)
+        u = to_goal / dist
+        n = np.array([-u[1], u[0]])
+        rel = ee[:2] - cube
+        along, lateral = float(rel @ u), float(rel @ n)
+        if along < -0.025 and abs(lateral) < 0.012 and ee[2] < _PUSH_Z + 0.015:
+            # push along the line, steering the contact back onto it
+            xy = ee[:2] + u * min(self.max_step, dist) - n * lateral
+            return self._move_towards(np.append(xy, _PUSH_Z), -1.0)
+        behind = cube - u * _BEHIND
+        if np.linalg.norm(ee[:2] - behind) < 0.01:
+            return self._move_towards(np.append(behind, _PUSH_Z), -1.0)  # lower
+        if _segment_distance(cube, ee[:2], behind) < 0.055:  # the cube is in the way
+            if ee[2] < _TRAVEL_Z - 0.01:
+                return self._move_towards(np.append(ee[:2], _TRAVEL_Z), -1.0)
+            return self._move_towards(np.append(behind, _TRAVEL_Z), -1.0)
+        return self._move_towards(np.append(behind, _PUSH_Z), -1.0)
+
+
+class ArmPickPlace(_ArmTask):
+    """Pick the cube and place it at a goal 3-D position (on the table or in the air)."""
+
+    max_episode_steps = 100
+
+    def _sample_episode(self, rng: np.random.Generator) -> None:
+        self._sample_start(rng)
+        cube = np.append(rng.uniform(-_OBJECT_RANGE, _OBJECT_RANGE, 2), CUBE_HALF)
+        c = self._cube_q
+        self.data.qpos[c : c + 7] = [*cube, *_yaw_quat(rng.uniform(-0.4, 0.4))]
+        while True:
+            lift = rng.uniform(0.0, 0.15) if rng.uniform() < 0.5 else 0.0
+            goal = np.append(rng.uniform(-_OBJECT_RANGE, _OBJECT_RANGE, 2), CUBE_HALF + lift)
+            if np.linalg.norm(goal - cube) >= _MIN_GOAL_DIST:
+                break
+        self._goal = goal
+
+    def _goal_qpos(self) -> np.ndarray:
+        # the cube at the goal, held square between the pads
+        qpos = self._robot_qpos(self._goal, _GRASP_Q)
+        c = self._cube_q
+        qpos[c : c + 7] = [*self._goal, 1.0, 0.0, 0.0, 0.0]
+        return qpos
+
+    def distance_to_goal(self) -> float:
+        return float(np.linalg.norm(self.cube_position() - self._goal))
+
+    def _holding(self) -> bool:
+        """Pads closed on the cube (not on air) and the cube between them."""
+        opening = self.finger_opening()
+        near = np.linalg.norm(self.cube_position() - self.ee_position()) < 0.02
+        return bool(near and 2 * CUBE_HALF - 0.008 < opening < 2 * CUBE_HALF + 0.002)
+
+    def oracle_action(self) -> np.ndarray:
+        """Open above the cube, descend, close, lift, carry to the goal."""
+        ee, cube = self.ee_position(), self.cube_position()
+        if self._holding():
+            err = self._goal - cube
+            if np.linalg.norm(err[:2]) > 0.02 and ee[2] < max(self._goal[2], 0.06) - 0.01:
+                z = max(self._goal[2], 0.06) + (ee[2] - cube[2])
+                return self._move_towards(np.append(ee[:2], z), -1.0)  # lift first
+            if np.linalg.norm(err[:2]) > 0.02:
+                z = max(self._goal[2], 0.06) + (ee[2] - cube[2])
+                return self._move_towards(np.append(ee[:2] + err[:2], z), -1.0)
+            return self._move_towards(ee + err, -1.0)
+        xy_err = float(np.linalg.norm(ee[:2] - cube[:2]))
+        if xy_err > 0.008:
+            if ee[2] < cube[2] + 0.05 and xy_err < 0.06:  # pads could hit the cube: rise
+                return self._move_towards(np.append(ee[:2], cube[2] + 0.065), 1.0)
+            return self._move_towards(np.append(cube[:2], cube[2] + 0.065), 1.0)
+        if ee[2] > cube[2] + 0.006:
+            if self.finger_opening() < 2 * CUBE_HALF + 0.03:  # wait for the fingers to open
+                return self._move_towards(np.append(cube[:2], ee[2]), 1.0)
+            return self._move_towards(cube, 1.0)  # descend around the cube
+        return self._move_towards(cube, -1.0)  # close
