@@ -109,6 +109,15 @@ class GoalEnv(gym.Env):
     def distance_to_goal(self) -> float:
         raise NotImplementedError
 
+    def state_distance(self, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+        """The task's distance between batches of ``state()`` vectors (..., S) -> (...).
+
+        ``distance_to_goal()`` equals ``state_distance(state(), goal_state())``; used to score
+        how well latent distances rank true distances. Default: Euclidean over the first two
+        state entries (the agent's planar position); tasks with objects override it.
+        """
+        return np.linalg.norm(np.asarray(a)[..., :2] - np.asarray(b)[..., :2], axis=-1)
+
     def oracle_action(self) -> np.ndarray:
         """Action of a controller that sees the true state; reaches the goal within budget."""
         raise NotImplementedError

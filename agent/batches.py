@@ -1,0 +1,67 @@
+"""In-memory training windows drawn from a dataset, split by episode into train / held-out."""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from agent.dataset import Dataset, DatasetError
+
+
+class Windows:
+    """All frames of some episodes in RAM, and sampling of length-W windows.
+
+    A window is W consecutive observations and the W-1 actions between them.
+    """
+
+    def __init__(self, data: Dataset, episodes: np.ndarray, window: int) -> None:
+        eps = list(data.iter_episodes())
+        sel = [eps[i] for i in episodes]
+        if not sel:
+            raise DatasetError(f"{data.root} has no episodes in this split: collect more episodes")
+        self.window = window
+        self.pixels = torch.from_numpy(
+            np.concatenate([e["pixels"] for e in sel])
+        )  # (N_obs, H, W, 3)
+        self.actions = torch.from_numpy(np.concatenate([e["actions"] for e in sel]))  # (N_act, A)
+        self.proprio = torch.from_numpy(np.concatenate([e["proprio"] for e in sel]))
+        self.state = np.concatenate([e["state"] for e in sel])
+        for name, arr in (("actions", self.actions), ("proprio", self.proprio)):
+            if not torch.isfinite(arr).all():
+                raise DatasetError(f"{data.root} has NaN or inf in {name}: recollect the dataset")
+        lengths = np.array([len(e["actions"]) for e in sel])
+        obs_off = np.concatenate([[0], np.cumsum(lengths + 1)[:-1]])
+        starts_obs, starts_act, ep_of = [], [], []
+        act_off = obs_off - np.arange(len(sel))
+        for i, t in enumerate(lengths):
+            n = t + 1 - window + 1
+            if n > 0:
+                starts_obs.append(obs_off[i] + np.arange(n))
+                starts_act.append(act_off[i] + np.arange(n))
+                ep_of.append(np.full(n, i))
+        if not starts_obs:
+            raise DatasetError(f"episodes in {data.root} are shorter than window={window}")
+        self.start_obs = torch.from_numpy(np.concatenate(starts_obs))
+        self.start_act = torch.from_numpy(np.concatenate(starts_act))
+        self.episode_of_start = np.concatenate(ep_of)
+        self.obs_offsets, self.lengths = obs_off, lengths
+
+    def __len__(self) -> int:
+        return len(self.start_obs)
+
+    def sample(self, batch: int, generator: torch.Generator) -> dict[str, torch.Tensor]:
+        """pixels (B, W, H, W, 3) uint8, actions (B, W-1, A), proprio (B, W, P)."""
+        idx = torch.randint(len(self.start_obs), (batch,), generator=generator)
+        return self.gather(idx)
+
+    def gather(self, idx: torch.Tensor) -> dict[str, torch.Tensor]:
+        w = torch.arange(self.window)
+        o = self.start_obs[idx, None] + w  # (B, W)
+        a = self.start_act[idx, None] + w[:-1]  # (B, W-1)
+        return {"pixels": self.pixels[o], "actions": self.actions[a], "proprio": self.proprio[o]}
+
+
+def split_episodes(n: int, heldout_fraction: float) -> tuple[np.ndarray, np.ndarray]:
+    """The last ``heldout_fraction`` of episodes (by seed order) are held out."""
+    n_held = max(1, int(round(n * heldout_fraction))) if n > 1 else 0
+    return np.arange(n - n_held), np.arange(n - n_held, n)

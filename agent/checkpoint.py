@@ -1,0 +1,127 @@
+"""Checkpoints: safetensors weights + a JSON manifest. Loading never unpickles.
+
+A checkpoint ``<path>.safetensors`` has a sibling ``<path>.json`` with the model config, the
+training stage and step, the dataset hash and task, and anything else the caller records.
+Both are written to temp files and renamed (weights first, then the manifest), so a kill at
+any moment leaves the previous checkpoint intact.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from dataclasses import asdict, fields
+from pathlib import Path
+from typing import Any
+
+import torch
+from safetensors.torch import load_file, save_file
+
+from agent.dataset import atomic_write_json
+from agent.model import ModelConfig, WorldModel
+
+FORMAT = "jepa-mpc/world-model/1"
+
+
+class CheckpointError(ValueError):
+    """Missing, corrupt or incompatible checkpoint."""
+
+
+def paths(path: str | os.PathLike) -> tuple[Path, Path]:
+    p = Path(path)
+    stem = p.with_suffix("") if p.suffix in (".safetensors", ".json") else p
+    return stem.with_suffix(".safetensors"), stem.with_suffix(".json")
+
+
+def save_tensors(
+    path: Path, tensors: dict[str, torch.Tensor], metadata: dict[str, str] | None = None
+) -> None:
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    os.close(fd)
+    try:
+        save_file({k: v.detach().contiguous().cpu() for k, v in tensors.items()}, tmp, metadata)
+        with open(tmp, "rb") as f:
+            os.fsync(f.fileno())
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def save(path: str | os.PathLike, model: WorldModel, manifest: dict[str, Any]) -> Path:
+    """Write weights and manifest atomically; returns the .safetensors path."""
+    weights, meta = paths(path)
+    weights.parent.mkdir(parents=True, exist_ok=True)
+    save_tensors(weights, model.state_dict())
+    import hashlib
+
+    digest = hashlib.sha256(weights.read_bytes()).hexdigest()
+    atomic_write_json(
+        meta,
+        {
+            **manifest,
+            "format": FORMAT,
+            "model": asdict(model.cfg),
+            "weights": weights.name,
+            "weights_sha256": digest,
+        },
+    )
+    return weights
+
+
+def read_manifest(path: str | os.PathLike) -> dict[str, Any]:
+    weights, meta = paths(path)
+    if not meta.exists() or not weights.exists():
+        raise CheckpointError(
+            f"checkpoint {weights} (+ {meta.name}) not found: train one with agent.train or "
+            "pass checkpoint=checkpoints/<task>.safetensors"
+        )
+    try:
+        manifest = json.loads(meta.read_text())
+    except json.JSONDecodeError as e:
+        raise CheckpointError(
+            f"checkpoint manifest {meta} is corrupt ({e}): retrain or restore it"
+        ) from e
+    if manifest.get("format") != FORMAT:
+        raise CheckpointError(f"{meta} has format {manifest.get('format')!r}, expected {FORMAT!r}")
+    return manifest
+
+
+def load(
+    path: str | os.PathLike, expect: dict[str, Any] | None = None, map_location: str = "cpu"
+) -> tuple[WorldModel, dict[str, Any]]:
+    """Rebuild the model from the manifest alone; ``expect`` = manifest fields that must match."""
+    weights, meta = paths(path)
+    manifest = read_manifest(path)
+    for key, want in (expect or {}).items():
+        have = manifest.get(key) if key != "model" else manifest["model"]
+        if key == "model":
+            diff = [k for k, v in want.items() if have.get(k) != v]
+            if diff:
+                raise CheckpointError(
+                    f"checkpoint {weights.name} has model.{diff[0]}={have.get(diff[0])!r} but the "
+                    f"config asks for {want[diff[0]]!r}: use a matching config or another checkpoint"
+                )
+        elif have != want:
+            raise CheckpointError(
+                f"checkpoint {weights.name} was made for {key}={have!r}, not {want!r}: "
+                "use the checkpoint of this task or retrain"
+            )
+    names = {f.name for f in fields(ModelConfig)}
+    cfg = ModelConfig(**{k: v for k, v in manifest["model"].items() if k in names})
+    model = WorldModel(cfg)
+    try:
+        state = load_file(str(weights), device=map_location)
+    except Exception as e:
+        raise CheckpointError(
+            f"weights {weights} are unreadable ({e}): retrain or restore them"
+        ) from e
+    missing, unexpected = model.load_state_dict(state, strict=False)
+    if missing or unexpected:
+        raise CheckpointError(
+            f"weights {weights.name} do not fit the manifest's model (missing {missing[:3]}, "
+            f"unexpected {unexpected[:3]}): the two files belong to different checkpoints"
+        )
+    return model.eval(), manifest

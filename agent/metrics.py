@@ -1,0 +1,105 @@
+"""Plannability metrics on held-out trajectories (reported by every training run).
+
+- multi-step prediction error per horizon step vs the copy-last-latent baseline;
+- linear-probe R^2 of the true state from the latent (ridge, fit on train, scored held-out);
+- Spearman rank correlation between latent cost and true task distance over random pairs,
+  on all pairs and on near pairs (true distance below the median), which is what MPC needs.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import numpy as np
+import torch
+from scipy.stats import spearmanr
+
+from agent.batches import Windows
+from agent.model import WorldModel
+
+
+@torch.no_grad()
+def encode_all(model: WorldModel, pixels: torch.Tensor, batch: int = 512) -> torch.Tensor:
+    dev = next(model.parameters()).device
+    return torch.cat(
+        [model.encode(pixels[i : i + batch].to(dev)).cpu() for i in range(0, len(pixels), batch)]
+    )
+
+
+@torch.no_grad()
+def prediction_error(
+    model: WorldModel, win: Windows, z: torch.Tensor, n: int = 512, seed: int = 0
+) -> dict[str, list[float]]:
+    """Rollout error at h = 1..W-K and the copy baseline, on held-out windows."""
+    g = torch.Generator().manual_seed(seed)
+    idx = torch.randint(len(win), (min(n, len(win)),), generator=g)
+    k = model.cfg.history
+    steps = win.window - k
+    o = win.start_obs[idx, None] + torch.arange(win.window)
+    a = win.start_act[idx, None] + torch.arange(k - 1, win.window - 1)
+    zw = z[o]  # (B, W, *latent)
+    pred = model.rollout(zw[:, :k], win.actions[a])  # (B, steps, *latent)
+    target = zw[:, k:]
+    err = (pred - target).flatten(2).pow(2).mean(-1).mean(0)  # (steps,)
+    copy = (zw[:, k - 1 : k] - target).flatten(2).pow(2).mean(-1).mean(0)
+    return {
+        "model": err.tolist(),
+        "copy": copy.tolist(),
+        "ratio": (err / copy.clamp_min(1e-12)).tolist()[:steps],
+    }
+
+
+def probe_r2(
+    z_train: torch.Tensor,
+    s_train: np.ndarray,
+    z_test: torch.Tensor,
+    s_test: np.ndarray,
+    ridge: float = 1e-3,
+) -> float:
+    """R^2 (averaged over state dims) of a ridge probe state <- latent."""
+    x, xt = z_train.flatten(1).double().numpy(), z_test.flatten(1).double().numpy()
+    mu, sd = x.mean(0), x.std(0) + 1e-8
+    x, xt = (x - mu) / sd, (xt - mu) / sd
+    x1 = np.c_[x, np.ones(len(x))]
+    w = np.linalg.solve(x1.T @ x1 + ridge * len(x) * np.eye(x1.shape[1]), x1.T @ s_train)
+    pred = np.c_[xt, np.ones(len(xt))] @ w
+    ss_res = ((s_test - pred) ** 2).sum(0)
+    ss_tot = ((s_test - s_test.mean(0)) ** 2).sum(0) + 1e-12
+    keep = ss_tot > 1e-8  # constant state entries carry no signal
+    return float(np.mean(1 - ss_res[keep] / ss_tot[keep]))
+
+
+def rank_correlation(
+    z: torch.Tensor,
+    state: np.ndarray,
+    distance: Callable[[np.ndarray, np.ndarray], np.ndarray],
+    n_pairs: int = 4000,
+    seed: int = 0,
+) -> dict[str, float]:
+    """Spearman between latent L2 cost and the task's true distance over random pairs."""
+    rng = np.random.default_rng(seed)
+    i, j = rng.integers(len(z), size=(2, n_pairs))
+    lat = (z[i] - z[j]).flatten(1).pow(2).mean(-1).numpy()
+    true = distance(state[i], state[j])
+    near = true < np.median(true)
+    return {
+        "all": float(spearmanr(lat, true).statistic),
+        "near": float(spearmanr(lat[near], true[near]).statistic),
+    }
+
+
+def plannability_report(
+    model: WorldModel,
+    train: Windows,
+    held: Windows,
+    distance: Callable[[np.ndarray, np.ndarray], np.ndarray],
+) -> dict:
+    model.eval()
+    z_tr = encode_all(model, train.pixels[:: max(1, len(train.pixels) // 5000)])
+    s_tr = train.state[:: max(1, len(train.pixels) // 5000)]
+    z_he = encode_all(model, held.pixels)
+    return {
+        "prediction_error": prediction_error(model, held, z_he),
+        "probe_r2": probe_r2(z_tr, s_tr, z_he, held.state),
+        "spearman": rank_correlation(z_he, held.state, distance),
+    }

@@ -1,0 +1,46 @@
+"""World-model configuration (mirrored by ``configs/model/*.yaml``)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    """Architecture of encoder + predictor. Derived sizes (action/proprio dims) come from data."""
+
+    encoder: str = "conv"  #: conv (global latent, (B, D)) | vit (patch tokens, (B, P, D))
+    latent_dim: int = 64  #: D: size of the global latent or of each patch token
+    width: int = 32  #: conv: channels of the first layer (doubles twice); vit: token width
+    image_size: int = 64  #: input images are (image_size, image_size, 3)
+    patch_size: int = 8  #: vit only: P = (image_size / patch_size) ** 2 tokens
+    vit_depth: int = 2  #: vit only: transformer blocks
+    predictor_hidden: int = 512  #: width of the predictor MLP / transformer MLP
+    predictor_layers: int = 3  #: hidden layers of the predictor
+    history: int = 1  #: latents of context the predictor sees (1 = Markov)
+    action_dim: int = 2  #: A (from the dataset's action space)
+    proprio_dim: int = 4  #: proprio size (from the dataset)
+
+    def __post_init__(self) -> None:
+        if self.encoder not in ("conv", "vit"):
+            raise ValueError(f"model.encoder={self.encoder!r} is unknown: use 'conv' or 'vit'")
+        for name in (
+            "latent_dim",
+            "width",
+            "predictor_hidden",
+            "predictor_layers",
+            "history",
+            "action_dim",
+        ):
+            if getattr(self, name) < 1:
+                raise ValueError(f"model.{name}={getattr(self, name)} must be >= 1")
+        if self.image_size % 8 or (self.encoder == "vit" and self.image_size % self.patch_size):
+            raise ValueError(
+                f"model.image_size={self.image_size} must be a multiple of 8 (and of patch_size "
+                f"{self.patch_size} for vit)"
+            )
+
+    @property
+    def tokens(self) -> int:
+        """P: number of latent tokens per frame (1 for the global conv latent)."""
+        return (self.image_size // self.patch_size) ** 2 if self.encoder == "vit" else 1

@@ -1,0 +1,62 @@
+"""Image encoders: pixels (B, H, W, 3) uint8 -> latents (B, D) or patch tokens (B, P, D)."""
+
+from __future__ import annotations
+
+import torch
+from einops import rearrange
+from torch import nn
+
+from agent.model.config import ModelConfig
+
+
+def preprocess(pixels: torch.Tensor) -> torch.Tensor:
+    """uint8 (B, H, W, 3) -> float (B, 3, H, W) in [-0.5, 0.5]. The only pixel normalization."""
+    return rearrange(pixels, "b h w c -> b c h w").float().div(255.0).sub(0.5)
+
+
+class ConvEncoder(nn.Module):
+    """Four stride-2 convs and a linear head: a global latent (B, D)."""
+
+    def __init__(self, cfg: ModelConfig) -> None:
+        super().__init__()
+        w = cfg.width
+        chans = [3, w, 2 * w, 4 * w, 4 * w]
+        layers: list[nn.Module] = []
+        for cin, cout in zip(chans[:-1], chans[1:], strict=True):
+            layers += [
+                nn.Conv2d(cin, cout, 4, stride=2, padding=1),
+                nn.GroupNorm(8, cout),
+                nn.SiLU(),
+            ]
+        self.net = nn.Sequential(*layers)
+        side = cfg.image_size // 16
+        self.head = nn.Linear(chans[-1] * side * side, cfg.latent_dim)
+
+    def forward(self, pixels: torch.Tensor) -> torch.Tensor:
+        h = self.net(preprocess(pixels))  # (B, C, H/16, W/16)
+        return self.head(h.flatten(1))  # (B, D)
+
+
+class ViTEncoder(nn.Module):
+    """A small ViT whose output is a grid of patch tokens (B, P, D), as DINO-WM uses."""
+
+    def __init__(self, cfg: ModelConfig) -> None:
+        super().__init__()
+        p, w = cfg.patch_size, cfg.width * 2
+        self.embed = nn.Conv2d(3, w, p, stride=p)
+        self.pos = nn.Parameter(torch.zeros(1, cfg.tokens, w))
+        nn.init.trunc_normal_(self.pos, std=0.02)
+        block = nn.TransformerEncoderLayer(
+            w, nhead=4, dim_feedforward=2 * w, dropout=0.0, batch_first=True, norm_first=True
+        )
+        self.blocks = nn.TransformerEncoder(block, cfg.vit_depth, enable_nested_tensor=False)
+        self.out = nn.Sequential(nn.LayerNorm(w), nn.Linear(w, cfg.latent_dim))
+
+    def forward(self, pixels: torch.Tensor) -> torch.Tensor:
+        x = self.embed(preprocess(pixels))  # (B, w, H/p, W/p)
+        x = rearrange(x, "b c h w -> b (h w) c") + self.pos  # (B, P, w)
+        return self.out(self.blocks(x))  # (B, P, D)
+
+
+def make_encoder(cfg: ModelConfig) -> nn.Module:
+    return ConvEncoder(cfg) if cfg.encoder == "conv" else ViTEncoder(cfg)

@@ -1,0 +1,97 @@
+"""The two training stages as loss modules (wrappable by DistributedDataParallel).
+
+pretrain: action-free JEPA on video. The online encoder sees frame t, the action-free frame
+  predictor maps it to the EMA target encoder's latent of frame t+1, plus slowness and
+  log-spread regularizers that keep latent distance meaningful for planning.
+finetune: action-conditioned. With the encoder frozen (default) the targets are its latents;
+  loss = teacher-forced one-step + autoregressive multi-step rollout, plus a proprio probe.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from einops import rearrange
+from torch import nn
+
+from agent import losses
+from agent.model import WorldModel
+
+
+@dataclass(frozen=True)
+class LossWeights:
+    """Loss weights of both stages."""
+
+    jepa: float = 1.0  #: pretrain: predict the EMA latent of the next frame
+    slowness: float = 1.0  #: pretrain: consecutive latents close
+    spread: float = 0.05  #: pretrain: random pairs apart (log scale)
+    variance: float = 0.0  #: pretrain: VICReg variance hinge (off by default)
+    one_step: float = 1.0  #: finetune: teacher-forced next latent
+    rollout: float = 1.0  #: finetune: autoregressive multi-step
+    proprio: float = 0.1  #: finetune: proprio probe head
+
+
+def encode_window(encoder: nn.Module, pixels: torch.Tensor) -> torch.Tensor:
+    b, w = pixels.shape[:2]
+    z = encoder(rearrange(pixels, "b w h x c -> (b w) h x c"))  # (B*W, *latent)
+    return z.reshape(b, w, *z.shape[1:])  # (B, W, *latent)
+
+
+class PretrainObjective(nn.Module):
+    def __init__(self, model: WorldModel, weights: LossWeights) -> None:
+        super().__init__()
+        self.model, self.w = model, weights
+
+    def forward(self, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        m, k = self.model, self.model.cfg.history
+        z = encode_window(m.encoder, batch["pixels"])  # (B, W, *latent)
+        with torch.no_grad():
+            target = encode_window(m.target_encoder, batch["pixels"])
+        pred = m.frame_predictor(z[:, :k])  # (B, *latent)
+        out = {
+            "jepa": losses.latent_mse(pred, target[:, k]),
+            "slowness": losses.slowness(z),
+            "spread": losses.log_spread(z[:, 0]),
+            "variance": losses.variance_hinge(z[:, 0]),
+        }
+        out["loss"] = sum(getattr(self.w, name) * v for name, v in list(out.items()))
+        return out
+
+
+class FinetuneObjective(nn.Module):
+    def __init__(self, model: WorldModel, weights: LossWeights, train_encoder: bool) -> None:
+        super().__init__()
+        self.model, self.w, self.train_encoder = model, weights, train_encoder
+
+    def forward(self, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        m, k = self.model, self.model.cfg.history
+        if "latents" in batch:  # frozen encoder: latents precomputed once
+            z = batch["latents"]
+        else:
+            z = encode_window(m.encoder, batch["pixels"])
+        target = z if self.train_encoder else z.detach()
+        acts = batch["actions"]  # (B, W-1, A)
+        steps = z.shape[1] - k
+        # teacher forcing: every position predicted from true history
+        hist = torch.stack([z[:, t : t + k] for t in range(steps)], dim=1)  # (B, S, K, *latent)
+        b = hist.shape[0]
+        one = m.next(hist.flatten(0, 1), acts[:, k - 1 : k - 1 + steps].flatten(0, 1))
+        one = one.reshape(b, steps, *one.shape[1:])
+        roll = m.rollout(z[:, :k], acts[:, k - 1 :])  # (B, S, *latent)
+        proprio = m.proprio_head(z.detach().flatten(2)).float()  # (B, W, P)
+        out = {
+            "one_step": losses.latent_mse(one, target[:, k:]),
+            "rollout": losses.latent_mse(roll, target[:, k:]),
+            "proprio": losses.latent_mse(proprio, batch["proprio"]),
+        }
+        out["loss"] = sum(getattr(self.w, name) * v for name, v in list(out.items()))
+        return out
+
+
+@torch.no_grad()
+def ema_update(target: nn.Module, online: nn.Module, decay: float) -> None:
+    for pt, po in zip(target.parameters(), online.parameters(), strict=True):
+        pt.lerp_(po, 1.0 - decay)
+    for bt, bo in zip(target.buffers(), online.buffers(), strict=True):
+        bt.copy_(bo)

@@ -1,0 +1,282 @@
+"""Training runner for both stages: resumable, logged, optionally distributed."""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+import torch.distributed as dist
+from tqdm import tqdm
+
+import envs
+from agent import checkpoint
+from agent.batches import Windows, split_episodes
+from agent.dataset import Dataset, DatasetError, atomic_write_json
+from agent.metrics import encode_all, plannability_report
+from agent.model import ModelConfig, WorldModel
+from agent.objectives import FinetuneObjective, LossWeights, PretrainObjective, ema_update
+from agent.train_state import load_state, save_state
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Settings of ``python -m agent.train``."""
+
+    stage: str = "pretrain"  #: pretrain (action-free video) | finetune (action-conditioned)
+    data: str = "data/point_mass"  #: dataset folder from agent.collect
+    out: str = "runs/point_mass"  #: run folder (state snapshots, logs, final model)
+    init: str | None = None  #: finetune: pretrained checkpoint to start from
+    model: ModelConfig = field(default_factory=ModelConfig)  #: architecture
+    weights: LossWeights = field(default_factory=LossWeights)  #: loss weights
+    steps: int = 2000  #: optimizer steps
+    batch_size: int = 64  #: windows per step (per process)
+    window: int = 6  #: frames per window (finetune: history + rollout horizon)
+    lr: float = 1e-3  #: AdamW learning rate
+    weight_decay: float = 1e-4  #: AdamW weight decay
+    ema: float = 0.99  #: target-encoder EMA decay (pretrain)
+    train_encoder: bool = False  #: finetune: also update the encoder
+    checkpoint_every: int = 200  #: snapshot period K (a kill loses < K steps)
+    log_every: int = 50  #: CSV / TensorBoard period
+    heldout_fraction: float = 0.1  #: last episodes held out for metrics
+    seed: int = 0  #: seeds model init and batch sampling
+    resume: bool = False  #: continue from ``out``'s latest snapshot
+    device: str = "cpu"  #: cpu | cuda | auto
+    threads: int = 0  #: torch threads (0 = leave default)
+
+    def __post_init__(self) -> None:
+        if self.stage not in ("pretrain", "finetune"):
+            raise ValueError(f"stage={self.stage!r} is unknown: use pretrain or finetune")
+        if self.steps < 1 or self.batch_size < 2 or self.checkpoint_every < 1:
+            raise ValueError("steps >= 1, batch_size >= 2 and checkpoint_every >= 1 are required")
+        if self.window < self.model.history + 1:
+            raise ValueError(f"window={self.window} must exceed model.history={self.model.history}")
+        if self.device not in ("cpu", "cuda", "auto"):
+            raise ValueError(f"device={self.device!r} is unknown: use cpu, cuda or auto")
+
+
+def _dist_info() -> tuple[int, int]:
+    ws = int(os.environ.get("WORLD_SIZE", "1"))
+    if ws > 1 and not dist.is_initialized():
+        dist.init_process_group("nccl" if torch.cuda.is_available() else "gloo")
+    return (dist.get_rank() if ws > 1 else 0), ws
+
+
+class Trainer:
+    def __init__(self, cfg: TrainConfig) -> None:
+        self.cfg = cfg
+        self.rank, self.world = _dist_info()
+        if cfg.threads:
+            torch.set_num_threads(cfg.threads)
+        dev = (
+            cfg.device if cfg.device != "auto" else ("cuda" if torch.cuda.is_available() else "cpu")
+        )
+        if dev == "cuda" and self.world > 1:
+            dev = f"cuda:{self.rank % torch.cuda.device_count()}"
+        self.device = torch.device(dev)
+        self.out = Path(cfg.out)
+        self.data = Dataset(cfg.data)
+        meta = self.data.meta
+        model_cfg = ModelConfig(
+            **{
+                **asdict(cfg.model),
+                "action_dim": meta["action_space"]["shape"][0],
+                "proprio_dim": meta["proprio_dim"],
+                "image_size": meta["image_size"],
+            }
+        )
+        train_eps, held_eps = split_episodes(self.data.episodes, cfg.heldout_fraction)
+        self.train = Windows(self.data, train_eps, cfg.window)
+        self.held = Windows(self.data, held_eps, cfg.window)
+        torch.manual_seed(cfg.seed)
+        self.model = WorldModel(model_cfg)
+        if cfg.stage == "finetune" and cfg.init:
+            pre, pre_manifest = checkpoint.load(cfg.init)
+            self._check_init(pre_manifest, model_cfg)
+            self.model.load_state_dict(pre.state_dict())
+        self.model.to(self.device)
+        self.objective = self._make_objective()
+        params = [p for p in self.objective.parameters() if p.requires_grad]
+        self.opt = torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
+        self.gen = torch.Generator().manual_seed(cfg.seed * 1000 + self.rank)
+        self.step = 0
+        self.latents: torch.Tensor | None = None
+        self.task = envs.make(meta["task"]).unwrapped
+
+    def _check_init(self, manifest: dict[str, Any], model_cfg: ModelConfig) -> None:
+        enc_keys = ("encoder", "latent_dim", "width", "image_size", "patch_size", "vit_depth")
+        for k in enc_keys:
+            if manifest["model"].get(k) != getattr(model_cfg, k):
+                raise checkpoint.CheckpointError(
+                    f"init checkpoint has model.{k}={manifest['model'].get(k)!r} but this run "
+                    f"uses {getattr(model_cfg, k)!r}: pass the same model config as pretraining"
+                )
+
+    def _make_objective(self) -> torch.nn.Module:
+        cfg, m = self.cfg, self.model
+        if cfg.stage == "pretrain":
+            for p in (*m.predictor.parameters(), *m.proprio_head.parameters()):
+                p.requires_grad_(False)
+            obj = PretrainObjective(m, cfg.weights)
+        else:
+            for p in (*m.frame_predictor.parameters(), *m.target_encoder.parameters()):
+                p.requires_grad_(False)
+            if not cfg.train_encoder:
+                m.encoder.requires_grad_(False)
+            obj = FinetuneObjective(m, cfg.weights, cfg.train_encoder)
+        if self.world > 1:
+            obj = torch.nn.parallel.DistributedDataParallel(obj)
+        return obj
+
+    # ---- loop ---------------------------------------------------------------------------
+    def fit(self) -> Path:
+        cfg = self.cfg
+        if self.rank == 0:
+            self._prepare_out()
+        if cfg.resume:
+            extra = load_state(self.out, self.model, self.opt, self.gen)
+            self.step = extra["step"]
+            if extra.get("dataset_sha256") != self.data.meta["sha256"]:
+                raise DatasetError(f"resume: {cfg.data} is not the dataset this run started on")
+        if cfg.stage == "finetune" and not cfg.train_encoder:
+            self.latents = encode_all(self.model, self.train.pixels)
+        log = _Logger(self.out, enabled=self.rank == 0)
+        bar = tqdm(
+            total=cfg.steps,
+            initial=self.step,
+            desc=f"{cfg.stage}",
+            disable=self.rank != 0,
+            dynamic_ncols=True,
+        )
+        t0, seen = time.perf_counter(), 0
+        while self.step < cfg.steps:
+            stats = self._train_step()
+            self.step += 1
+            seen += cfg.batch_size * self.world
+            bar.update(1)
+            if self.step % cfg.log_every == 0 or self.step == cfg.steps:
+                rate = seen / (time.perf_counter() - t0)
+                log.write(self.step, {**stats, "samples_per_s": rate})
+                bar.set_postfix(loss=f"{stats['loss']:.4f}", sps=f"{rate:.0f}")
+            if self.rank == 0 and (self.step % cfg.checkpoint_every == 0 or self.step == cfg.steps):
+                save_state(self.out, self.step, self.model, self.opt, self.gen, self._extra())
+        bar.close()
+        log.close()
+        if self.rank != 0:
+            return self.out / "model.safetensors"
+        return self._finish(time.perf_counter() - t0)
+
+    def _train_step(self) -> dict[str, float]:
+        idx = torch.randint(len(self.train), (self.cfg.batch_size,), generator=self.gen)
+        batch = self.train.gather(idx)
+        if self.latents is not None:
+            o = self.train.start_obs[idx, None] + torch.arange(self.cfg.window)
+            batch = {
+                "latents": self.latents[o],
+                "actions": batch["actions"],
+                "proprio": batch["proprio"],
+            }
+        batch = {k: v.to(self.device, non_blocking=True) for k, v in batch.items()}
+        self.objective.train()
+        out = self.objective(batch)
+        loss = out["loss"]
+        if not torch.isfinite(loss):
+            raise FloatingPointError(
+                f"loss is {loss.item()} at step {self.step}: lower lr or check the data for NaN"
+            )
+        self.opt.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(self.model.parameters(), 1.0)
+        self.opt.step()
+        if self.cfg.stage == "pretrain":
+            ema_update(self.model.target_encoder, self.model.encoder, self.cfg.ema)
+        return {k: float(v) for k, v in out.items()}
+
+    def _extra(self) -> dict[str, Any]:
+        return {
+            "dataset_sha256": self.data.meta["sha256"],
+            "task": self.data.task,
+            "config": _jsonable(self.cfg),
+        }
+
+    def _prepare_out(self) -> None:
+        self.out.mkdir(parents=True, exist_ok=True)
+        if not self.cfg.resume and (self.out / "latest.json").exists():
+            raise FileExistsError(
+                f"{self.out} already holds a run: pass resume=true to continue it or choose another out="
+            )
+
+    def _finish(self, wall_s: float) -> Path:
+        report = plannability_report(self.model, self.train, self.held, self.task.state_distance)
+        peak_mb = _peak_memory_mb()
+        manifest = {
+            "task": self.data.task,
+            "stage": self.cfg.stage,
+            "step": self.step,
+            "dataset_sha256": self.data.meta["sha256"],
+            "dataset_episodes": self.data.episodes,
+            "dataset_transitions": self.data.transitions,
+            "train_wall_s": round(wall_s, 1),
+            "peak_memory_mb": peak_mb,
+            "metrics": report,
+            "config": _jsonable(self.cfg),
+            "action_space": self.data.meta["action_space"],
+        }
+        path = checkpoint.save(self.out / "model", self.model, manifest)
+        atomic_write_json(self.out / "metrics.json", report)
+        print(json.dumps({"checkpoint": str(path), **report}, indent=1))
+        return path
+
+
+class _Logger:
+    """CSV always; TensorBoard when installed. Rank 0 only."""
+
+    def __init__(self, out: Path, enabled: bool) -> None:
+        self.enabled, self.rows, self.tb = enabled, None, None
+        if not enabled:
+            return
+        self.path = out / "log.csv"
+        try:
+            from torch.utils.tensorboard import SummaryWriter
+
+            self.tb = SummaryWriter(str(out / "tb"))
+        except ImportError:
+            self.tb = None
+
+    def write(self, step: int, stats: dict[str, float]) -> None:
+        if not self.enabled:
+            return
+        new = not self.path.exists()
+        with open(self.path, "a", newline="") as f:
+            w = csv.DictWriter(f, fieldnames=["step", *stats])
+            if new:
+                w.writeheader()
+            w.writerow({"step": step, **{k: f"{v:.6g}" for k, v in stats.items()}})
+        if self.tb is not None:
+            for k, v in stats.items():
+                self.tb.add_scalar(k, v, step)
+
+    def close(self) -> None:
+        if self.tb is not None:
+            self.tb.close()
+
+
+def _jsonable(cfg: Any) -> dict[str, Any]:
+    return json.loads(json.dumps(asdict(cfg)))
+
+
+def _peak_memory_mb() -> float:
+    import resource
+
+    return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
+
+
+def _seed_everything(seed: int) -> None:
+    torch.manual_seed(seed)
+    np.random.seed(seed)
