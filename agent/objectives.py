@@ -30,6 +30,7 @@ class LossWeights:
     one_step: float = 1.0  #: finetune: teacher-forced next latent
     rollout: float = 1.0  #: finetune: autoregressive multi-step
     proprio: float = 0.1  #: finetune: proprio probe head
+    decoder: float = 1.0  #: finetune: pixel decoder on detached latents (videos only)
 
 
 def encode_window(encoder: nn.Module, pixels: torch.Tensor) -> torch.Tensor:
@@ -85,6 +86,9 @@ class FinetuneObjective(nn.Module):
             "rollout": losses.latent_mse(roll, target[:, k:]),
             "proprio": losses.latent_mse(proprio, batch["proprio"]),
         }
+        if "frame" in batch:  # one frame per window for the picture decoder
+            pic = m.decoder(z[:, 0].detach())
+            out["decoder"] = losses.latent_mse(pic, batch["frame"].float() / 255.0)
         out["loss"] = sum(getattr(self.w, name) * v for name, v in list(out.items()))
         return out
 

@@ -121,7 +121,11 @@ class Trainer:
     def _make_objective(self) -> torch.nn.Module:
         cfg, m = self.cfg, self.model
         if cfg.stage == "pretrain":
-            for p in (*m.predictor.parameters(), *m.proprio_head.parameters()):
+            for p in (
+                *m.predictor.parameters(),
+                *m.proprio_head.parameters(),
+                *m.decoder.parameters(),
+            ):
                 p.requires_grad_(False)
             obj = PretrainObjective(m, cfg.weights)
         else:

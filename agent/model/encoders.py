@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import itertools
+
 import torch
 from einops import rearrange
 from torch import nn
@@ -22,7 +24,7 @@ class ConvEncoder(nn.Module):
         w = cfg.width
         chans = [3, w, 2 * w, 4 * w, 4 * w]
         layers: list[nn.Module] = []
-        for cin, cout in zip(chans[:-1], chans[1:], strict=True):
+        for cin, cout in itertools.pairwise(chans):
             layers += [
                 nn.Conv2d(cin, cout, 4, stride=2, padding=1),
                 nn.GroupNorm(8, cout),
@@ -60,3 +62,25 @@ class ViTEncoder(nn.Module):
 
 def make_encoder(cfg: ModelConfig) -> nn.Module:
     return ConvEncoder(cfg) if cfg.encoder == "conv" else ViTEncoder(cfg)
+
+
+class ConvDecoder(nn.Module):
+    """Latent (B, P*D) -> pixels (B, H, W, 3) in [0, 1], trained on detached latents.
+
+    Only for showing imagined futures in videos (as DINO-WM does); it never shapes the latent.
+    """
+
+    def __init__(self, cfg: ModelConfig) -> None:
+        super().__init__()
+        w, self.side = cfg.width, cfg.image_size // 16
+        self.fc = nn.Linear(cfg.latent_dim * cfg.tokens, 4 * w * self.side * self.side)
+        chans = [4 * w, 4 * w, 2 * w, w]
+        layers: list[nn.Module] = []
+        for cin, cout in itertools.pairwise(chans):
+            layers += [nn.ConvTranspose2d(cin, cout, 4, stride=2, padding=1), nn.SiLU()]
+        layers.append(nn.ConvTranspose2d(w, 3, 4, stride=2, padding=1))
+        self.net = nn.Sequential(*layers)
+
+    def forward(self, z: torch.Tensor) -> torch.Tensor:
+        h = self.fc(z.flatten(1)).reshape(len(z), -1, self.side, self.side)
+        return rearrange(torch.sigmoid(self.net(h)), "b c h w -> b h w c")

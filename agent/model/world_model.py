@@ -12,7 +12,7 @@ import torch
 from torch import nn
 
 from agent.model.config import ModelConfig
-from agent.model.encoders import make_encoder
+from agent.model.encoders import ConvDecoder, make_encoder
 from agent.model.predictor import FramePredictor, make_predictor
 
 
@@ -26,6 +26,7 @@ class WorldModel(nn.Module):
         self.predictor = make_predictor(cfg)  # action-conditioned
         d = cfg.latent_dim * cfg.tokens
         self.proprio_head = nn.Linear(d, cfg.proprio_dim)  # optional proprio cost term
+        self.decoder = ConvDecoder(cfg)  # for videos of imagined futures only
 
     @property
     def latent_shape(self) -> tuple[int, ...]:
@@ -54,6 +55,11 @@ class WorldModel(nn.Module):
             out.append(z)
             hist = torch.cat([hist[:, 1:], z[:, None]], dim=1)  # (N, K, *latent)
         return torch.stack(out, dim=1)  # (N, H, *latent)
+
+    @torch.no_grad()
+    def decode(self, z: torch.Tensor) -> torch.Tensor:
+        """(B, *latent) -> (B, H, W, 3) uint8 picture of what the latent shows."""
+        return (self.decoder(z) * 255).round().to(torch.uint8)
 
     # ---- costs --------------------------------------------------------------------------
     @staticmethod

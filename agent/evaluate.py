@@ -1,0 +1,36 @@
+"""``python -m agent.evaluate env=<task> checkpoint=<path> planner=<name> eval.episodes=N
+eval.seed=S output_dir=<dir>``: success rate, latency and videos on held-out seeds."""
+
+from __future__ import annotations
+
+import json
+
+import hydra
+from omegaconf import DictConfig, OmegaConf
+
+from agent.config import to_dataclass
+from agent.errors import friendly_errors
+from agent.evaluation import EvalConfig, evaluate
+
+
+@hydra.main(version_base="1.3", config_path="../configs", config_name="evaluate")
+@friendly_errors
+def main(cfg: DictConfig) -> None:
+    raw = OmegaConf.to_container(cfg, resolve=True)
+    summary = evaluate(to_dataclass(EvalConfig, raw), config_dump=raw)
+    keys = (
+        "task",
+        "policy",
+        "planner",
+        "success_rate",
+        "success_ci95",
+        "episodes",
+        "plan_ms_p50",
+        "plan_ms_p95",
+    )
+    print(json.dumps({k: summary[k] for k in keys}))
+    print(f"wrote {cfg.output_dir}/results.json, results.csv and videos/")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,225 @@
+"""Evaluation harness: episodes in parallel workers -> results.json, results.csv, videos.
+
+One code path for every policy: ``mpc`` (a checkpoint + planner), and the baselines
+``random`` (uniform actions) and ``oracle`` (the task's true-state controller), so model error
+and planner error can be told apart. An episode succeeds if ``info["success"]`` holds at any
+step within the task's budget; it stops there.
+"""
+
+from __future__ import annotations
+
+import csv
+import multiprocessing as mp
+import os
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from tqdm import tqdm
+
+import envs
+from agent.dataset import atomic_write_json
+from agent.mpc import AgentConfig
+from envs.config import EnvConfig
+
+POLICIES = ("mpc", "random", "oracle")
+
+
+@dataclass(frozen=True)
+class EvalSettings:
+    """The ``eval`` block."""
+
+    episodes: int = 20  #: episodes to run
+    seed: int = 100_000  #: first reset seed (training data uses seeds below 100000)
+    workers: int = 2  #: parallel processes (0 = all cores)
+    videos: int = 2  #: episodes recorded as mp4 (observation | goal | imagined final step)
+    bootstrap: int = 10_000  #: resamples for the 95% interval
+
+    def __post_init__(self) -> None:
+        if self.episodes < 1 or self.workers < 0 or self.videos < 0:
+            raise ValueError("eval.episodes >= 1, eval.workers >= 0, eval.videos >= 0 are required")
+
+
+@dataclass(frozen=True)
+class EvalConfig:
+    """Settings of ``python -m agent.evaluate``."""
+
+    env: EnvConfig = field(default_factory=EnvConfig)  #: task
+    policy: str = "mpc"  #: mpc | random | oracle
+    checkpoint: str = "checkpoints/point_mass.safetensors"  #: world model (policy=mpc)
+    planner: dict[str, Any] = field(default_factory=lambda: {"name": "cem"})  #: planner config
+    agent: AgentConfig = field(default_factory=AgentConfig)  #: MPC settings
+    eval: EvalSettings = field(default_factory=EvalSettings)  #: episodes and seeds
+    output_dir: str = "outputs/eval"  #: results.json, results.csv, videos/
+
+    def __post_init__(self) -> None:
+        if self.policy not in POLICIES:
+            raise ValueError(f"policy={self.policy!r} is unknown: choose one of {list(POLICIES)}")
+
+
+def build_policy(cfg: EvalConfig, env: Any, torch_threads: int | None = None):
+    """Returns ``(reset(goal, seed), act(obs) -> action, agent_or_None)``."""
+    task = env.unwrapped
+    if cfg.policy == "oracle":
+        return (lambda goal, seed: None), (lambda obs: task.oracle_action()), None
+    if cfg.policy == "random":
+        state = {}
+
+        def reset(goal, seed):
+            state["rng"] = np.random.default_rng([seed, 2])
+
+        return reset, (lambda obs: state["rng"].uniform(-1, 1, env.action_space.shape)), None
+    import torch
+
+    import planners
+    from agent import checkpoint
+
+    if torch_threads:
+        torch.set_num_threads(torch_threads)
+    model, _ = checkpoint.load(cfg.checkpoint, expect={"task": cfg.env.name})
+    planner = planners.make_from_config(
+        dict(cfg.planner), env.action_space.low, env.action_space.high, cfg.agent.horizon
+    )
+    from agent.mpc import MPCAgent
+
+    agent = MPCAgent(model, planner, cfg.agent)
+    return (lambda goal, seed: agent.reset(goal, seed)), agent.act, agent
+
+
+def run_episode(
+    cfg: EvalConfig, env: Any, policy: tuple, seed: int, record: bool
+) -> dict[str, Any]:
+    reset, act, agent = policy
+    task = env.unwrapped
+    obs, info = env.reset(seed=seed)
+    goal = task.goal_observation()
+    reset(goal, seed)
+    frames, plan_ms, steps, success = [], [], 0, bool(info["success"])
+    truncated = False
+    while not (success or truncated):
+        a = act(obs)
+        if (
+            agent is not None
+            and agent.last_plan_ms is not None
+            and len(agent.queue) == cfg.agent.replan_every - 1
+        ):
+            plan_ms.append(agent.last_plan_ms)
+        if record:
+            frames.append(_video_frame(obs, goal, agent))
+        obs, _, _, truncated, info = env.step(a)
+        steps += 1
+        success = bool(info["success"])
+    if record:
+        frames.append(_video_frame(obs, goal, None))
+    return {
+        "seed": seed,
+        "success": success,
+        "final_distance": info["distance_to_goal"],
+        "steps": steps,
+        "plan_ms": plan_ms,
+        "frames": frames,
+    }
+
+
+def _video_frame(obs: dict, goal: dict, agent: Any) -> np.ndarray:
+    imagined = np.zeros_like(obs["pixels"])
+    if agent is not None and agent.imagined is not None:
+        imagined = agent.model.decode(agent.imagined[-1:])[0].cpu().numpy()
+    return np.concatenate([obs["pixels"], goal["pixels"], imagined], axis=1)
+
+
+_WORKER: dict[str, Any] = {}
+
+
+def _worker_episode(args: tuple[EvalConfig, int, bool, int]) -> dict[str, Any]:
+    cfg, seed, record, threads = args
+    if "env" not in _WORKER:
+        _WORKER["env"] = envs.make(cfg.env.name, image_size=cfg.env.image_size)
+        _WORKER["policy"] = build_policy(cfg, _WORKER["env"], threads)
+    return run_episode(cfg, _WORKER["env"], _WORKER["policy"], seed, record)
+
+
+def _close_worker() -> None:
+    if "env" in _WORKER:
+        _WORKER["env"].close()
+    _WORKER.clear()
+
+
+def bootstrap_ci(successes: np.ndarray, n: int, seed: int = 0) -> list[float]:
+    rng = np.random.default_rng(seed)
+    means = rng.choice(successes, size=(n, len(successes)), replace=True).mean(1)
+    return [float(np.percentile(means, 2.5)), float(np.percentile(means, 97.5))]
+
+
+def evaluate(cfg: EvalConfig, config_dump: dict[str, Any] | None = None) -> dict[str, Any]:
+    out = Path(cfg.output_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    if cfg.policy == "mpc":  # fail fast in the parent on a bad checkpoint or planner config
+        from agent import checkpoint
+
+        checkpoint.read_manifest(cfg.checkpoint)
+    n = cfg.eval.episodes
+    workers = min(cfg.eval.workers or os.cpu_count() or 1, n)
+    threads = max(1, (os.cpu_count() or 1) // workers)
+    jobs = [(cfg, cfg.eval.seed + i, i < cfg.eval.videos, threads) for i in range(n)]
+    results = []
+    bar = tqdm(total=n, desc=f"eval {cfg.env.name} {cfg.policy}", unit="ep", dynamic_ncols=True)
+    try:
+        if workers == 1:
+            for job in jobs:
+                results.append(_worker_episode(job))
+                bar.update(1)
+        else:
+            with mp.get_context("spawn").Pool(workers) as pool:
+                for r in pool.imap_unordered(_worker_episode, jobs):
+                    results.append(r)
+                    bar.update(1)
+    finally:
+        bar.close()
+        _close_worker()
+    results.sort(key=lambda r: r["seed"])
+    return write_results(cfg, out, results, config_dump)
+
+
+def write_results(
+    cfg: EvalConfig, out: Path, results: list[dict], config_dump: dict | None
+) -> dict:
+    from agent.video import write_mp4
+
+    succ = np.array([r["success"] for r in results], dtype=float)
+    plan_ms = np.concatenate([r["plan_ms"] for r in results]) if results else np.array([])
+    summary = {
+        "task": cfg.env.name,
+        "policy": cfg.policy,
+        "planner": cfg.planner.get("name") if cfg.policy == "mpc" else None,
+        "checkpoint": cfg.checkpoint if cfg.policy == "mpc" else None,
+        "success_rate": float(succ.mean()),
+        "success_ci95": bootstrap_ci(succ, cfg.eval.bootstrap),
+        "episodes": len(results),
+        "seeds": [results[0]["seed"], results[-1]["seed"]],
+        "plan_ms_p50": float(np.percentile(plan_ms, 50)) if len(plan_ms) else None,
+        "plan_ms_p95": float(np.percentile(plan_ms, 95)) if len(plan_ms) else None,
+        "mean_steps": float(np.mean([r["steps"] for r in results])),
+        "per_episode": [
+            {k: r[k] for k in ("seed", "success", "final_distance", "steps")} for r in results
+        ],
+        "config": config_dump if config_dump is not None else _asdict(cfg),
+    }
+    atomic_write_json(out / "results.json", summary)
+    tmp = out / ".results.csv.tmp"
+    with open(tmp, "w", newline="") as f:
+        w = csv.DictWriter(f, fieldnames=["seed", "success", "final_distance", "steps"])
+        w.writeheader()
+        w.writerows(summary["per_episode"])
+    os.replace(tmp, out / "results.csv")
+    if any(r["frames"] for r in results):
+        (out / "videos").mkdir(exist_ok=True)
+        for r in results:
+            if r["frames"]:
+                write_mp4(out / "videos" / f"seed_{r['seed']}.mp4", r["frames"])
+    return summary
+
+
+def _asdict(cfg: EvalConfig) -> dict[str, Any]:
+    return asdict(cfg)

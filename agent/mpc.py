@@ -1,0 +1,132 @@
+"""The goal-conditioned MPC agent: world model + goal + cost -> the planner's objective.
+
+Receding horizon and warm start live here (and only here): every ``replan_every`` steps the
+agent plans H actions, executes the first k, and warm-starts the next plan with the previous
+one shifted by k (tail padded with its last action). ``reset(goal)`` starts an episode.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import torch
+
+from agent.model import WorldModel
+
+
+@dataclass(frozen=True)
+class AgentConfig:
+    """MPC settings (the ``agent`` block of the evaluate / control configs)."""
+
+    horizon: int = 8  #: H, planned actions per plan
+    replan_every: int = 1  #: k, actions executed per plan
+    cost_metric: str = "l2"  #: l2 | l1 distance between latents
+    cost_weighting: str = "final"  #: final | uniform | linear (over the horizon)
+    proprio_weight: float = 0.0  #: weight of the optional proprio cost term
+    deadline_ms: float | None = None  #: planner deadline per plan (None = run all iterations)
+    device: str = "cpu"  #: cpu | cuda | auto
+
+    def __post_init__(self) -> None:
+        if self.horizon < 1 or not 1 <= self.replan_every <= self.horizon:
+            raise ValueError(
+                f"agent.horizon={self.horizon}, agent.replan_every={self.replan_every}: need "
+                "horizon >= 1 and 1 <= replan_every <= horizon"
+            )
+        if self.cost_metric not in ("l1", "l2"):
+            raise ValueError(f"agent.cost_metric={self.cost_metric!r}: use l1 or l2")
+        if self.cost_weighting not in ("final", "uniform", "linear"):
+            raise ValueError(
+                f"agent.cost_weighting={self.cost_weighting!r}: use final, uniform or linear"
+            )
+
+    def resolved_device(self) -> torch.device:
+        if self.device == "auto":
+            return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+        return torch.device(self.device)
+
+
+def horizon_weights(kind: str, h: int) -> torch.Tensor | None:
+    if kind == "final":
+        return None
+    w = torch.ones(h) if kind == "uniform" else torch.arange(1, h + 1, dtype=torch.float32)
+    return w / w.sum()
+
+
+class MPCAgent:
+    """``reset(goal_obs)``, then ``act(obs) -> action`` every env step."""
+
+    def __init__(self, model: WorldModel, planner: Any, cfg: AgentConfig, seed: int = 0) -> None:
+        self.cfg = cfg
+        self.device = cfg.resolved_device()
+        self.model = model.to(self.device).eval()
+        self.planner = planner
+        self.generator = torch.Generator(device=self.device).manual_seed(seed)
+        self.weights = horizon_weights(cfg.cost_weighting, cfg.horizon)
+        if self.weights is not None:
+            self.weights = self.weights.to(self.device)
+        self.needs_grad = bool(getattr(planner, "needs_grad", False))
+        self.last_plan_ms: float | None = None
+        self.imagined: torch.Tensor | None = None  # (H, *latent) of the last plan
+
+    def _to_pixels(self, pixels: np.ndarray) -> torch.Tensor:
+        return torch.as_tensor(np.ascontiguousarray(pixels), device=self.device)[None]
+
+    @torch.no_grad()
+    def reset(self, goal: dict[str, np.ndarray], seed: int | None = None) -> None:
+        """Start an episode toward ``goal`` (``pixels`` and optional ``proprio``)."""
+        self.z_goal = self.model.encode(self._to_pixels(goal["pixels"]))[0]  # (*latent)
+        gp = goal.get("proprio")
+        self.goal_proprio = None if gp is None else torch.as_tensor(gp, device=self.device).float()
+        self.plan: torch.Tensor | None = None  # (H, A) warm start
+        self.queue: list[np.ndarray] = []
+        if seed is not None:
+            self.generator.manual_seed(seed)
+        if hasattr(self.planner, "reset"):
+            self.planner.reset()
+
+    def objective(self, z0: torch.Tensor):
+        model, cfg, weights, goal, gp = (
+            self.model,
+            self.cfg,
+            self.weights,
+            self.z_goal,
+            self.goal_proprio,
+        )
+
+        def cost(actions: torch.Tensor) -> torch.Tensor:  # (N, H, A) -> (N,)
+            zs = model.rollout(z0, actions)  # (N, H, *latent)
+            c = model.latent_cost(zs, goal, cfg.cost_metric, weights)
+            if cfg.proprio_weight and gp is not None:
+                c = c + cfg.proprio_weight * model.proprio_cost(zs, gp)
+            return c
+
+        return cost
+
+    def act(self, obs: dict[str, np.ndarray]) -> np.ndarray:
+        if not self.queue:
+            self._replan(obs)
+        return self.queue.pop(0)
+
+    def _replan(self, obs: dict[str, np.ndarray]) -> None:
+        t0 = time.perf_counter()
+        k = self.cfg.replan_every
+        with torch.no_grad():
+            z0 = self.model.encode(self._to_pixels(obs["pixels"]))  # (1, *latent) = K=1 history
+        init = None
+        if self.plan is not None:
+            init = torch.cat([self.plan[k:], self.plan[-1:].expand(k, -1)])  # shift, pad tail
+            if hasattr(self.planner, "shift"):
+                self.planner.shift(k)
+        deadline = None if self.cfg.deadline_ms is None else self.cfg.deadline_ms / 1000
+        with torch.set_grad_enabled(self.needs_grad):
+            result = self.planner.plan(
+                self.objective(z0), init_mean=init, generator=self.generator, deadline_s=deadline
+            )
+        self.plan = result.actions.detach()
+        with torch.no_grad():
+            self.imagined = self.model.rollout(z0, self.plan[None])[0]
+        self.queue = [a for a in self.plan[:k].cpu().numpy().astype(np.float32)]
+        self.last_plan_ms = (time.perf_counter() - t0) * 1000
