@@ -118,7 +118,13 @@ def load(
         raise CheckpointError(
             f"weights {weights} are unreadable ({e}): retrain or restore them"
         ) from e
-    missing, unexpected = model.load_state_dict(state, strict=False)
+    try:
+        missing, unexpected = model.load_state_dict(state, strict=False)
+    except RuntimeError as e:  # shape mismatch
+        raise CheckpointError(
+            f"weights {weights.name} do not fit the manifest's model ({str(e).splitlines()[1].strip()}): "
+            "the two files belong to different checkpoints"
+        ) from e
     if missing or unexpected:
         raise CheckpointError(
             f"weights {weights.name} do not fit the manifest's model (missing {missing[:3]}, "

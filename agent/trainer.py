@@ -200,7 +200,7 @@ class Trainer:
         self.opt.step()
         if self.cfg.stage == "pretrain":
             ema_update(self.model.target_encoder, self.model.encoder, self.cfg.ema)
-        return {k: float(v) for k, v in out.items()}
+        return {k: float(v.detach()) for k, v in out.items()}
 
     def _extra(self) -> dict[str, Any]:
         return {

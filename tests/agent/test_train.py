@@ -1,0 +1,90 @@
+"""Training runs: both stages, exact resume, clear refusals."""
+
+import json
+import shutil
+
+import numpy as np
+import pytest
+import torch
+from safetensors.torch import load_file
+
+from agent import checkpoint
+from agent.dataset import DatasetError
+from agent.model import ModelConfig
+from agent.trainer import TrainConfig, Trainer
+
+TINY = ModelConfig(width=8, latent_dim=16, predictor_hidden=32, predictor_layers=1)
+
+
+def _cfg(data, out, **kw):
+    base = dict(
+        data=str(data),
+        out=str(out),
+        model=TINY,
+        steps=6,
+        batch_size=8,
+        window=3,
+        checkpoint_every=3,
+        log_every=2,
+        threads=1,
+    )
+    base.update(kw)
+    return TrainConfig(**base)
+
+
+def test_pretrain_then_finetune_writes_checkpoints_and_metrics(tiny_dataset, tmp_path):
+    pre = Trainer(_cfg(tiny_dataset, tmp_path / "pre")).fit()
+    manifest = checkpoint.read_manifest(pre)
+    assert manifest["stage"] == "pretrain" and manifest["step"] == 6
+    assert manifest["dataset_sha256"] and manifest["task"] == "point_mass"
+    m = manifest["metrics"]
+    assert len(m["prediction_error"]["model"]) == 2 and -1 <= m["spearman"]["near"] <= 1
+    assert (tmp_path / "pre" / "log.csv").read_text().startswith("step,")
+    ft = Trainer(_cfg(tiny_dataset, tmp_path / "ft", stage="finetune", init=str(pre))).fit()
+    pre_w, ft_w = load_file(str(pre)), load_file(str(ft))
+    enc = [k for k in pre_w if k.startswith("encoder.")]
+    assert all(torch.equal(pre_w[k], ft_w[k]) for k in enc), "frozen encoder changed"
+    assert any(not torch.equal(pre_w[k], ft_w[k]) for k in pre_w if k.startswith("predictor."))
+
+
+@pytest.mark.parametrize("stage", ["pretrain", "finetune"])
+def test_resume_continues_exactly(tiny_dataset, tmp_path, stage):
+    kw = {"stage": stage}
+    if stage == "finetune":
+        kw["init"] = str(Trainer(_cfg(tiny_dataset, tmp_path / "init", steps=2)).fit())
+    straight = Trainer(_cfg(tiny_dataset, tmp_path / "a", **kw)).fit()
+    # "killed" after the step-3 snapshot: drop everything written later, then resume
+    Trainer(_cfg(tiny_dataset, tmp_path / "b", **kw)).fit()
+    run = tmp_path / "b"
+    for p in list(run.glob("state_00000006.*")) + list(run.glob("model.*")):
+        p.unlink()
+    (run / "latest.json").write_text(json.dumps({"step": 3, "name": "state_00000003"}))
+    resumed = Trainer(_cfg(tiny_dataset, run, resume=True, **kw)).fit()
+    a, b = load_file(str(straight)), load_file(str(resumed))
+    for k in a:
+        torch.testing.assert_close(a[k], b[k], msg=k, rtol=0, atol=0)
+
+
+def test_same_seed_same_model(tiny_dataset, tmp_path):
+    a = load_file(str(Trainer(_cfg(tiny_dataset, tmp_path / "a", steps=3)).fit()))
+    b = load_file(str(Trainer(_cfg(tiny_dataset, tmp_path / "b", steps=3)).fit()))
+    assert all(torch.equal(a[k], b[k]) for k in a)
+
+
+def test_refusals(tiny_dataset, tmp_path):
+    Trainer(_cfg(tiny_dataset, tmp_path / "run", steps=3)).fit()
+    with pytest.raises(FileExistsError, match="resume=true"):
+        Trainer(_cfg(tiny_dataset, tmp_path / "run", steps=3)).fit()
+    with pytest.raises(DatasetError, match="agent.collect"):
+        Trainer(_cfg(tmp_path / "nowhere", tmp_path / "x"))
+    bad = tmp_path / "nan"
+    shutil.copytree(tiny_dataset, bad)
+    acts = np.load(bad / "chunk_00000" / "actions.npy")
+    acts[3, 0] = np.nan
+    np.save(bad / "chunk_00000" / "actions.npy", acts)
+    with pytest.raises(DatasetError, match="NaN"):
+        Trainer(_cfg(bad, tmp_path / "y"))
+    other = ModelConfig(width=16, latent_dim=16, predictor_hidden=32, predictor_layers=1)
+    init = tmp_path / "run" / "model.safetensors"
+    with pytest.raises(checkpoint.CheckpointError, match="model.width"):
+        Trainer(_cfg(tiny_dataset, tmp_path / "z", stage="finetune", init=str(init), model=other))

@@ -1,0 +1,84 @@
+"""World-model verbs, costs and checkpoint I/O."""
+
+import json
+
+import pytest
+import torch
+
+from agent import checkpoint
+from agent.model import ModelConfig, WorldModel
+
+
+@pytest.mark.parametrize("encoder", ["conv", "vit"])
+def test_verbs_have_documented_shapes(encoder):
+    torch.manual_seed(0)
+    cfg = ModelConfig(
+        encoder=encoder,
+        width=8,
+        latent_dim=16,
+        history=2,
+        predictor_hidden=32,
+        predictor_layers=1,
+        action_dim=3,
+    )
+    m = WorldModel(cfg)
+    px = torch.randint(0, 256, (4, 64, 64, 3), dtype=torch.uint8)
+    z = m.encode(px)
+    assert z.shape == (4, *m.latent_shape)
+    hist = z[:2]  # (K, *latent)
+    acts = torch.randn(5, 6, 3)  # (N, H, A)
+    zs = m.rollout(hist, acts)
+    assert zs.shape == (5, 6, *m.latent_shape)
+    # rollout is next() applied step by step
+    h = hist.expand(5, *hist.shape)
+    z1 = m.next(h, acts[:, 0])
+    z2 = m.next(torch.cat([h[:, 1:], z1[:, None]], 1), acts[:, 1])
+    torch.testing.assert_close(zs[:, 1], z2)
+    cost = m.latent_cost(zs, z[3])
+    assert cost.shape == (5,)
+    w = torch.full((6,), 1 / 6)
+    assert m.latent_cost(zs, z[3], "l1", w).shape == (5,)
+    assert m.proprio_cost(zs, torch.zeros(cfg.proprio_dim)).shape == (5,)
+    assert m.decode(z[:1]).dtype == torch.uint8
+
+
+def test_zero_cost_at_the_goal():
+    m = WorldModel(ModelConfig(width=8, latent_dim=8))
+    zg = torch.randn(8)
+    zs = zg.expand(3, 4, 8).clone()
+    assert torch.all(m.latent_cost(zs, zg) == 0)
+
+
+def test_checkpoint_round_trip_and_refusals(tmp_path):
+    torch.manual_seed(0)
+    m = WorldModel(ModelConfig(width=8, latent_dim=8, predictor_hidden=16))
+    path = checkpoint.save(tmp_path / "m", m, {"task": "point_mass", "step": 3})
+    loaded, manifest = checkpoint.load(path, expect={"task": "point_mass"})
+    for (k, a), (_, b) in zip(m.state_dict().items(), loaded.state_dict().items(), strict=True):
+        torch.testing.assert_close(a, b, msg=k)
+    assert manifest["step"] == 3 and manifest["model"]["latent_dim"] == 8
+    with pytest.raises(checkpoint.CheckpointError, match="made for task='point_mass'"):
+        checkpoint.load(path, expect={"task": "umaze"})
+    with pytest.raises(checkpoint.CheckpointError, match="model.latent_dim=8"):
+        checkpoint.load(path, expect={"model": {"latent_dim": 64}})
+    with pytest.raises(checkpoint.CheckpointError, match="not found"):
+        checkpoint.load(tmp_path / "missing.safetensors")
+    # a manifest that does not describe the weights is refused, not silently half-loaded
+    meta = json.loads(path.with_suffix(".json").read_text())
+    meta["model"]["predictor_hidden"] = 32
+    path.with_suffix(".json").write_text(json.dumps(meta))
+    with pytest.raises(checkpoint.CheckpointError):
+        checkpoint.load(path)
+    # a torn weights file is reported clearly
+    path.write_bytes(b"\x00" * 10)
+    with pytest.raises(checkpoint.CheckpointError, match="unreadable|do not fit"):
+        checkpoint.load(path)
+
+
+def test_checkpoint_never_holds_pickles(tmp_path):
+    m = WorldModel(ModelConfig(width=8, latent_dim=8, predictor_hidden=16))
+    path = checkpoint.save(tmp_path / "m", m, {"task": "point_mass"})
+    head = path.read_bytes()[:8]
+    n = int.from_bytes(head, "little")
+    header = json.loads(path.read_bytes()[8 : 8 + n])  # safetensors: JSON header + raw tensors
+    assert all("dtype" in v for k, v in header.items() if k != "__metadata__")
