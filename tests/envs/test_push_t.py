@@ -1,0 +1,127 @@
+"""Push-T specifics: the keypoint distance, quasi-static pushing, goal image, oracle."""
+
+import numpy as np
+import pytest
+
+import envs
+from envs.tasks.push_t import (
+    BLOCK_HALF_HEIGHT,
+    KEYPOINTS,
+    PUSHER_RADIUS,
+    STEM_CENTER,
+    STEM_HALF,
+    PushT,
+    distance_to_t,
+    keypoint_distance,
+)
+
+
+@pytest.fixture(scope="module")
+def env():
+    e = PushT()
+    yield e
+    e.close()
+
+
+def test_distance_is_zero_at_the_goal_and_grows_with_pose_error(env):
+    env.reset(seed=0)
+    goal = env.goal_pose()
+    env.place(goal, env.goal_state()[:2])
+    assert env.distance_to_goal() == pytest.approx(0.0, abs=1e-12)
+    assert env.distance_to_goal() <= env.success_threshold
+    for d in (0.01, 0.05, 0.1):  # a translation by d moves every keypoint by d
+        shifted = goal + np.array([d * 0.6, d * 0.8, 0.0])
+        assert keypoint_distance(shifted, goal) == pytest.approx(d)
+    turns = np.deg2rad([0.0, 5.0, 15.0, 45.0, 90.0, 180.0])
+    dist = keypoint_distance(goal + np.outer(turns, [0.0, 0.0, 1.0]), goal)
+    assert np.all(np.diff(dist) > 0)
+    both = keypoint_distance(goal + np.array([0.03, 0.0, np.deg2rad(20)]), goal)
+    assert both > keypoint_distance(goal + np.array([0.03, 0.0, 0.0]), goal)
+
+
+def test_success_threshold_matches_the_documented_position_and_angle():
+    pose = np.zeros(3)
+    assert keypoint_distance(np.array([0.02, 0.0, 0.0]), pose) == pytest.approx(0.02)
+    mean_radius = np.linalg.norm(KEYPOINTS, axis=1).mean()
+    assert mean_radius == pytest.approx(0.0726, abs=1e-4)  # keypoints centred on the COM
+    turn = 2 * np.arcsin(PushT.success_threshold / (2 * mean_radius))
+    assert np.rad2deg(turn) == pytest.approx(15.8, abs=0.1)
+    assert keypoint_distance(np.array([0.0, 0.0, turn]), pose) == pytest.approx(0.02)
+
+
+def test_goal_image_is_the_scene_at_the_goal_state(env):
+    env.reset(seed=5)
+    goal_obs = env.goal_observation()
+    goal_pusher = env.goal_state()[:2]
+    assert distance_to_t(goal_pusher, env.goal_pose()) > PUSHER_RADIUS  # no overlap
+    env.place(env.goal_pose(), goal_pusher)
+    np.testing.assert_array_equal(env.render(), goal_obs["pixels"])
+    np.testing.assert_allclose(env.state(), env.goal_state(), atol=1e-9)
+
+
+def test_block_stays_when_not_pushed(env):
+    env.reset(seed=1)
+    before, pusher = env.block_pose(), env.pusher_position()
+    for _ in range(20):
+        env.step(np.zeros(2))
+    np.testing.assert_allclose(env.block_pose(), before, atol=1e-4)
+    np.testing.assert_allclose(env.pusher_position(), pusher, atol=1e-4)
+
+
+def test_block_moves_when_pushed_and_stops_right_after(env):
+    env.reset(seed=2)
+    bottom = STEM_CENTER[1] - STEM_HALF[1]  # stem end, below the centre of mass
+    env.place(np.zeros(3), np.array([0.0, bottom - PUSHER_RADIUS - 0.01]))
+    for _ in range(5):  # 10 cm of pusher travel through the centre of mass along +y
+        env.step(np.array([0.0, 1.0]))
+    pose = env.block_pose()
+    assert 0.05 < pose[1] < 0.1
+    assert abs(pose[0]) < 0.005 and abs(pose[2]) < np.deg2rad(3)
+    assert abs(env.data.qpos[env._block_z]) < 0.002  # stays on the floor
+    for _ in range(3):
+        env.step(np.zeros(2))
+    np.testing.assert_allclose(env.block_pose(), pose, atol=0.003)  # quasi-static
+
+
+def test_off_centre_push_turns_the_block(env):
+    env.reset(seed=3)
+    bottom = STEM_CENTER[1] - STEM_HALF[1]
+    left = -STEM_HALF[0] - PUSHER_RADIUS - 0.005
+    env.place(np.zeros(3), np.array([left, bottom + 0.015]))  # beside the stem's lower end
+    assert distance_to_t(env.pusher_position(), env.block_pose()) > PUSHER_RADIUS
+    for _ in range(3):
+        env.step(np.array([1.0, 0.0]))
+    assert env.block_pose()[2] > np.deg2rad(5)  # pushed +x below the COM: turns ccw
+
+
+def test_pusher_floats_above_the_floor(env):
+    env.reset(seed=4)
+    z = env.data.geom("pusher").xpos[2] - env.model.geom("pusher").size[1]
+    assert 0.0 < z < BLOCK_HALF_HEIGHT
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_oracle_reaches_the_goal(seed):
+    e = envs.make("push_t")
+    e.reset(seed=seed)
+    for _ in range(e.spec.max_episode_steps):
+        _, _, _, truncated, info = e.step(e.unwrapped.oracle_action())
+        if info["success"]:
+            break
+    e.close()
+    assert info["success"], f"seed {seed}: distance {info['distance_to_goal']:.3f}"
+
+
+@pytest.mark.slow
+def test_oracle_success_rate_over_40_seeds():
+    e = envs.make("push_t")
+    successes = 0
+    for seed in range(40):
+        e.reset(seed=seed)
+        for _ in range(e.spec.max_episode_steps):
+            _, _, _, _, info = e.step(e.unwrapped.oracle_action())
+            if info["success"]:
+                successes += 1
+                break
+    e.close()
+    assert successes >= 32, f"oracle reached {successes}/40 goals"
