@@ -35,8 +35,8 @@ between). Step budget: 150 steps (15 s at 10 Hz).
 
 Oracle (``oracle_action``): a greedy push-primitive planner that simulates its candidate
 pushes with ``mujoco.rollout`` (see ``_PushOracle``); it reached the goal on 40/40 seeds
-(0-39) and 100/100 more (1000-1099), in 36 steps on average and 71 at most, at about 20-25 env
-steps/s on one core.
+(0-39: 39 steps on average, 74 at most) and 100/100 more (1000-1099: 36 on average, 71 at
+most), at about 20-25 env steps/s on one core.
 """
 
 from __future__ import annotations
