@@ -102,7 +102,8 @@ def load(
             if diff:
                 raise CheckpointError(
                     f"checkpoint {weights.name} has model.{diff[0]}={have.get(diff[0])!r} but the "
-                    f"config asks for {want[diff[0]]!r}: use a matching config or another checkpoint"
+                    f"config asks for {want[diff[0]]!r}: use a matching config or another "
+                    "checkpoint"
                 )
         elif have != want:
             raise CheckpointError(
@@ -122,7 +123,8 @@ def load(
         missing, unexpected = model.load_state_dict(state, strict=False)
     except RuntimeError as e:  # shape mismatch
         raise CheckpointError(
-            f"weights {weights.name} do not fit the manifest's model ({str(e).splitlines()[1].strip()}): "
+            f"weights {weights.name} do not fit the manifest's model "
+            f"({str(e).splitlines()[1].strip()}): "
             "the two files belong to different checkpoints"
         ) from e
     if missing or unexpected:

@@ -87,7 +87,7 @@ class FinetuneObjective(nn.Module):
             "proprio": losses.latent_mse(proprio, batch["proprio"]),
         }
         if "frame" in batch:  # one frame per window for the picture decoder
-            pic = m.decoder(z[:, 0].detach())
+            pic = m.decoder(z[: len(batch["frame"]), 0].detach())
             out["decoder"] = losses.latent_mse(pic, batch["frame"].float() / 255.0)
         out["loss"] = sum(getattr(self.w, name) * v for name, v in list(out.items()))
         return out

@@ -10,7 +10,6 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import torch
 import torch.distributed as dist
 from tqdm import tqdm
@@ -69,6 +68,8 @@ def _dist_info() -> tuple[int, int]:
 
 
 class Trainer:
+    DECODER_BATCH = 16  # frames per step for the picture decoder (videos only)
+
     def __init__(self, cfg: TrainConfig) -> None:
         self.cfg = cfg
         self.rank, self.world = _dist_info()
@@ -185,6 +186,7 @@ class Trainer:
                 "latents": self.latents[o],
                 "actions": batch["actions"],
                 "proprio": batch["proprio"],
+                "frame": batch["pixels"][: self.DECODER_BATCH, 0],
             }
         batch = {k: v.to(self.device, non_blocking=True) for k, v in batch.items()}
         self.objective.train()
@@ -213,7 +215,8 @@ class Trainer:
         self.out.mkdir(parents=True, exist_ok=True)
         if not self.cfg.resume and (self.out / "latest.json").exists():
             raise FileExistsError(
-                f"{self.out} already holds a run: pass resume=true to continue it or choose another out="
+                f"{self.out} already holds a run: pass resume=true to continue it or choose "
+                "another out="
             )
 
     def _finish(self, wall_s: float) -> Path:
@@ -279,8 +282,3 @@ def _peak_memory_mb() -> float:
     import resource
 
     return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
-
-
-def _seed_everything(seed: int) -> None:
-    torch.manual_seed(seed)
-    np.random.seed(seed)

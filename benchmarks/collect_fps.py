@@ -17,9 +17,9 @@ import time
 
 os.environ.setdefault("MUJOCO_GL", "egl")
 
-import numpy as np  # noqa: E402
+import numpy as np
 
-import envs  # noqa: E402
+import envs
 
 
 def measure(name: str, steps: int, repeats: int = 3) -> dict[str, float]:
@@ -50,8 +50,14 @@ def collect_end_to_end(name: str, episodes: int) -> dict[str, float]:
 
     out = tempfile.mkdtemp()
     try:
-        cfg = CollectConfig(env=EnvConfig(name), episodes=episodes, out=f"{out}/d", workers=0,
-                            chunk_size=max(1, episodes // 4), video=False)
+        cfg = CollectConfig(
+            env=EnvConfig(name),
+            episodes=episodes,
+            out=f"{out}/d",
+            workers=0,
+            chunk_size=max(1, episodes // 4),
+            video=False,
+        )
         t0 = time.perf_counter()
         root = collect(cfg)
         dt = time.perf_counter() - t0
@@ -62,10 +68,14 @@ def collect_end_to_end(name: str, episodes: int) -> dict[str, float]:
 
 
 def main() -> None:
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     p.add_argument("--steps", type=int, default=300)
     p.add_argument("--tasks", default=",".join(sorted(envs.TASKS)))
-    p.add_argument("--collect", default="point_mass", help="task for the end-to-end run ('' = skip)")
+    p.add_argument(
+        "--collect", default="point_mass", help="task for the end-to-end run ('' = skip)"
+    )
     p.add_argument("--episodes", type=int, default=8)
     p.add_argument("--out", default=None)
     a = p.parse_args()
@@ -78,7 +88,10 @@ def main() -> None:
     if a.collect:
         e2e = collect_end_to_end(a.collect, a.episodes)
         result["collect"] = {a.collect: e2e}
-        print(f"\nagent.collect {a.collect}, {e2e['workers']} workers: {e2e['frames_per_s']:.0f} frames/s")
+        print(
+            f"\nagent.collect {a.collect}, {e2e['workers']} workers: "
+            f"{e2e['frames_per_s']:.0f} frames/s"
+        )
     if a.out:
         with open(a.out, "w") as f:
             json.dump(result, f, indent=2)

@@ -46,7 +46,10 @@ class WorldModel(nn.Module):
         return self.predictor(z_hist, action)
 
     def rollout(self, z0: torch.Tensor, actions: torch.Tensor) -> torch.Tensor:
-        """Imagine H steps. z0: (K, *latent) or (N, K, *latent); actions (N, H, A) -> (N, H, *latent)."""
+        """Imagine H steps from z0 (K, *latent) or (N, K, *latent).
+
+        actions (N, H, A) -> imagined latents (N, H, *latent).
+        """
         n, h, _ = actions.shape
         hist = z0.expand(n, *z0.shape) if z0.dim() == len(self.latent_shape) + 1 else z0
         out = []
