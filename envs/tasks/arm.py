@@ -1,16 +1,20 @@
 """A Cartesian (gantry) arm with a parallel gripper: reach, push and pick-and-place.
 
-The MJCF is ``assets/arm.xml``: three position-controlled slide joints ``x, y, z`` carry a
-wrist with two coupled finger pads over a 0.6 m table, with a 4.5 cm, 60 g cube on a free
-joint (contacts, friction and gravity are real; the robot bodies are gravity-compensated like
-a real arm driver). The joint ranges are the end-effector workspace.
+The MJCF is ``assets/arm.xml``: three position-controlled slide joints ``x, y, z`` on a
+gantry carry a wrist with two finger pads (coupled by an equality constraint, one position
+actuator) over a 0.6 m table, with a 4.5 cm, 60 g cube on a free joint. Contacts, friction
+and gravity are real (the cube is held by pad friction alone); the robot bodies are
+gravity-compensated, like a real arm driver. The ``x, y, z`` joint ranges are the
+end-effector workspace: x, y in [-0.16, 0.16] m, z in [0.016, 0.2] m above the table top.
 
 Actions are end-effector Cartesian deltas ``(dx, dy, dz, grip)`` in [-1, 1]^4, the action
 space of real arm drivers and of V-JEPA 2-AC / DROID: each env step moves the end-effector
 *target* by ``delta * max_step`` (2.5 cm per unit), clipped to the workspace box and to
 ``2 * max_step`` from the measured end-effector (no wind-up when blocked); the position
-actuators track it over the ``frame_skip`` physics steps. ``grip`` sets the finger opening
-target: -1 closed .. +1 open (absolute, not a delta).
+actuators track it (ramped over the first half of the step) over the ``frame_skip`` physics
+steps. ``grip`` sets the finger opening target, absolute, not a delta: -1 closed (4 mm gap)
+.. +1 open (9.4 cm gap). The targets live in ``data.userdata``, so ``get_physics_state`` /
+``set_physics_state`` restore the controller with the physics.
 
 Control rate: 12.5 Hz (physics at 500 Hz, action repeat 40). Camera ``front``: a 3/4
 top-down view of the workspace; the overhead light casts the gripper's shadow straight down,
@@ -20,12 +24,16 @@ goal is conveyed by the goal image only, rendered from the goal state.
 
 Success rules (Fetch's 5 cm threshold, in metres):
 
-- ``ArmReach`` (no cube): grasp site within ``0.05`` m of the goal 3-D position.
-  Budget: 50 steps (4 s).
-- ``ArmPush``: cube centre within ``0.05`` m of the goal (x, y) on the table.
-  Budget: 100 steps (8 s).
-- ``ArmPickPlace``: cube centre within ``0.05`` m of the goal 3-D position (half of the goals
-  on the table, half up to 0.15 m above it). Budget: 100 steps (8 s).
+- ``ArmReach`` (no cube in the scene): the grasp site is within ``0.05`` m of the goal 3-D
+  position. Budget: 50 steps (4 s). Goal image: the gripper at the goal.
+- ``ArmPush``: the cube centre is within ``0.05`` m of the goal (x, y) on the table.
+  Budget: 100 steps (8 s). Goal image: the cube at the goal, the closed gripper backed off
+  10 cm behind it along the push direction.
+- ``ArmPickPlace``: the cube centre is within ``0.05`` m of the goal 3-D position (half of
+  the goals on the table, half up to 0.15 m above it). Budget: 100 steps (8 s). Goal image:
+  the cube at the goal, held between the pads.
+
+Goals are drawn at least 10 cm from the start (ee for reach, cube for push / pick-place).
 """
 
 from __future__ import annotations
@@ -39,6 +47,13 @@ import numpy as np
 from envs.base import GoalEnv
 
 _ASSET = Path(__file__).parent / "assets" / "arm.xml"
+# physics state + the controller targets kept in userdata + the solver warm start, so that a
+# restored state replays bit-identically
+_STATE = (
+    mujoco.mjtState.mjSTATE_FULLPHYSICS
+    | mujoco.mjtState.mjSTATE_USERDATA
+    | mujoco.mjtState.mjSTATE_WARMSTART
+)
 
 CUBE_HALF = 0.0225  #: cube half side (m)
 PAD_GAP = 0.004  #: gap between the finger pads when fully closed (m)
@@ -49,6 +64,7 @@ _MIN_GOAL_DIST = 0.1  # goals are drawn at least this far from the start (m)
 _PUSH_Z = 0.025  # grasp-site height when pushing: pads straddle the cube's mid-height
 _TRAVEL_Z = 0.085  # height at which the gripper clears the cube
 _BEHIND = 0.06  # pusher stand-off behind the cube centre along the push direction
+_BACK_OFF = 0.1  # after a push the gripper backs off this far (keeps the cube in view)
 
 
 def _segment_distance(p: np.ndarray, a: np.ndarray, b: np.ndarray) -> float:
@@ -67,13 +83,18 @@ class _ArmTask(GoalEnv):
 
     Robot-adapter interface (what a sim-arm adapter wraps):
 
-    - ``ee_position()`` (3,) grasp-site position in the world frame (m), table top at z = 0;
-      ``ee_velocity()`` (3,) its velocity (m/s); ``finger_opening()`` gap between the pads (m);
+    - ``ee_position()`` (3,) grasp-site position (midpoint of the pads) in the world frame
+      (m), table top at z = 0; ``ee_velocity()`` (3,) its velocity (m/s);
+      ``finger_opening()`` the gap between the pads (m), in ``opening_range``;
     - ``workspace_low`` / ``workspace_high`` (3,) the end-effector box (m), equal to the
       ``x, y, z`` joint limits;
-    - ``joint_names`` ``("x", "y", "z", "finger_l", "finger_r")`` and ``joint_limits`` (5, 2);
+    - ``joint_names`` ``("x", "y", "z", "finger_l", "finger_r")`` and ``joint_limits``
+      (5, 2) in the same order (slide joints, m);
     - ``max_step`` metres of target motion per unit action per env step;
     - ``ee_target()`` the commanded end-effector target (3,).
+
+    ``state()`` / ``goal_state()``: ee position (3), finger opening (1), then for the cube
+    tasks cube position (3) and quaternion (4, w x y z).
     """
 
     frame_skip = 40
@@ -82,15 +103,32 @@ class _ArmTask(GoalEnv):
     #: metres of end-effector target motion per unit action per env step
     max_step: float = 0.025
     joint_names: ClassVar[tuple[str, ...]] = ("x", "y", "z", "finger_l", "finger_r")
+    #: (closed, open) gap between the finger pads (m)
+    opening_range: ClassVar[tuple[float, float]] = (PAD_GAP, PAD_GAP + 2 * _FINGER_MAX)
     #: whether the scene has the cube
     has_cube: ClassVar[bool] = True
 
     def __init__(self, **kwargs: Any) -> None:
-        self._target = np.zeros(3)
         self._ramp_from = np.zeros(3)
-        self._finger_target = 0.0
         self._substep = 0
         super().__init__(**kwargs)
+
+    # the controller state lives in ``data.userdata`` so ``get/set_physics_state`` restore it
+    @property
+    def _target(self) -> np.ndarray:
+        return self.data.userdata[:3]
+
+    @_target.setter
+    def _target(self, value: np.ndarray) -> None:
+        self.data.userdata[:3] = value
+
+    @property
+    def _finger_target(self) -> float:
+        return float(self.data.userdata[3])
+
+    @_finger_target.setter
+    def _finger_target(self, value: float) -> None:
+        self.data.userdata[3] = value
 
     # ---- model ------------------------------------------------------------------------
     def _build_model(self) -> mujoco.MjModel:
@@ -102,8 +140,8 @@ class _ArmTask(GoalEnv):
         self._arm_q = np.array([int(j.qposadr[0]) for j in joints[:3]])
         self._arm_v = np.array([int(j.dofadr[0]) for j in joints[:3]])
         self._finger_q = np.array([int(j.qposadr[0]) for j in joints[3:]])
+        self._finger_v = np.array([int(j.dofadr[0]) for j in joints[3:]])
         self._cube_q = int(model.joint("cube").qposadr[0]) if self.has_cube else -1
-        self._grasp_site = model.site("grasp").id
         self.joint_limits = np.array([j.range for j in joints], dtype=np.float64)
         self.workspace_low = self.joint_limits[:3, 0].copy()
         self.workspace_high = self.joint_limits[:3, 1].copy()
@@ -114,7 +152,8 @@ class _ArmTask(GoalEnv):
 
     # ---- named physics queries --------------------------------------------------------
     def ee_position(self) -> np.ndarray:
-        return self.data.site_xpos[self._grasp_site].copy()
+        # the grasp site sits at (qx, qy, qz) by construction; qpos is never stale after a step
+        return self.data.qpos[self._arm_q].copy()
 
     def ee_velocity(self) -> np.ndarray:
         return self.data.qvel[self._arm_v].copy()
@@ -144,7 +183,7 @@ class _ArmTask(GoalEnv):
         ee = self.ee_position()
         target = self._target + a[:3] * self.max_step
         target = np.clip(target, ee - 2 * self.max_step, ee + 2 * self.max_step)
-        self._ramp_from = self._target
+        self._ramp_from = self._target.copy()
         self._target = np.clip(target, self.workspace_low, self.workspace_high)
         self._finger_target = _FINGER_MAX * (a[3] + 1.0) / 2.0
         self._substep = 0
@@ -155,6 +194,16 @@ class _ArmTask(GoalEnv):
         self.data.ctrl[:3] = self._ramp_from + frac * (self._target - self._ramp_from)
         self.data.ctrl[3] = self._finger_target
         self._substep += 1
+
+    # ---- physics state: the controller state (userdata) and the solver warm start included
+    def get_physics_state(self) -> np.ndarray:
+        out = np.empty(mujoco.mj_stateSize(self.model, _STATE))
+        mujoco.mj_getState(self.model, self.data, out, _STATE)
+        return out
+
+    def set_physics_state(self, state: np.ndarray) -> None:
+        mujoco.mj_setState(self.model, self.data, state, _STATE)
+        mujoco.mj_forward(self.model, self.data)
 
     def _place_robot(self, ee: np.ndarray, finger_q: float) -> None:
         """Put the arm at ``ee`` with both fingers at ``finger_q``, at rest, on target."""
@@ -220,16 +269,17 @@ class ArmReach(_ArmTask):
             if np.linalg.norm(goal - start) >= _MIN_GOAL_DIST:
                 break
         self._goal = goal
+        self._goal_finger_q = self._finger_target  # the opening is not part of the goal
 
     def _goal_qpos(self) -> np.ndarray:
-        return self._robot_qpos(self._goal, self._finger_target)
+        return self._robot_qpos(self._goal, self._goal_finger_q)
 
     def state(self) -> np.ndarray:
         """ee position (3), finger opening (1)."""
         return np.append(self.ee_position(), self.finger_opening())
 
     def goal_state(self) -> np.ndarray:
-        return np.append(self._goal, PAD_GAP + 2 * self._finger_target)
+        return np.append(self._goal, PAD_GAP + 2 * self._goal_finger_q)
 
     def distance_to_goal(self) -> float:
         return float(np.linalg.norm(self.ee_position() - self._goal))
@@ -258,8 +308,8 @@ class ArmPush(_ArmTask):
         self._push_dir = (goal - cube) / np.linalg.norm(goal - cube)
 
     def _goal_qpos(self) -> np.ndarray:
-        # the cube at the goal, the closed gripper just behind it (where a push ends)
-        ee = np.append(self._goal - self._push_dir * _BEHIND, _PUSH_Z)
+        # the cube at the goal, the closed gripper backed off behind it (where a push ends)
+        ee = np.append(self._goal - self._push_dir * _BACK_OFF, _PUSH_Z)
         qpos = self._robot_qpos(ee, 0.0)
         c = self._cube_q
         qpos[c : c + 7] = [*self._goal, CUBE_HALF, *_yaw_quat(self._goal_yaw)]
@@ -269,11 +319,17 @@ class ArmPush(_ArmTask):
         return float(np.linalg.norm(self.cube_position()[:2] - self._goal))
 
     def oracle_action(self) -> np.ndarray:
-        """Go behind the cube (over it when in the way), lower, push; re-approach if off-line."""
+        """Go behind the cube (over it when in the way), lower, push, back off.
+
+        Re-approaches from behind whenever the pusher drifts off the cube-goal line.
+        """
         ee, cube = self.ee_position(), self.cube_position()[:2]
         to_goal = self._goal - cube
         dist = float(np.linalg.norm(to_goal))
-        if dist < 0.01:  # done: hold still
+        if dist < 0.01:  # done: back off along the push line, as in the goal image
+            if (ee[:2] - cube) @ self._push_dir < -0.02:
+                back = np.append(self._goal - self._push_dir * _BACK_OFF, _PUSH_Z)
+                return self._move_towards(back, -1.0)
             return self._move_towards(ee, -1.0)
         u = to_goal / dist
         n = np.array([-u[1], u[0]])
@@ -321,30 +377,32 @@ class ArmPickPlace(_ArmTask):
         return float(np.linalg.norm(self.cube_position() - self._goal))
 
     def _holding(self) -> bool:
-        """Pads closed on the cube (not on air) and the cube between them."""
+        """Fingers commanded closed and at rest on the cube (not on air), cube between them."""
         opening = self.finger_opening()
         near = np.linalg.norm(self.cube_position() - self.ee_position()) < 0.02
-        return bool(near and 2 * CUBE_HALF - 0.008 < opening < 2 * CUBE_HALF + 0.002)
+        on_cube = 2 * CUBE_HALF - 0.008 < opening < 2 * np.sqrt(2) * CUBE_HALF + 0.002
+        settled = float(np.abs(self.data.qvel[self._finger_v]).max()) < 0.01
+        return bool(near and on_cube and settled and self._finger_target == 0.0)
 
     def oracle_action(self) -> np.ndarray:
         """Open above the cube, descend, close, lift, carry to the goal."""
         ee, cube = self.ee_position(), self.cube_position()
         if self._holding():
             err = self._goal - cube
-            if np.linalg.norm(err[:2]) > 0.02 and ee[2] < max(self._goal[2], 0.06) - 0.01:
-                z = max(self._goal[2], 0.06) + (ee[2] - cube[2])
-                return self._move_towards(np.append(ee[:2], z), -1.0)  # lift first
+            carry_z = max(self._goal[2], 0.06)  # cube height while carrying over the table
             if np.linalg.norm(err[:2]) > 0.02:
-                z = max(self._goal[2], 0.06) + (ee[2] - cube[2])
-                return self._move_towards(np.append(ee[:2] + err[:2], z), -1.0)
-            return self._move_towards(ee + err, -1.0)
+                lift = np.array([0.0, 0.0, carry_z - cube[2]])
+                if cube[2] < carry_z - 0.01:  # lift first
+                    return self._move_towards(ee + lift, -1.0)
+                return self._move_towards(ee + lift + np.append(err[:2], 0.0), -1.0)
+            return self._move_towards(ee + err, -1.0)  # lower / raise onto the goal
         xy_err = float(np.linalg.norm(ee[:2] - cube[:2]))
         if xy_err > 0.008:
-            if ee[2] < cube[2] + 0.05 and xy_err < 0.06:  # pads could hit the cube: rise
+            if ee[2] < cube[2] + 0.04 and xy_err < 0.06:  # pads could hit the cube: rise
                 return self._move_towards(np.append(ee[:2], cube[2] + 0.065), 1.0)
             return self._move_towards(np.append(cube[:2], cube[2] + 0.065), 1.0)
         if ee[2] > cube[2] + 0.006:
             if self.finger_opening() < 2 * CUBE_HALF + 0.03:  # wait for the fingers to open
                 return self._move_towards(np.append(cube[:2], ee[2]), 1.0)
             return self._move_towards(cube, 1.0)  # descend around the cube
-        return self._move_towards(cube, -1.0)  # close
+        return self._move_towards(np.append(cube[:2], ee[2]), -1.0)  # close
