@@ -33,7 +33,9 @@ Success rules (Fetch's 5 cm threshold, in metres):
   the goals on the table, half up to 0.15 m above it). Budget: 100 steps (8 s). Goal image:
   the cube at the goal, held between the pads.
 
-Goals are drawn at least 10 cm from the start (ee for reach, cube for push / pick-place).
+Starts: the gripper 8-18 cm above the table anywhere over it, with a random opening; the cube
+at x, y in [-0.1, 0.1] m with yaw in +-45 deg (push) or +-0.4 rad (pick-place: the wrist does
+not rotate). Goals are drawn at least 10 cm from the start (ee for reach, cube otherwise).
 """
 
 from __future__ import annotations
