@@ -286,6 +286,9 @@ class ArmReach(_ArmTask):
     def distance_to_goal(self) -> float:
         return float(np.linalg.norm(self.ee_position() - self._goal))
 
+    def state_distance(self, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+        return np.linalg.norm(np.asarray(a)[..., :3] - np.asarray(b)[..., :3], axis=-1)
+
     def oracle_action(self) -> np.ndarray:
         return self._move_towards(self._goal, self._grip_to_keep())
 
@@ -319,6 +322,9 @@ class ArmPush(_ArmTask):
 
     def distance_to_goal(self) -> float:
         return float(np.linalg.norm(self.cube_position()[:2] - self._goal))
+
+    def state_distance(self, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+        return np.linalg.norm(np.asarray(a)[..., 4:6] - np.asarray(b)[..., 4:6], axis=-1)
 
     def oracle_action(self) -> np.ndarray:
         """Go behind the cube (over it when in the way), lower, push, back off.
@@ -377,6 +383,9 @@ class ArmPickPlace(_ArmTask):
 
     def distance_to_goal(self) -> float:
         return float(np.linalg.norm(self.cube_position() - self._goal))
+
+    def state_distance(self, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+        return np.linalg.norm(np.asarray(a)[..., 4:7] - np.asarray(b)[..., 4:7], axis=-1)
 
     def _holding(self) -> bool:
         """Fingers commanded closed and at rest on the cube (not on air), cube between them."""

@@ -547,6 +547,18 @@ class PushT(GoalEnv):
     def distance_to_goal(self) -> float:
         return float(keypoint_distance(self.block_pose(), self._goal))
 
+    def state_distance(self, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+        """Mean keypoint distance between the block poses of two ``state()`` batches."""
+
+        def corners(s: np.ndarray) -> np.ndarray:  # (..., 6) -> (..., K, 2)
+            s = np.asarray(s, dtype=np.float64)
+            c, si = s[..., 4:5], s[..., 5:6]
+            kx = KEYPOINTS[:, 0] * c - KEYPOINTS[:, 1] * si + s[..., 2:3]
+            ky = KEYPOINTS[:, 0] * si + KEYPOINTS[:, 1] * c + s[..., 3:4]
+            return np.stack([kx, ky], axis=-1)
+
+        return np.linalg.norm(corners(a) - corners(b), axis=-1).mean(axis=-1)
+
     def oracle_action(self) -> np.ndarray:
         """Greedy push-primitive planner with the true simulator (see ``_PushOracle``)."""
         return self._oracle.act(self)

@@ -42,7 +42,13 @@ def test_observation_and_goal_layout(env):
     assert {"success", "distance_to_goal"} <= set(info)
     assert reward == pytest.approx(-info["distance_to_goal"])
     assert not terminated and not truncated
-    assert env.unwrapped.goal_state().shape == env.unwrapped.state().shape
+    task = env.unwrapped
+    assert task.goal_state().shape == task.state().shape
+    # the batched state distance used by plannability metrics agrees with the success metric
+    assert task.state_distance(task.state(), task.goal_state()) == pytest.approx(
+        info["distance_to_goal"], abs=1e-5
+    )
+    assert task.state_distance(task.goal_state(), task.goal_state()) == pytest.approx(0, abs=1e-9)
 
 
 def test_image_size_is_configurable():
