@@ -66,7 +66,7 @@ class CEMPlanner(Planner):
             samples[0] = mean
             costs = s.evaluate(samples)  # (N,)
             e_mean, e_std, ok = elite_stats(samples, costs, cfg.num_elites)
-            mean = torch.where(ok, torch.lerp(e_mean, mean, alpha), mean)
+            mean = s.clamp(torch.where(ok, torch.lerp(e_mean, mean, alpha), mean))  # rounding
             std = torch.where(ok, torch.maximum(torch.lerp(e_std, std, alpha), min_std), std)
         if not s.clock.out_of_time():
             s.evaluate(mean[None])  # (1, H, A): the refit mean is often the best plan

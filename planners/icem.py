@@ -135,7 +135,7 @@ class ICEMPlanner(Planner):
             pool = torch.cat([samples, kept])  # (n + M, H, A)
             pool_costs = torch.cat([costs, kept_costs])  # (n + M,)
             e_mean, e_std, ok = elite_stats(pool, pool_costs, min(k, pool.shape[0]))
-            mean = torch.where(ok, torch.lerp(e_mean, mean, alpha), mean)
+            mean = s.clamp(torch.where(ok, torch.lerp(e_mean, mean, alpha), mean))  # rounding
             std = torch.where(ok, torch.maximum(torch.lerp(e_std, std, alpha), min_std), std)
             best = torch.topk(pool_costs, min(keep, pool.shape[0]), largest=False)
             kept, kept_costs = pool.index_select(0, best.indices), best.values  # (M, H, A)

@@ -81,7 +81,8 @@ class MPPIPlanner(Planner):
             costs = s.evaluate(samples)  # (N,)
             finite = torch.isfinite(costs)
             w = importance_weights(costs, cfg.temperature, self.scale_fn(costs, finite))
-            mean = torch.where(finite.any(), torch.tensordot(w, samples, 1), mean)  # (H, A)
+            update = s.clamp(torch.tensordot(w, samples, 1))  # (H, A); clamp: rounding
+            mean = torch.where(finite.any(), update, mean)
         if not s.clock.out_of_time():
             s.evaluate(mean[None])  # (1, H, A)
         return cfg.iterations, False

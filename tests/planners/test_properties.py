@@ -7,7 +7,7 @@ import time
 
 import pytest
 import torch
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 import planners
@@ -43,7 +43,8 @@ bound_pairs = st.lists(
 )
 
 
-@settings(max_examples=20, deadline=None)
+@settings(max_examples=20, deadline=None, database=None)
+@example(name="mppi", pairs=[(11.0, 11.001)], push=0.125, warm=0.0)  # weighted mean rounding
 @given(
     name=st.sampled_from(NAMES),
     pairs=bound_pairs,
@@ -244,3 +245,24 @@ def test_runs_on_cuda_and_accepts_costs_from_another_device(name):
     assert result.actions.device.type == "cuda" and math.isfinite(result.cost)
     result = planner.plan(lambda a: quadratic(0.3)(a.cuda()), generator=torch.Generator())
     assert result.actions.device.type == "cpu" and math.isfinite(result.cost)
+
+
+def test_icem_without_its_improvements_is_cem():
+    """White noise, no decay and no kept elites reduce iCEM to CEM, sample for sample (up to
+    rounding: CEM fuses mean + std * noise)."""
+    objective = quadratic(torch.tensor([0.3, -0.6]))
+    cem = planners.make("cem", [-1.0, -1.0], [1.0, 1.0], 5, **SMALL["cem"])
+    icem = planners.make(
+        "icem",
+        [-1.0, -1.0],
+        [1.0, 1.0],
+        5,
+        **SMALL["icem"],
+        noise_beta=0.0,
+        population_decay=1.0,
+        keep_elites=0.0,
+    )
+    a = cem.plan(objective, generator=torch.Generator().manual_seed(4))
+    b = icem.plan(objective, generator=torch.Generator().manual_seed(4))
+    assert torch.allclose(a.actions, b.actions, atol=1e-6)  # same samples, fused vs not
+    assert a.cost == pytest.approx(b.cost, rel=1e-5) and a.evaluations == b.evaluations
