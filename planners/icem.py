@@ -19,7 +19,7 @@ class ICEMConfig:
 
     num_samples: int = 256  #: N_0, new candidates at the first iteration
     iterations: int = 6  #: refinement iterations per plan
-    num_elites: int = 32  #: K, lowest-cost candidates that refit mean and std
+    num_elites: int = 10  #: K, lowest-cost candidates that refit mean and std (paper: 10)
     population_decay: float = 1.25  #: gamma: iteration i samples max(N_0 / gamma**i, 2K)
     noise_beta: float = 2.0  #: colored-noise exponent over time (PSD ~ 1/f**beta; 0 = white)
     keep_elites: float = 0.3  #: fraction of elites carried to the next iteration and plan

@@ -11,7 +11,7 @@ import planners
 # every planner but random shooting lands within 5% of J*; random shooting is the floor.
 LQR_CASES = {
     "cem": ({"iterations": 20}, 1.05),
-    "icem": ({"iterations": 25, "noise_beta": 0.5}, 1.05),
+    "icem": ({"iterations": 25, "noise_beta": 0.5, "population_decay": 1.1}, 1.05),
     "mppi": ({"iterations": 15, "noise_std": 0.2, "temperature": 0.1}, 1.05),
     "gd": ({"iterations": 60}, 1.05),
     "random": ({"num_samples": 512, "iterations": 10}, 3.0),
