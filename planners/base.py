@@ -209,10 +209,11 @@ class Planner(ABC):
         """``(low, high)``, each ``(A,)``, on ``device`` (cached)."""
         key = (device, dtype)
         if key not in self._bounds:
-            self._bounds[key] = (
-                torch.as_tensor(self.low_np, device=device, dtype=dtype),
-                torch.as_tensor(self.high_np, device=device, dtype=dtype),
-            )
+            lo64, hi64 = torch.as_tensor(self.low_np), torch.as_tensor(self.high_np)
+            lo, hi = lo64.to(dtype), hi64.to(dtype)  # (A,) rounded to nearest: round inward
+            lo = torch.where(lo.double() < lo64, torch.nextafter(lo, hi), lo)
+            hi = torch.where(hi.double() > hi64, torch.nextafter(hi, lo), hi)
+            self._bounds[key] = (lo.to(device), hi.to(device))
         return self._bounds[key]
 
     def plan(

@@ -35,7 +35,7 @@ class RandomPlanner(Planner):
             if it and s.clock.out_of_time():
                 return it, True
             u.uniform_(generator=s.generator)
-            samples = torch.addcmul(s.low, s.high - s.low, u)  # (N, H, A)
+            samples = s.clamp(torch.addcmul(s.low, s.high - s.low, u))  # (N, H, A); rounding
             if it == 0:
                 samples[0] = s.mean
             s.evaluate(samples)

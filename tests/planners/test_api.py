@@ -59,6 +59,17 @@ def test_bad_bounds(low, high, match):
         planners.make("cem", low, high, 4)
 
 
+def test_bounds_round_inward_to_the_planning_dtype():
+    low, high = [-0.1, 1 / 3], [0.1, 0.7]  # not representable in float32
+    planner = planners.make("random", low, high, 2, num_samples=64, iterations=1)
+    actions = planner.plan(lambda a: -a.sum((1, 2))).actions.double()  # pulled to the top
+    assert (actions >= torch.tensor(low, dtype=torch.float64)).all()
+    assert (actions <= torch.tensor(high, dtype=torch.float64)).all()
+    lo, hi = planner.bounds(torch.device("cpu"), torch.float32)
+    assert (lo.double() >= torch.tensor(low, dtype=torch.float64)).all()
+    assert (hi.double() <= torch.tensor(high, dtype=torch.float64)).all()
+
+
 def test_bounds_accept_numpy_and_tensors():
     import numpy as np
 
