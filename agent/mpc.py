@@ -21,7 +21,7 @@ from agent.model import WorldModel
 class AgentConfig:
     """MPC settings (the ``agent`` block of the evaluate / control configs)."""
 
-    horizon: int = 8  #: H, planned actions per plan
+    horizon: int = 5  #: H, planned actions per plan
     replan_every: int = 1  #: k, actions executed per plan
     cost_metric: str = "l2"  #: l2 | l1 distance between latents
     cost_weighting: str = "final"  #: final | uniform | linear (over the horizon)

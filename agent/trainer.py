@@ -67,6 +67,9 @@ def _dist_info() -> tuple[int, int]:
     return (dist.get_rank() if ws > 1 else 0), ws
 
 
+ENCODER_PARTS = ("encoder", "target_encoder")
+
+
 class Trainer:
     DECODER_BATCH = 16  # frames per step for the picture decoder (videos only)
 
@@ -100,7 +103,9 @@ class Trainer:
         if cfg.stage == "finetune" and cfg.init:
             pre, pre_manifest = checkpoint.load(cfg.init)
             self._check_init(pre_manifest, model_cfg)
-            self.model.load_state_dict(pre.state_dict())
+            # the pretrained encoders carry over; the action-conditioned parts start fresh
+            enc = {k: v for k, v in pre.state_dict().items() if k.split(".")[0] in ENCODER_PARTS}
+            self.model.load_state_dict(enc, strict=False)
         self.model.to(self.device)
         self.objective = self._make_objective()
         params = [p for p in self.objective.parameters() if p.requires_grad]

@@ -15,8 +15,8 @@ class ModelConfig:
     image_size: int = 64  #: input images are (image_size, image_size, 3)
     patch_size: int = 8  #: vit only: P = (image_size / patch_size) ** 2 tokens
     vit_depth: int = 2  #: vit only: transformer blocks
-    predictor_hidden: int = 512  #: width of the predictor MLP / transformer MLP
-    predictor_layers: int = 3  #: hidden layers of the predictor
+    predictor_hidden: int = 128  #: width of the predictor MLP / transformer MLP
+    predictor_layers: int = 2  #: hidden layers of the predictor
     history: int = 1  #: latents of context the predictor sees (1 = Markov)
     action_dim: int = 2  #: A (from the dataset's action space)
     proprio_dim: int = 4  #: proprio size (from the dataset)

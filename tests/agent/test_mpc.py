@@ -1,0 +1,125 @@
+"""The MPC agent and the evaluation harness."""
+
+import csv
+import json
+
+import numpy as np
+import pytest
+import torch
+
+import envs
+import planners
+from agent.evaluation import EvalConfig, EvalSettings, bootstrap_ci, evaluate
+from agent.model import ModelConfig, WorldModel
+from agent.mpc import AgentConfig, MPCAgent
+from envs.config import EnvConfig
+
+
+def _agent(seed=0, **kw):
+    torch.manual_seed(0)
+    model = WorldModel(ModelConfig(width=8, latent_dim=16, predictor_hidden=32))
+    planner = planners.make(
+        "cem", [-1, -1], [1, 1], horizon=4, num_samples=32, iterations=2, num_elites=4
+    )
+    return MPCAgent(model, planner, AgentConfig(horizon=4, **kw), seed=seed)
+
+
+def _episode(agent, steps=6, seed=5):
+    env = envs.make("point_mass")
+    obs, _ = env.reset(seed=seed)
+    agent.reset(env.unwrapped.goal_observation(), seed=seed)
+    actions = []
+    for _ in range(steps):
+        a = agent.act(obs)
+        actions.append(a)
+        obs, *_ = env.step(a)
+    env.close()
+    return np.stack(actions)
+
+
+def test_actions_in_bounds_and_deterministic():
+    a1 = _episode(_agent())
+    a2 = _episode(_agent())
+    assert a1.shape == (6, 2) and np.all(np.abs(a1) <= 1)
+    np.testing.assert_array_equal(a1, a2)
+
+
+def test_replan_every_k_and_warm_start():
+    agent = _agent(replan_every=2)
+    calls = []
+    real = agent.planner.plan
+
+    def spy(objective, init_mean=None, generator=None, deadline_s=None):
+        calls.append(None if init_mean is None else init_mean.clone())
+        return real(objective, init_mean=init_mean, generator=generator, deadline_s=deadline_s)
+
+    agent.planner.plan = spy
+    _episode(agent, steps=6)
+    assert len(calls) == 3 and calls[0] is None
+    # the warm start is the previous plan shifted by the two executed actions, tail padded
+    prev = agent.plan
+    assert calls[2].shape == prev.shape
+
+
+def test_objective_is_latent_distance_to_the_goal():
+    agent = _agent()
+    env = envs.make("point_mass")
+    obs, _ = env.reset(seed=1)
+    goal = env.unwrapped.goal_observation()
+    agent.reset(goal)
+    z0 = agent.model.encode(torch.as_tensor(obs["pixels"])[None])
+    acts = torch.zeros(3, 4, 2)
+    with torch.no_grad():
+        cost = agent.objective(z0)(acts)
+        expect = (agent.model.rollout(z0, acts)[:, -1] - agent.z_goal).pow(2).mean(-1)
+    torch.testing.assert_close(cost, expect)
+    env.close()
+
+
+def test_agent_config_rejects_bad_values():
+    with pytest.raises(ValueError, match="replan_every"):
+        AgentConfig(horizon=3, replan_every=4)
+    with pytest.raises(ValueError, match="cost_metric"):
+        AgentConfig(cost_metric="cos")
+
+
+def test_bootstrap_interval_brackets_the_rate():
+    lo, hi = bootstrap_ci(np.array([1.0] * 8 + [0.0] * 2), 2000)
+    assert lo < 0.8 < hi and 0 <= lo and hi <= 1
+
+
+def test_harness_writes_results_csv_and_video(tmp_path):
+    cfg = EvalConfig(
+        env=EnvConfig("point_mass"),
+        policy="oracle",
+        output_dir=str(tmp_path),
+        eval=EvalSettings(episodes=2, seed=100_000, workers=1, videos=1),
+    )
+    summary = evaluate(cfg)
+    r = json.loads((tmp_path / "results.json").read_text())
+    for key in (
+        "success_rate",
+        "success_ci95",
+        "episodes",
+        "plan_ms_p50",
+        "plan_ms_p95",
+        "per_episode",
+        "config",
+    ):
+        assert key in r
+    assert r["success_rate"] == 1.0 and r["episodes"] == 2 == len(r["per_episode"])
+    assert {"seed", "success", "final_distance", "steps"} == set(r["per_episode"][0])
+    rows = list(csv.DictReader(open(tmp_path / "results.csv")))
+    assert [int(x["seed"]) for x in rows] == [100_000, 100_001]
+    assert (tmp_path / "videos" / "seed_100000.mp4").stat().st_size > 1000
+    assert summary["success_rate"] == r["success_rate"]
+
+
+def test_random_baseline_rarely_succeeds(tmp_path):
+    cfg = EvalConfig(
+        env=EnvConfig("point_mass"),
+        policy="random",
+        output_dir=str(tmp_path),
+        eval=EvalSettings(episodes=2, workers=1, videos=0),
+    )
+    assert evaluate(cfg)["success_rate"] <= 0.5
