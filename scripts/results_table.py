@@ -1,6 +1,8 @@
 """Print the README's results table from the shipped manifests and baseline results.
 
-    python scripts/results_table.py [--baselines runs]   # reads runs/<task>/{oracle,random}/results.json
+    python scripts/results_table.py [--baselines runs]
+
+(baselines: runs/<task>/{oracle,random}/results.json)
 
 Every MPC number comes from ``checkpoints/<task>.json`` (written by ``agent.export`` from an
 ``agent.evaluate`` run); baseline columns from ``agent.evaluate policy=oracle|random`` runs.
@@ -39,7 +41,8 @@ def main() -> None:
         task = m["task"]
         print(
             f"| {task} | {e['success_rate']:.2f} [{lo:.2f}, {hi:.2f}] | {e['episodes']} "
-            f"| {e['plan_ms_p50']:.0f} / {e['plan_ms_p95']:.0f} | {sp['all']:.2f} / {sp['near']:.2f} "
+            f"| {e['plan_ms_p50']:.0f} / {e['plan_ms_p95']:.0f} "
+            f"| {sp['all']:.2f} / {sp['near']:.2f} "
             f"| {ratio:.2f} | {_rate(a.baselines / task / 'oracle' / 'results.json')} "
             f"| {_rate(a.baselines / task / 'random' / 'results.json')} |"
         )
