@@ -1,0 +1,335 @@
+"""The safety layer between the agent and a robot adapter, and the command watchdog.
+
+``SafetyLayer.filter`` applies, in this order: reject non-finite actions (``ActionRejected``,
+never forwarded); clip to the action bounds; cap the change per step; limit velocity and
+acceleration (commanded motion per step); keep the end effector inside the workspace box
+(``ee_delta``: the next ee ``ee + delta * scale`` must stay inside, the delta is scaled
+along its direction) or the joints inside their limits minus a margin (joint modes). The box
+comes last because it is the hard limit: where it and the per-step cap disagree, the box wins.
+
+``Watchdog`` calls ``stop()`` once when no fresh command arrived within its timeout and lets
+commands through again only after an explicit ``rearm()``.
+
+``SafeRobot`` wraps any adapter with both; it refuses to connect when a limit is missing,
+zero or infinite.
+"""
+
+from __future__ import annotations
+
+import math
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from envs.robots.adapter import ActionSpec, RobotAdapter, RobotError, RobotStatus
+
+Clock = Callable[[], float]
+
+
+class ActionRejected(ValueError):
+    """An action the safety layer refuses to forward (NaN / inf, or the watchdog tripped)."""
+
+
+@dataclass(frozen=True)
+class SafetyConfig:
+    """Safety limits (the ``safety`` block of ``configs/robot/*.yaml``); all required."""
+
+    max_action_change: float | None = None  #: largest change of any action entry per step
+    max_velocity: float | None = None  #: m/s (ee_delta) or joint units/s, commanded
+    max_acceleration: float | None = None  #: m/s^2 (ee_delta) or joint units/s^2
+    watchdog_timeout_s: float | None = None  #: stop when no command arrives for this long
+    workspace_low: tuple[float, ...] | None = None  #: (3,) end-effector box, m (ee_delta)
+    workspace_high: tuple[float, ...] | None = None  #: (3,) end-effector box, m (ee_delta)
+    joint_limits: tuple[tuple[float, float], ...] | None = None  #: (J, 2) for joint modes
+    joint_margin: float = 0.0  #: keep this far inside the joint limits
+
+    def __post_init__(self) -> None:
+        for name in ("max_action_change", "max_velocity", "max_acceleration", "watchdog_timeout_s"):
+            _positive_finite(name, getattr(self, name))
+        if not (math.isfinite(self.joint_margin) and self.joint_margin >= 0):
+            raise ValueError(f"safety.joint_margin={self.joint_margin}: use a finite value >= 0")
+        if (self.workspace_low is None) != (self.workspace_high is None):
+            missing = "workspace_low" if self.workspace_low is None else "workspace_high"
+            raise ValueError(f"safety.{missing} is missing: set both workspace bounds")
+        if self.workspace_low is not None:
+            lo, hi = np.asarray(self.workspace_low, float), np.asarray(self.workspace_high, float)
+            if lo.shape != (3,) or hi.shape != (3,):
+                raise ValueError("safety.workspace_low/high must have 3 entries (x, y, z in m)")
+            if not np.all(np.isfinite(lo) & np.isfinite(hi)) or not np.all(hi - lo > 0):
+                raise ValueError(
+                    f"safety.workspace_low {list(lo)} / workspace_high {list(hi)}: need finite "
+                    "bounds with low < high on every axis"
+                )
+        if self.joint_limits is not None:
+            jl = np.asarray(self.joint_limits, float)
+            if jl.ndim != 2 or jl.shape[1] != 2 or not np.all(np.isfinite(jl)):
+                raise ValueError("safety.joint_limits must be finite [low, high] pairs")
+            if not np.all(jl[:, 1] - jl[:, 0] > 2 * self.joint_margin):
+                raise ValueError("safety.joint_limits: every range must exceed 2 * joint_margin")
+
+    def check_for(self, spec: ActionSpec) -> None:
+        """Raise ValueError when a limit this action mode needs is missing."""
+        if spec.mode == "ee_delta" and self.workspace_low is None:
+            raise ValueError("safety.workspace_low is missing: ee_delta robots need a box")
+        if spec.mode != "ee_delta":
+            if self.joint_limits is None:
+                raise ValueError(f"safety.joint_limits is missing: {spec.mode} robots need them")
+            if len(self.joint_limits) != spec.dim:
+                raise ValueError(
+                    f"safety.joint_limits has {len(self.joint_limits)} joints, the robot {spec.dim}"
+                )
+
+
+def _positive_finite(name: str, value: Any) -> None:
+    if value is None:
+        raise ValueError(f"safety.{name} is missing: set it in configs/robot/<robot>.yaml")
+    v = float(value)
+    if v == 0 or not math.isfinite(v) or v < 0:
+        raise ValueError(f"safety.{name}={value}: use a positive finite limit")
+
+
+class SafetyLayer:
+    """Turns a policy action into one that is safe to send; stateful (previous command)."""
+
+    def __init__(self, cfg: SafetyConfig, spec: ActionSpec) -> None:
+        cfg.check_for(spec)
+        self.cfg, self.spec = cfg, spec
+        self.low = np.asarray(spec.low, np.float64)
+        self.high = np.asarray(spec.high, np.float64)
+        self.dt = 1.0 / spec.rate_hz
+        self.m = spec.motion_dims
+        if cfg.workspace_low is not None:
+            self.box_low = np.asarray(cfg.workspace_low, np.float64)
+            self.box_high = np.asarray(cfg.workspace_high, np.float64)
+        if cfg.joint_limits is not None:
+            jl = np.asarray(cfg.joint_limits, np.float64)
+            self.q_low, self.q_high = jl[:, 0] + cfg.joint_margin, jl[:, 1] - cfg.joint_margin
+        self.reset()
+
+    def reset(self, previous: np.ndarray | None = None) -> None:
+        """Forget the previous command (after a stop: the robot is at rest)."""
+        self.prev = None if previous is None else np.asarray(previous, np.float64).copy()
+        self.prev_vel = np.zeros(self.m)
+
+    # ---- the pipeline ---------------------------------------------------------------
+    def filter(
+        self,
+        action: Any,
+        ee_position: np.ndarray | None = None,
+        joint_positions: np.ndarray | None = None,
+    ) -> np.ndarray:
+        a = np.asarray(action, dtype=np.float64)
+        if a.shape != (self.spec.dim,):
+            raise ActionRejected(f"action has shape {a.shape}, the robot takes ({self.spec.dim},)")
+        if not np.all(np.isfinite(a)):
+            raise ActionRejected(f"action {a.tolist()} contains NaN or inf: not sent")
+        a = np.clip(a, self.low, self.high)
+        if self.prev is not None:
+            c = self.cfg.max_action_change
+            a = np.clip(a, self.prev - c, self.prev + c)
+        if self.spec.mode == "ee_delta":
+            a = self._ee_delta(a, ee_position)
+        else:
+            a = self._joint(a, joint_positions)
+        a = np.clip(a, self.low, self.high)
+        self.prev = a.copy()
+        return a.astype(np.float32)
+
+    def _limit_velocity(self, v: np.ndarray) -> np.ndarray:
+        """Cap |v| and |v - v_prev| / dt (v: commanded motion velocity, (M,))."""
+        speed = float(np.linalg.norm(v))
+        if speed > self.cfg.max_velocity:
+            v = v * (self.cfg.max_velocity / speed)
+        dv = v - self.prev_vel
+        acc = float(np.linalg.norm(dv)) / self.dt
+        if acc > self.cfg.max_acceleration:
+            v = self.prev_vel + dv * (self.cfg.max_acceleration / acc)
+        return v
+
+    def _ee_delta(self, a: np.ndarray, ee: np.ndarray | None) -> np.ndarray:
+        if ee is None or not np.all(np.isfinite(ee)):
+            raise ActionRejected("no finite end-effector position: cannot check the workspace")
+        m, s = self.m, self.spec.scale
+        v = self._limit_velocity(a[:m] * s / self.dt)
+        d = v * self.dt  # (3,) metres this step
+        ee = np.asarray(ee, np.float64)[:m]
+        # outside the box on an axis: only motion back toward it is allowed on that axis
+        d = np.where((ee < self.box_low) & (d < 0) | (ee > self.box_high) & (d > 0), 0.0, d)
+        lo, hi = np.minimum(self.box_low, ee), np.maximum(self.box_high, ee)
+        t = 1.0
+        for i in range(m):  # largest t in [0, 1] with ee + t d inside [lo, hi]
+            if d[i] > 1e-12:
+                t = min(t, (hi[i] - ee[i]) / d[i])
+            elif d[i] < -1e-12:
+                t = min(t, (lo[i] - ee[i]) / d[i])
+        d = d * max(0.0, t) * (1 - 1e-9)
+        self.prev_vel = d / self.dt
+        out = a.copy()
+        out[:m] = d / s
+        return out
+
+    def _joint(self, a: np.ndarray, q: np.ndarray | None) -> np.ndarray:
+        if q is None or not np.all(np.isfinite(q)):
+            raise ActionRejected("no finite joint positions: cannot check the joint limits")
+        q = np.asarray(q, np.float64)
+        if self.spec.mode == "joint_pos":
+            v = self._limit_velocity((a - q) / self.dt)
+            target = np.clip(q + v * self.dt, self.q_low, self.q_high)
+            self.prev_vel = (target - q) / self.dt
+            return target
+        v = self._limit_velocity(a)
+        nxt = np.clip(q + v * self.dt, np.minimum(self.q_low, q), np.maximum(self.q_high, q))
+        v = (nxt - q) / self.dt
+        self.prev_vel = v
+        return v
+
+
+class Watchdog:
+    """Calls ``on_timeout`` once when ``feed()`` was not called within ``timeout_s``."""
+
+    def __init__(self, timeout_s: float, on_timeout: Callable[[], None], clock: Clock) -> None:
+        self.timeout_s, self.on_timeout, self.clock = timeout_s, on_timeout, clock
+        self._lock = threading.Lock()
+        self._last = clock()
+        self._tripped = False
+        self._thread: threading.Thread | None = None
+        self._halt = threading.Event()
+
+    @property
+    def tripped(self) -> bool:
+        return self._tripped
+
+    def feed(self) -> None:
+        """A fresh command arrived; raises ``ActionRejected`` while tripped."""
+        with self._lock:
+            if self._tripped:
+                raise ActionRejected("watchdog tripped (commands stopped arriving): call rearm()")
+            self._last = self.clock()
+
+    def check(self) -> bool:
+        """Trip (and stop) if the timeout passed; returns whether it is tripped."""
+        with self._lock:
+            fire = not self._tripped and self.clock() - self._last > self.timeout_s
+            if fire:
+                self._tripped = True
+        if fire:
+            self.on_timeout()
+        return self._tripped
+
+    def rearm(self) -> None:
+        with self._lock:
+            self._tripped = False
+            self._last = self.clock()
+
+    def start(self, period_s: float | None = None) -> None:
+        """Check in a background thread (real time) until ``close()``."""
+        period = period_s or self.timeout_s / 4
+        self._halt.clear()
+
+        def run() -> None:
+            while not self._halt.wait(period):
+                self.check()
+
+        self._thread = threading.Thread(target=run, name="watchdog", daemon=True)
+        self._thread.start()
+
+    def close(self) -> None:
+        self._halt.set()
+        if self._thread is not None:
+            self._thread.join()
+            self._thread = None
+
+
+class SafeRobot(RobotAdapter):
+    """An adapter whose every command passes the safety layer and feeds the watchdog."""
+
+    def __init__(
+        self,
+        robot: RobotAdapter,
+        cfg: SafetyConfig,
+        clock: Clock = time.monotonic,
+        watchdog_thread: bool = True,
+    ) -> None:
+        self.robot, self.cfg, self.clock = robot, cfg, clock
+        self.watchdog_thread = watchdog_thread
+        self.layer: SafetyLayer | None = None
+        self.watchdog: Watchdog | None = None
+        self._last_obs: dict[str, Any] | None = None
+
+    @property
+    def action_spec(self) -> ActionSpec:
+        return self.robot.action_spec
+
+    @property
+    def observation_features(self) -> dict[str, dict[str, Any]]:
+        return self.robot.observation_features
+
+    @property
+    def connected(self) -> bool:
+        return self.robot.connected
+
+    def connect(self) -> None:
+        self.robot.connect()
+        try:
+            self.layer = SafetyLayer(self.cfg, self.robot.action_spec)  # refuses bad limits
+        except BaseException:
+            self.robot.disconnect()
+            raise
+        self.watchdog = Watchdog(self.cfg.watchdog_timeout_s, self.stop, self.clock)
+        if self.watchdog_thread:
+            self.watchdog.start()
+
+    def _disconnect(self) -> None:
+        if self.watchdog is not None:
+            self.watchdog.close()
+        self.robot.disconnect()
+
+    def get_observation(self) -> dict[str, Any]:
+        self._last_obs = self.robot.get_observation()
+        return self._last_obs
+
+    def filter(self, action: Any, obs: dict[str, Any] | None = None) -> np.ndarray:
+        """The safe version of ``action`` given ``obs`` (default: the last observation)."""
+        obs = obs if obs is not None else self._last_obs
+        if obs is None or self.layer is None:
+            raise RobotError("no observation yet: call get_observation() before send_action()")
+        return self.layer.filter(
+            action, self.robot.ee_position(obs), self.robot.joint_positions(obs)
+        )
+
+    def send_action(self, action: np.ndarray, t_target: float | None = None) -> np.ndarray:
+        assert self.watchdog is not None, "connect() first"
+        safe = self.filter(action)
+        self.watchdog.feed()
+        return self.robot.send_action(safe, t_target)
+
+    def stop(self) -> None:
+        self.robot.stop()
+        if self.layer is not None:
+            self.layer.reset()
+
+    def rearm(self) -> None:
+        if self.watchdog is not None:
+            self.watchdog.rearm()
+
+    def status(self) -> RobotStatus:
+        return self.robot.status()
+
+    def reset(self) -> None:
+        self.robot.reset()
+        if self.layer is not None:
+            self.layer.reset()
+        self.rearm()
+
+    def hold_action(self) -> np.ndarray:
+        return self.robot.hold_action()
+
+    def ee_position(self, obs: dict[str, Any]) -> np.ndarray | None:
+        return self.robot.ee_position(obs)
+
+    def joint_positions(self, obs: dict[str, Any]) -> np.ndarray | None:
+        return self.robot.joint_positions(obs)
