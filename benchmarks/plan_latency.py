@@ -1,0 +1,72 @@
+"""MPC planning latency per step with a shipped checkpoint, alone on the machine.
+
+    python benchmarks/plan_latency.py [--task point_mass] [--planners cem_fast,cem,icem,mppi] [--steps 60]
+
+Runs the agent on real observations of the task (held-out seeds) and times each replan
+(encode + plan + imagined rollout for the video): median and p95 in ms, per planner config
+from ``configs/planner/``. Evaluation runs report latency too, but with parallel workers
+sharing the cores; this is the number to compare with the 25 ms target.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+import numpy as np
+import torch
+import yaml
+
+import envs
+import planners
+from agent import checkpoint
+from agent.mpc import AgentConfig, MPCAgent
+
+CONFIGS = Path(__file__).resolve().parents[1] / "configs" / "planner"
+
+
+def measure(task: str, planner_cfg: str, steps: int, horizon: int) -> dict[str, float]:
+    model, _ = checkpoint.load(f"checkpoints/{task}.safetensors")
+    env = envs.make(task)
+    cfg = yaml.safe_load((CONFIGS / f"{planner_cfg}.yaml").read_text())
+    planner = planners.make_from_config(cfg, env.action_space.low, env.action_space.high, horizon)
+    agent = MPCAgent(model, planner, AgentConfig(horizon=horizon))
+    times, seed = [], 100_000
+    obs, _ = env.reset(seed=seed)
+    agent.reset(env.unwrapped.goal_observation(), seed=seed)
+    for _ in range(steps):
+        obs, _, _, trunc, info = env.step(agent.act(obs))
+        times.append(agent.last_plan_ms)
+        if trunc or info["success"]:
+            seed += 1
+            obs, _ = env.reset(seed=seed)
+            agent.reset(env.unwrapped.goal_observation(), seed=seed)
+    env.close()
+    t = np.array(times[5:])  # first plans include one-off allocation
+    return {"p50_ms": float(np.median(t)), "p95_ms": float(np.percentile(t, 95)), "plans": len(t)}
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    p.add_argument("--task", default="point_mass")
+    p.add_argument("--planners", default="cem_fast,cem,icem,mppi")
+    p.add_argument("--steps", type=int, default=60)
+    p.add_argument("--horizon", type=int, default=5)
+    p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--out", default=None)
+    a = p.parse_args()
+    torch.set_num_threads(a.threads)
+    rows = {name: measure(a.task, name, a.steps, a.horizon) for name in a.planners.split(",")}
+    print(f"| planner config ({a.task}, H={a.horizon}, {a.threads} threads) | p50 ms | p95 ms |")
+    print("|---|---|---|")
+    for name, r in rows.items():
+        print(f"| {name} | {r['p50_ms']:.1f} | {r['p95_ms']:.1f} |")
+    if a.out:
+        Path(a.out).write_text(json.dumps(rows, indent=2))
+
+
+if __name__ == "__main__":
+    main()
