@@ -1,6 +1,6 @@
 """MPC planning latency per step with a shipped checkpoint, alone on the machine.
 
-    python benchmarks/plan_latency.py [--task point_mass] [--planners cem_fast,cem,icem,mppi] [--steps 60]
+    python benchmarks/plan_latency.py [--task point_mass] [--planners cem_fast,cem] [--steps 60]
 
 Runs the agent on real observations of the task (held-out seeds) and times each replan
 (encode + plan + imagined rollout for the video): median and p95 in ms, per planner config
