@@ -1,0 +1,147 @@
+"""The ZeroMQ bridge over loopback: schema, round trips, timeouts, a killed robot process."""
+
+from __future__ import annotations
+
+import multiprocessing as mp
+import socket
+import threading
+
+import numpy as np
+import pytest
+
+from envs.robots import ActionRejected, RobotConnectionError, RobotState
+from envs.robots.bridge import (
+    BridgeClient,
+    BridgeServer,
+    ProtocolError,
+    decode,
+    dumps,
+    encode,
+    loads,
+    run_server,
+    validate_request,
+)
+from envs.robots.sim_arm import SimArmAdapter
+
+
+def free_endpoint() -> str:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return f"tcp://127.0.0.1:{s.getsockname()[1]}"
+
+
+@pytest.fixture
+def served():
+    """A sim arm served in a thread; yields (client endpoint, robot, server).
+
+    The arm connects in the serving thread: its GL context belongs to the thread that made it.
+    """
+    robot = SimArmAdapter(image_size=16)
+    endpoint = free_endpoint()
+    server = BridgeServer(robot, endpoint, watchdog_timeout_s=5.0)
+    halt, ready = threading.Event(), threading.Event()
+
+    def serve() -> None:
+        with robot:
+            ready.set()
+            server.serve(halt)
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    ready.wait(30)
+    yield endpoint, robot, server
+    halt.set()
+    thread.join()
+
+
+def test_arrays_round_trip_as_raw_bytes_never_pickle():
+    a = np.arange(12, dtype=np.uint8).reshape(2, 2, 3)
+    msg = loads(dumps({"v": 1, "id": 3, "x": a}))
+    assert b"pickle" not in dumps({"v": 1, "id": 1, "x": a})
+    assert np.array_equal(decode(msg["x"]), a)
+    with pytest.raises(ProtocolError, match="dtype"):
+        encode(np.zeros(2, dtype=object))
+    bad = encode(a)
+    bad["__ndarray__"]["shape"] = [5]
+    with pytest.raises(ProtocolError, match="does not match"):
+        decode(bad)
+
+
+@pytest.mark.parametrize(
+    "msg,match",
+    [
+        ({"v": 1, "id": 1, "method": "explode", "args": {}}, "unknown method"),
+        ({"v": 1, "id": 1, "method": "stop", "args": {"x": 1}}, "takes args"),
+        (
+            {"v": 1, "id": 1, "method": "send_action", "args": {"action": [1], "t_target_in": 0}},
+            "type",
+        ),
+    ],
+)
+def test_requests_are_validated(msg, match):
+    with pytest.raises(ProtocolError, match=match):
+        validate_request(msg)
+    with pytest.raises(ProtocolError, match="version"):
+        loads(b'{"v": 2, "id": 1}')
+
+
+def test_client_round_trip_and_errors_cross_the_wire(served):
+    endpoint, robot, _ = served
+    with BridgeClient(endpoint, timeout_s=2.0) as client:
+        assert client.action_spec.mode == "ee_delta" and client.action_spec.dim == 4
+        obs = client.get_observation()
+        assert obs["pixels"].shape == (16, 16, 3) and obs["pixels"].dtype == np.uint8
+        assert client.clock() - obs["t_pixels"] < 1.0
+        applied = client.send_action(np.array([0.5, 0, 0, 0]), t_target=client.clock() + 0.05)
+        assert applied[0] == pytest.approx(0.5) and client.status().ok
+        robot.inject(RobotState.EMERGENCY_STOP)
+        assert client.status().state is RobotState.EMERGENCY_STOP
+        with pytest.raises(RuntimeError, match="emergency_stop"):
+            client.send_action(np.zeros(4))
+    assert robot.stops >= 1  # the client's exit stopped the robot
+
+
+def test_server_watchdog_stops_the_robot_when_commands_stop(served):
+    endpoint, robot, server = served
+    server.watchdog.timeout_s = 0.2
+    client = BridgeClient(endpoint, timeout_s=2.0)
+    client.connect()
+    client.send_action(np.zeros(4))
+    before = robot.stops
+    import time
+
+    time.sleep(0.6)
+    assert robot.stops == before + 1
+    with pytest.raises(ActionRejected, match="rearm"):
+        client.send_action(np.zeros(4))
+    client.rearm()
+    client.send_action(np.zeros(4))
+    client.disconnect()
+
+
+def test_timeout_raises_clear_error_and_reports_disconnected():
+    client = BridgeClient(free_endpoint(), timeout_s=0.2, connect_timeout_s=0.3)
+    with pytest.raises(RobotConnectionError, match="did not answer hello within 0.2 s"):
+        client.connect()
+    assert client.status().state is RobotState.DISCONNECTED
+
+
+def test_killed_robot_process_gives_a_connection_error():
+    endpoint = free_endpoint()
+    ctx = mp.get_context("spawn")
+    proc = ctx.Process(target=run_server, args=("sim_arm", {"image_size": 16}, endpoint, 5.0))
+    proc.start()
+    try:
+        client = BridgeClient(endpoint, timeout_s=0.5, connect_timeout_s=60.0)
+        client.connect()
+        client.send_action(np.zeros(4))
+        proc.kill()
+        proc.join()
+        with pytest.raises(RobotConnectionError, match="did not answer"):
+            client.get_observation()
+        assert client.status().state is RobotState.DISCONNECTED
+        client.disconnect()  # stop() cannot reach it: logged, no exception
+        assert not client.connected
+    finally:
+        proc.kill()
+        proc.join()
