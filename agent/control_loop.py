@@ -1,0 +1,276 @@
+"""The real-time MPC loop on a robot adapter, with fallbacks and a run log.
+
+Every tick (``1 / rate_hz`` s): read the robot's status and observation, plan, stamp the
+action with its target time (the end of this tick), send it through the safety layer, log
+the observation and the applied action. What happens when something goes wrong:
+
+- observation older than ``stale_obs_s`` or non-finite: no planning on it, hold;
+- planner late (its action's target time passed): the action is dropped and the previous
+  plan, shifted by one step, is used; when that is used up, hold (the planner's own
+  ``deadline_s`` already returns its best plan so far for mildly late plans);
+- the safety layer rejects the action (NaN or inf): hold;
+- ``max_consecutive_faults`` such ticks in a row, a robot that reports anything but ``ok``,
+  a lost link or Ctrl-C: stop the robot and end the run with one line saying why.
+
+The log is a dataset in the project's format (``agent.dataset``: one chunk, one episode)
+plus ``control.npz`` (per-step timing and which fallback acted), closed by ``meta.json``
+written atomically at the end of every run, including faults and Ctrl-C; so robot runs are
+fine-tuning data. Goal proprio and task state are unknown on a robot: NaN / empty.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import os
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
+
+import numpy as np
+
+from agent import dataset as ds
+from envs.robots.adapter import RobotAdapter, RobotConnectionError, RobotError, RobotState
+from envs.robots.safety import ActionRejected
+
+log = logging.getLogger(__name__)
+
+#: where the action of a tick came from (``control.npz`` ``source``)
+SOURCES = ("plan", "shifted", "hold")
+
+
+class Policy(Protocol):
+    def reset(self, goal: dict[str, np.ndarray]) -> None: ...
+    def act(self, obs: dict[str, np.ndarray]) -> np.ndarray: ...
+
+
+@dataclass(frozen=True)
+class LoopConfig:
+    """Control loop settings (the ``loop`` block of ``configs/control.yaml``)."""
+
+    rate_hz: float = 10.0  #: control rate (ticks per second)
+    max_steps: int = 100  #: actions per run
+    stale_obs_s: float = 0.25  #: an observation older than this is not planned on
+    max_consecutive_faults: int = 3  #: fallback ticks in a row before the run stops
+    output_dir: str = "outputs/control/run"  #: where the run log is written
+
+    def __post_init__(self) -> None:
+        if not (math.isfinite(self.rate_hz) and self.rate_hz > 0):
+            raise ValueError(f"loop.rate_hz={self.rate_hz}: use a positive rate")
+        if self.max_steps < 1 or self.max_consecutive_faults < 1:
+            raise ValueError("loop.max_steps and loop.max_consecutive_faults must be >= 1")
+        if not (math.isfinite(self.stale_obs_s) and self.stale_obs_s > 0):
+            raise ValueError(f"loop.stale_obs_s={self.stale_obs_s}: use a positive time")
+
+
+@dataclass
+class RunResult:
+    """How a run ended."""
+
+    reason: str  #: max_steps | fault | disconnected | interrupted | <robot state>
+    message: str  #: one line for humans
+    steps: int = 0  #: actions sent
+    sources: dict[str, int] = field(default_factory=lambda: dict.fromkeys(SOURCES, 0))
+    log_dir: str = ""
+
+    @property
+    def ok(self) -> bool:
+        return self.reason == "max_steps"
+
+
+class RunLog:
+    """Observations and applied actions of one run, in the dataset format."""
+
+    def __init__(self, root: Path, goal: dict[str, np.ndarray], meta: dict[str, Any]) -> None:
+        self.root, self.meta = root, meta
+        root.mkdir(parents=True, exist_ok=True)
+        ds.remove_stale_temp(root)
+        (root / "meta.json").unlink(missing_ok=True)  # complete iff meta.json exists
+        self.episode = ds.EpisodeBuffer(seed=0)
+        self.goal = goal
+        self.steps: dict[str, list[float]] = {
+            k: [] for k in ("t_obs", "t_target", "t_sent", "plan_ms", "source")
+        }
+
+    def add_obs(self, obs: dict[str, Any]) -> None:
+        self.episode.add_obs(obs["pixels"], obs["proprio"], np.zeros(0, np.float32), np.nan)
+
+    def add_action(self, action: np.ndarray, **timing: float) -> None:
+        self.episode.actions.append(np.asarray(action, np.float32))
+        for k, v in timing.items():
+            self.steps[k].append(v)
+
+    def close(self, result: RunResult) -> None:
+        """Write the chunk (obs T+1, actions T), control.npz, then meta.json, atomically."""
+        e = self.episode
+        while len(e.actions) >= len(e.obs["pixels"]) and e.actions:  # no obs after the last
+            e.actions.pop()
+            for v in self.steps.values():
+                v.pop()
+        chunks = []
+        if e.actions:
+            p = len(e.obs["proprio"][0])
+            e.goal = {
+                "pixels": self.goal["pixels"],
+                "proprio": self.goal.get("proprio", np.full(p, np.nan, np.float32)),
+                "state": np.zeros(0, np.float32),
+            }
+            n = len(e.actions) + 1
+            for k in ds.OBS_KEYS:
+                e.obs[k] = e.obs[k][:n]
+            ds.write_chunk(self.root, 0, [e])
+            chunks = ["chunk_00000"]
+            _atomic_npz(
+                self.root / "control.npz", {k: np.asarray(v) for k, v in self.steps.items()}
+            )
+        meta = {
+            **self.meta,
+            "format_version": ds.FORMAT_VERSION,
+            "chunks": chunks,
+            "episodes": len(chunks),
+            "transitions": len(e.actions),
+            "reason": result.reason,
+            "message": result.message,
+            "sources": result.sources,
+        }
+        ds.atomic_write_json(self.root / "meta.json", meta)
+
+
+def _atomic_npz(path: Path, arrays: dict[str, np.ndarray]) -> None:
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            np.savez(f, **arrays)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+class ControlLoop:
+    """Runs ``policy`` on ``robot`` (a ``SafeRobot``, so every command is filtered)."""
+
+    def __init__(
+        self,
+        robot: RobotAdapter,
+        policy: Policy,
+        cfg: LoopConfig,
+        meta: dict[str, Any] | None = None,
+        clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        self.robot, self.policy, self.cfg = robot, policy, cfg
+        self.meta = {"rate_hz": cfg.rate_hz, **(meta or {})}
+        self.clock, self.sleep = clock, sleep
+        self.period = 1.0 / cfg.rate_hz
+
+    def run(self, goal: dict[str, np.ndarray]) -> RunResult:
+        result = RunResult("max_steps", f"ran {self.cfg.max_steps} steps")
+        result.log_dir = self.cfg.output_dir
+        runlog = RunLog(Path(self.cfg.output_dir), goal, self.meta)
+        try:
+            self._loop(goal, runlog, result)
+        except RobotConnectionError as e:
+            result.reason, result.message = "disconnected", str(e)
+        except RobotError as e:
+            state = self._safe_status()
+            result.reason = state.value if state is not RobotState.OK else "fault"
+            result.message = str(e)
+        except KeyboardInterrupt:
+            result.reason, result.message = "interrupted", "stopped by Ctrl-C"
+        finally:
+            self._stop(result)
+            self._final_obs(runlog, result)
+            runlog.close(result)
+        log.info("control run ended (%s): %s", result.reason, result.message)
+        return result
+
+    def _safe_status(self) -> RobotState:
+        try:
+            return self.robot.status().state
+        except RobotError:
+            return RobotState.DISCONNECTED
+
+    def _stop(self, result: RunResult) -> None:
+        try:
+            self.robot.stop()
+        except RobotError as e:  # the link is gone: the robot-side watchdog stops the arm
+            result.message += f" (stop failed: {e})"
+
+    def _final_obs(self, runlog: RunLog, result: RunResult) -> None:
+        if result.reason == "disconnected":
+            return
+        try:
+            runlog.add_obs(self.robot.get_observation())
+        except RobotError:
+            pass  # the last action is dropped from the log instead
+
+    def _loop(self, goal: dict[str, np.ndarray], runlog: RunLog, result: RunResult) -> None:
+        cfg, period = self.cfg, self.period
+        self.policy.reset(goal)
+        plan, plan_i, faults = None, 0, 0
+        tick = self.clock()
+        for _ in range(cfg.max_steps):
+            status = self.robot.status()
+            if not status.ok:
+                result.reason = status.state.value
+                result.message = f"robot reports {status.state.value}: {status.message}"
+                return
+            obs = self.robot.get_observation()
+            t_obs = min(float(obs["t_pixels"]), float(obs["t_proprio"]))
+            t_target = tick + period
+            action, source, plan_ms, why = None, "hold", float("nan"), ""
+            age = self.clock() - t_obs
+            if not np.all(np.isfinite(obs["proprio"])):
+                why = "observation proprio is NaN or inf"
+            elif age > cfg.stale_obs_s:
+                why = f"observation is {age * 1000:.0f} ms old (limit {cfg.stale_obs_s * 1000:.0f})"
+            else:
+                t0 = self.clock()
+                fresh = np.asarray(self.policy.act(obs), np.float32)
+                plan_ms = (self.clock() - t0) * 1000
+                new_plan = getattr(self.policy, "plan", None)
+                if self.clock() <= t_target:
+                    action, source, plan_i = fresh, "plan", 1
+                    plan = None if new_plan is None else _as_numpy(new_plan)
+                else:
+                    why = f"planner took {plan_ms:.0f} ms, past the {period * 1000:.0f} ms tick"
+                    if plan is not None and plan_i < len(plan):
+                        action, source = plan[plan_i], "shifted"
+                        plan_i += 1
+            if action is None:
+                action = self.robot.hold_action()
+            try:
+                applied = self.robot.send_action(action, t_target)
+            except ActionRejected as e:  # nothing safe to send: stop (hold where it is)
+                why, source = why or str(e), "hold"
+                self.robot.stop()
+                applied = self.robot.hold_action()
+            faults = faults + 1 if why else 0
+            if why:
+                log.warning("tick %d: %s: %s", result.steps, why, source)
+            runlog.add_obs(obs)
+            runlog.add_action(
+                applied,
+                t_obs=t_obs,
+                t_target=t_target,
+                t_sent=self.clock(),
+                plan_ms=plan_ms,
+                source=SOURCES.index(source),
+            )
+            result.steps += 1
+            result.sources[source] += 1
+            if faults >= cfg.max_consecutive_faults:
+                result.reason, result.message = "fault", f"{why} ({faults} ticks in a row)"
+                return
+            tick = max(tick + period, self.clock())  # late: start the next tick now, no catch-up
+            self.sleep(max(0.0, tick - self.clock()))
+
+
+def _as_numpy(plan: Any) -> np.ndarray:
+    if hasattr(plan, "detach"):
+        plan = plan.detach().cpu().numpy()
+    return np.asarray(plan, np.float32)

@@ -1,0 +1,151 @@
+"""The control loop on the sim arm (and over the bridge) with injected faults.
+
+Every run must end with the arm stopped (or the client reporting disconnected), the reason
+in one line, no unhandled exception, and a readable run log (meta.json, the dataset).
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+
+import numpy as np
+
+from agent.control_loop import ControlLoop, LoopConfig
+from agent.dataset import Dataset
+from envs.robots import RobotState, SafeRobot, SafetyConfig
+from envs.robots.bridge import BridgeClient, BridgeServer
+from envs.robots.sim_arm import SimArmAdapter
+
+SAFETY = SafetyConfig(
+    max_action_change=1.0,
+    max_velocity=0.3,
+    max_acceleration=5.0,
+    watchdog_timeout_s=5.0,
+    workspace_low=(-0.15, -0.15, 0.02),
+    workspace_high=(0.15, 0.15, 0.19),
+)
+
+
+class StubPolicy:
+    """Moves +x; hooks for faults; exposes a plan like MPCAgent."""
+
+    def __init__(self, delay_s: float = 0.0, on_step=None, action=(0.5, 0.0, 0.0, 0.0)):
+        self.delay_s, self.on_step, self.action = delay_s, on_step, np.asarray(action, np.float32)
+        self.n = 0
+
+    def reset(self, goal):
+        self.n = 0
+
+    def act(self, obs):
+        self.n += 1
+        if self.on_step is not None:
+            self.on_step(self.n)
+        time.sleep(self.delay_s)
+        self.plan = np.stack([self.action] * 5)
+        return self.action
+
+
+def run(tmp_path, policy, steps=6, robot=None, **loop):
+    arm = robot or SimArmAdapter(image_size=16)
+    cfg = LoopConfig(rate_hz=20.0, max_steps=steps, output_dir=str(tmp_path / "run"), **loop)
+    with SafeRobot(arm, SAFETY) as safe:
+        goal = {"pixels": safe.get_observation()["pixels"]}
+        result = ControlLoop(safe, policy, cfg, {"robot": "sim_arm"}).run(goal)
+    meta = json.loads((tmp_path / "run" / "meta.json").read_text())
+    assert meta["reason"] == result.reason and "\n" not in result.message
+    return arm, result, meta
+
+
+def test_normal_run_logs_a_dataset(tmp_path):
+    arm, result, meta = run(tmp_path, StubPolicy())
+    assert result.ok and result.steps == 6 and result.sources["plan"] == 6
+    data = Dataset(tmp_path / "run")
+    ep = next(data.iter_episodes())
+    assert ep["pixels"].shape == (7, 16, 16, 3) and ep["actions"].shape == (6, 4)
+    assert arm.stops >= 1
+
+
+def test_delayed_observations_hold_then_stop(tmp_path):
+    arm = SimArmAdapter(image_size=16)
+    arm.obs_delay_s = 1.0
+    policy = StubPolicy()
+    _, result, meta = run(tmp_path, policy, robot=arm)
+    assert result.reason == "fault" and "ms old" in result.message
+    assert policy.n == 0 and result.sources["hold"] == 3 and arm.stops >= 1
+    assert meta["transitions"] == 3
+
+
+def test_nan_observations_are_not_planned_on(tmp_path):
+    arm = SimArmAdapter(image_size=16)
+    arm.nan_proprio = True
+    _, result, _ = run(tmp_path, StubPolicy(), robot=arm)
+    assert result.reason == "fault" and "NaN" in result.message
+
+
+def test_nan_actions_are_rejected_and_the_arm_holds(tmp_path):
+    _, result, _ = run(tmp_path, StubPolicy(action=(np.nan, 0, 0, 0)))
+    assert result.reason == "fault" and "NaN or inf" in result.message
+    assert result.sources["hold"] == 3
+
+
+def test_emergency_stop_ends_the_run(tmp_path):
+    arm = SimArmAdapter(image_size=16)
+
+    def estop(n):
+        if n == 3:
+            arm.inject(RobotState.EMERGENCY_STOP, "red button pressed")
+
+    _, result, meta = run(tmp_path, StubPolicy(on_step=estop), robot=arm)
+    assert result.reason == "emergency_stop" and "red button" in result.message
+    assert meta["transitions"] >= 2
+
+
+def test_slow_planner_falls_back_to_shifted_plan_then_hold_then_stop(tmp_path):
+    policy = StubPolicy()
+
+    def slow_after_first(n):
+        policy.delay_s = 0.0 if n == 1 else 0.08  # 80 ms > the 50 ms tick
+
+    policy.on_step = slow_after_first
+    arm, result, meta = run(tmp_path, policy, steps=20, max_consecutive_faults=6)
+    assert result.reason == "fault" and "planner took" in result.message
+    assert result.sources["plan"] == 1 and result.sources["shifted"] >= 4
+    assert result.sources["hold"] >= 1 and arm.stops >= 1
+
+
+def test_ctrl_c_stops_and_keeps_the_log(tmp_path):
+    def interrupt(n):
+        if n == 4:
+            raise KeyboardInterrupt
+
+    arm, result, meta = run(tmp_path, StubPolicy(on_step=interrupt))
+    assert result.reason == "interrupted" and arm.stops >= 1
+    assert meta["transitions"] == 3
+    Dataset(tmp_path / "run")
+
+
+def test_dropped_connection_over_the_bridge(tmp_path):
+    from tests.robots.test_bridge import free_endpoint
+
+    robot, endpoint = SimArmAdapter(image_size=16), free_endpoint()
+    server = BridgeServer(robot, endpoint, watchdog_timeout_s=0.3)
+    halt, ready = threading.Event(), threading.Event()
+
+    def serve():
+        with robot:
+            ready.set()
+            server.serve(halt)
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    ready.wait(30)
+    client = BridgeClient(endpoint, timeout_s=0.3)
+    policy = StubPolicy(on_step=lambda n: halt.set() if n == 3 else None)
+    _, result, meta = run(tmp_path, policy, steps=10, robot=client)
+    thread.join()
+    assert result.reason == "disconnected" and "did not answer" in result.message
+    assert client.status().state is RobotState.DISCONNECTED
+    assert robot.stops >= 1  # the server stopped the arm on its way out
+    assert meta["transitions"] >= 1
