@@ -1,9 +1,10 @@
 """Planner benchmark on a representative latent objective (CPU).
 
-    python benchmarks/planners.py [--quick] [--threads 2] [--out results.json]
+    python benchmarks/planners.py [--quick] [--threads 2] [--hidden 512 --layers 3] [--out f.json]
 
-The objective is the world model's MLP predictor at its default size (latent D=64, 3 hidden
-layers of 512, LayerNorm + SiLU, residual, action A=2), rolled out over the horizon from one
+The objective is the world model's MLP predictor (latent D=64, LayerNorm + SiLU, residual,
+action A=2; by default 3 hidden layers of 512, ``--hidden/--layers`` to change that; the
+agent's conv default is now 128 x 2), rolled out over the horizon from one
 latent, cost = squared L2 distance of the last latent to a goal latent (the agent's default
 ``cost_weighting=final``). Weights are PyTorch's default init (seeded). Goals are rollouts of
 uniform random action sequences, so a cost of 0 is reachable. Sections:
@@ -42,20 +43,21 @@ from torch import nn  # noqa: E402
 
 import planners  # noqa: E402
 
-D, HIDDEN, LAYERS, A = 64, 512, 3, 2  # the world model's defaults (configs/model/conv.yaml)
+D, A = 64, 2  # latent and action sizes (configs/model/conv.yaml)
 LOW, HIGH = [-1.0] * A, [1.0] * A
 
 
 class Predictor(nn.Module):
     """The agent's MLP predictor shape: z' = z + f([z, a])."""
 
-    def __init__(self) -> None:
+    def __init__(self, hidden: int, layers: int) -> None:
         super().__init__()
+        self.hidden, self.layers = hidden, layers
         mods: list[nn.Module] = []
         d = D + A
-        for _ in range(LAYERS):
-            mods += [nn.Linear(d, HIDDEN), nn.LayerNorm(HIDDEN), nn.SiLU()]
-            d = HIDDEN
+        for _ in range(layers):
+            mods += [nn.Linear(d, hidden), nn.LayerNorm(hidden), nn.SiLU()]
+            d = hidden
         mods.append(nn.Linear(d, D))
         self.net = nn.Sequential(*mods)
 
@@ -63,9 +65,10 @@ class Predictor(nn.Module):
         return z + self.net(torch.cat([z, a], dim=-1))  # (N, D)
 
 
-def flops_per_step(n: int) -> float:
+def flops_per_step(model: Predictor, n: int) -> float:
     """Matmul FLOPs of one predictor step for n samples."""
-    return 2.0 * n * ((D + A) * HIDDEN + (LAYERS - 1) * HIDDEN * HIDDEN + HIDDEN * D)
+    h, layers = model.hidden, model.layers
+    return 2.0 * n * ((D + A) * h + (layers - 1) * h * h + h * D)
 
 
 class Problem:
@@ -134,7 +137,7 @@ def time_grid(model, samples, horizons, iterations, repeats, peak) -> list[dict]
                     plan_fn("cem", problem, num_samples=n, iterations=it, num_elites=elites),
                     repeats,
                 )
-                flops = (n * it + 1) / n * flops_per_step(n) * h  # + the final mean (N=1)
+                flops = (n * it + 1) / n * flops_per_step(model, n) * h  # + the final mean (N=1)
                 rows.append(
                     {
                         "samples": n,
@@ -154,7 +157,7 @@ def objective_throughput(model, n: int, h: int, repeats: int) -> float:
     actions = torch.rand(n, h, A) * 2 - 1
     with torch.no_grad():
         t = median_time(lambda: problem.objective(actions), repeats)
-    return flops_per_step(n) * h / t / 1e9
+    return flops_per_step(model, n) * h / t / 1e9
 
 
 def defaults_table(model, problems: int, repeats: int) -> list[dict]:
@@ -293,6 +296,7 @@ def icem_vs_cem(model, problems: int, sizes: tuple, iterations: tuple) -> dict:
 def markdown(res: dict) -> str:
     peak = res["matmul_peak_gflops"]
     lines = [
+        f"Predictor: {res['objective']['layers']} x {res['objective']['hidden']} hidden. "
         f"Machine: {res['machine']}, torch {res['torch']}, {res['threads']} threads, "
         f"load average at start {res['load_avg_start']:.2f}, at end {res['load_avg_end']:.2f}.",
         "",
@@ -395,10 +399,12 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="small grid, fewer repeats")
     parser.add_argument("--threads", type=int, default=2, help="torch.set_num_threads")
     parser.add_argument("--out", default="planners_bench.json", help="JSON results file")
+    parser.add_argument("--hidden", type=int, default=512, help="predictor MLP width")
+    parser.add_argument("--layers", type=int, default=3, help="predictor hidden layers")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     torch.manual_seed(0)
-    model = Predictor().eval().requires_grad_(False)
+    model = Predictor(args.hidden, args.layers).eval().requires_grad_(False)
     q = args.quick
     repeats = 3 if q else 5
     problems = 3 if q else 8
@@ -408,7 +414,7 @@ def main() -> None:
         "machine": f"{platform.machine()} x{os.cpu_count()}",
         "torch": torch.__version__,
         "load_avg_start": os.getloadavg()[0],
-        "objective": {"latent": D, "hidden": HIDDEN, "layers": LAYERS, "action": A},
+        "objective": {"latent": D, "hidden": args.hidden, "layers": args.layers, "action": A},
     }
     print("matmul peak ...", flush=True)
     res["matmul_peak_gflops"] = matmul_peak(repeats + 2)
