@@ -1,0 +1,115 @@
+"""``python -m agent.control robot=<adapter> goal=<image> checkpoint=<ckpt>``: MPC on a robot.
+
+``mode=capture_goal`` saves the robot's current camera view to ``goal`` instead. The robot
+(``configs/robot/<name>.yaml``) is always driven through the safety layer, and the run log
+lands in ``loop.output_dir`` as a dataset (see ``agent.control_loop``).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import hydra
+import numpy as np
+from omegaconf import DictConfig, OmegaConf
+
+from agent.config import to_dataclass
+from agent.control_loop import ControlLoop, LoopConfig, RunResult
+from agent.errors import friendly_errors
+from agent.mpc import AgentConfig
+from envs import robots
+from envs.robots.safety import SafeRobot, SafetyConfig
+
+
+@dataclass(frozen=True)
+class RobotConfig:
+    """One ``configs/robot/*.yaml``."""
+
+    name: str = "sim_arm"  #: adapter name (``envs.robots.ADAPTERS``)
+    options: dict[str, Any] = field(default_factory=dict)  #: adapter constructor kwargs
+    safety: SafetyConfig = field(default_factory=SafetyConfig)  #: limits (all required)
+
+
+@dataclass(frozen=True)
+class ControlConfig:
+    """``configs/control.yaml``."""
+
+    mode: str = "run"  #: run | capture_goal
+    goal: str = "goal.png"  #: goal image to reach (run) or to write (capture_goal)
+    checkpoint: str = "checkpoints/arm_reach.safetensors"  #: world model
+    task: str | None = None  #: checkpoint task to insist on (None: any)
+    seed: int = 0  #: planner seed
+    robot: RobotConfig = field(default_factory=RobotConfig)
+    planner: dict[str, Any] = field(default_factory=dict)  #: a configs/planner/*.yaml
+    agent: AgentConfig = field(default_factory=AgentConfig)
+    loop: LoopConfig = field(default_factory=LoopConfig)
+
+    def __post_init__(self) -> None:
+        if self.mode not in ("run", "capture_goal"):
+            raise ValueError(f"mode={self.mode!r}: use run or capture_goal")
+
+
+def build_policy(cfg: ControlConfig, spec: robots.ActionSpec) -> Any:
+    """The MPC agent from the checkpoint, planning within the robot's action bounds."""
+    import planners
+    from agent import checkpoint
+    from agent.mpc import MPCAgent
+
+    model, _ = checkpoint.load(cfg.checkpoint, expect={"task": cfg.task} if cfg.task else None)
+    planner = planners.make_from_config(cfg.planner, spec.low, spec.high, cfg.agent.horizon)
+    return MPCAgent(model, planner, cfg.agent, seed=cfg.seed)
+
+
+def load_goal(path: str, features: dict[str, dict[str, Any]]) -> dict[str, np.ndarray]:
+    from PIL import Image
+
+    if not Path(path).is_file():
+        raise FileNotFoundError(
+            f"goal image {path} does not exist: capture one with mode=capture_goal"
+        )
+    pixels = np.asarray(Image.open(path).convert("RGB"), np.uint8)
+    want = tuple(features["pixels"]["shape"])
+    if pixels.shape != want:
+        raise ValueError(f"goal image {path} is {pixels.shape}, the robot's camera gives {want}")
+    return {"pixels": pixels}
+
+
+def capture_goal(robot: robots.RobotAdapter, path: str) -> None:
+    from PIL import Image
+
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    Image.fromarray(robot.get_observation()["pixels"]).save(path)
+
+
+def control(cfg: ControlConfig, config_dump: dict[str, Any] | None = None) -> RunResult | None:
+    """Connect (through the safety layer), then capture a goal or run the loop."""
+    adapter = robots.make(cfg.robot.name, **cfg.robot.options)
+    with SafeRobot(adapter, cfg.robot.safety) as robot:
+        if cfg.mode == "capture_goal":
+            capture_goal(robot, cfg.goal)
+            return None
+        goal = load_goal(cfg.goal, robot.observation_features)
+        policy = build_policy(cfg, robot.action_spec)
+        meta = {"task": cfg.robot.name, "goal": cfg.goal, "checkpoint": cfg.checkpoint}
+        return ControlLoop(robot, policy, cfg.loop, {**meta, "config": config_dump}).run(goal)
+
+
+@hydra.main(version_base="1.3", config_path="../configs", config_name="control")
+@friendly_errors
+def main(cfg: DictConfig) -> None:
+    raw = OmegaConf.to_container(cfg, resolve=True)
+    result = control(to_dataclass(ControlConfig, raw), config_dump=raw)
+    if result is None:
+        print(f"wrote goal image {cfg.goal}")
+        return
+    print(json.dumps({"reason": result.reason, "steps": result.steps, **result.sources}))
+    print(f"wrote run log {result.log_dir}")
+    if not result.ok:
+        raise SystemExit(f"error: run stopped ({result.reason}): {result.message}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,80 @@
+"""The control entry point: goal capture, an MPC run with a tiny random world model, errors."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from agent import checkpoint
+from agent.control import ControlConfig, RobotConfig, control
+from agent.control_loop import LoopConfig
+from agent.dataset import Dataset
+from agent.model import ModelConfig, WorldModel
+from envs import robots
+from envs.robots import RobotConnectionError
+from tests.robots.test_control_loop import SAFETY
+
+PLANNER = {"name": "cem", "num_samples": 16, "iterations": 2, "num_elites": 4}
+
+
+@pytest.fixture(scope="module")
+def tiny_ckpt(tmp_path_factory):
+    cfg = ModelConfig(width=8, latent_dim=16, predictor_hidden=32, action_dim=4, proprio_dim=7)
+    path = tmp_path_factory.mktemp("ckpt") / "arm.safetensors"
+    checkpoint.save(path, WorldModel(cfg), {"task": "arm_reach"})
+    return str(path)
+
+
+def config(tmp_path, ckpt, **kw):
+    robot = RobotConfig("sim_arm", {"image_size": 64}, SAFETY)
+    loop = LoopConfig(rate_hz=10.0, max_steps=3, output_dir=str(tmp_path / "run"))
+    return ControlConfig(
+        goal=str(tmp_path / "goal.png"),
+        checkpoint=ckpt,
+        robot=robot,
+        planner=PLANNER,
+        loop=loop,
+        **kw,
+    )
+
+
+def test_capture_goal_then_run_mpc(tmp_path, tiny_ckpt):
+    assert control(config(tmp_path, tiny_ckpt, mode="capture_goal")) is None
+    assert (tmp_path / "goal.png").is_file()
+    result = control(config(tmp_path, tiny_ckpt))
+    assert result.ok and result.steps == 3, result.message
+    meta = json.loads((tmp_path / "run" / "meta.json").read_text())
+    assert meta["checkpoint"] == tiny_ckpt and meta["transitions"] == 3
+    assert Dataset(tmp_path / "run").transitions == 3
+
+
+def test_missing_goal_is_one_clear_error(tmp_path, tiny_ckpt):
+    with pytest.raises(FileNotFoundError, match="mode=capture_goal"):
+        control(config(tmp_path, tiny_ckpt))
+
+
+def test_ur_rtde_without_the_package_says_how_to_install():
+    try:
+        import rtde_control  # noqa: F401
+
+        pytest.skip("ur-rtde is installed")
+    except ImportError:
+        pass
+    with pytest.raises(RobotConnectionError, match="pip install"):
+        robots.make("ur_rtde", host="127.0.0.1").connect()
+
+
+@pytest.mark.slow
+def test_cli_capture_and_run(tmp_path, tiny_ckpt):
+    goal, out = tmp_path / "g.png", tmp_path / "run"
+    base = [sys.executable, "-m", "agent.control", f"goal={goal}", f"checkpoint={tiny_ckpt}"]
+    base += [f"loop.output_dir={out}", "loop.max_steps=2"]
+    subprocess.run([*base, "mode=capture_goal"], check=True, capture_output=True)
+    r = subprocess.run(base, capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    assert json.loads((out / "meta.json").read_text())["reason"] == "max_steps"
+    bad = subprocess.run([*base, "robot.safety.max_velocity=0"], capture_output=True, text=True)
+    assert bad.returncode == 2 and "error: safety.max_velocity=0" in bad.stderr
