@@ -303,6 +303,8 @@ class SafeRobot(RobotAdapter):
 
     def send_action(self, action: np.ndarray, t_target: float | None = None) -> np.ndarray:
         assert self.watchdog is not None, "connect() first"
+        if self.watchdog.tripped:  # checked first, so a refused command changes no state
+            self.watchdog.feed()  # raises the rearm error
         safe = self.filter(action)
         self.watchdog.feed()
         return self.robot.send_action(safe, t_target)

@@ -64,3 +64,21 @@ def test_safe_robot_refuses_to_connect_without_limits():
     with pytest.raises(ValueError, match="workspace_low is missing"):
         SafeRobot(robot, bad).connect()
     assert not robot.connected
+
+
+def test_safe_robot_watchdog_stops_once_and_needs_rearm():
+    from envs.robots import ActionRejected
+
+    now = [0.0]
+    arm = SimArmAdapter(image_size=16)
+    with SafeRobot(arm, SAFETY, clock=lambda: now[0], watchdog_thread=False) as robot:
+        robot.get_observation()
+        robot.send_action(np.zeros(4))
+        now[0] = 10.0
+        robot.watchdog.check()
+        robot.watchdog.check()
+        assert arm.stops == 1
+        with pytest.raises(ActionRejected, match="rearm"):
+            robot.send_action(np.zeros(4))
+        robot.rearm()
+        robot.send_action(np.zeros(4))
