@@ -33,6 +33,11 @@ def export(run: Path, results: Path | None, out: Path, commands: list[str]) -> P
     manifest["weights_sha256"] = hashlib.sha256(weights.read_bytes()).hexdigest()
     manifest["size_mb"] = round(weights.stat().st_size / 2**20, 2)
     manifest["commands"] = commands
+    init = manifest.get("config", {}).get("init")
+    if init and checkpoint.paths(init)[1].exists():
+        pre = checkpoint.read_manifest(init)
+        manifest["pretrain"] = {k: pre.get(k) for k in ("step", "train_wall_s", "metrics")}
+        manifest["total_train_wall_s"] = round(pre["train_wall_s"] + manifest["train_wall_s"], 1)
     if results is not None:
         r = json.loads(results.read_text())
         manifest["evaluation"] = {
