@@ -72,7 +72,7 @@ class MPCAgent:
         self.imagined: torch.Tensor | None = None  # (H, *latent) of the last plan
 
     def _to_pixels(self, pixels: np.ndarray) -> torch.Tensor:
-        return torch.as_tensor(np.ascontiguousarray(pixels), device=self.device)[None]
+        return torch.as_tensor(np.array(pixels, copy=True), device=self.device)[None]
 
     @torch.no_grad()
     def reset(self, goal: dict[str, np.ndarray], seed: int | None = None) -> None:

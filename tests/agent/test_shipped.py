@@ -1,0 +1,60 @@
+"""Shipped checkpoints: they load, match their manifests, and still plan to success.
+
+A regression in the model code, the planner or a task breaks these (CI runs them).
+"""
+
+import hashlib
+import json
+import re
+from pathlib import Path
+
+import pytest
+
+from agent import checkpoint
+from agent.evaluation import EvalConfig, EvalSettings, evaluate
+from envs.config import EnvConfig
+
+ROOT = Path(__file__).resolve().parents[2]
+SHIPPED = sorted((ROOT / "checkpoints").glob("*.safetensors"))
+
+
+def test_there_is_a_shipped_checkpoint_for_the_default_task():
+    assert (ROOT / "checkpoints" / "point_mass.safetensors").exists()
+
+
+@pytest.mark.parametrize("path", SHIPPED, ids=lambda p: p.stem)
+def test_manifest_describes_the_weights(path):
+    manifest = json.loads(path.with_suffix(".json").read_text())
+    assert manifest["weights_sha256"] == hashlib.sha256(path.read_bytes()).hexdigest()
+    assert manifest["task"] == path.stem
+    assert manifest["commands"] and manifest["evaluation"]["episodes"] >= 100
+    assert manifest["evaluation"]["seeds"][0] >= 100_000  # held out from the training seeds
+    model, _ = checkpoint.load(path, expect={"task": path.stem})
+    assert path.stat().st_size < 10 * 2**20
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("path", SHIPPED, ids=lambda p: p.stem)
+def test_shipped_checkpoint_keeps_its_success_floor(path, tmp_path):
+    """A few fixed held-out seeds; the floor sits well below the shipped success rate."""
+    manifest = json.loads(path.with_suffix(".json").read_text())
+    shipped_rate = manifest["evaluation"]["success_rate"]
+    cfg = EvalConfig(
+        env=EnvConfig(path.stem),
+        checkpoint=str(path),
+        output_dir=str(tmp_path),
+        planner=manifest["evaluation"]["config"]["planner"],
+        eval=EvalSettings(episodes=6, seed=300_000, workers=2, videos=0),
+    )
+    r = evaluate(cfg)
+    assert r["success_rate"] >= min(0.65, shipped_rate - 0.3), r["per_episode"]
+
+
+@pytest.mark.slow
+def test_readme_python_api_runs():
+    """The README's Python snippet, executed as written."""
+    text = (ROOT / "README.md").read_text()
+    snippet = re.search(r"## Python API\n\n```python\n(.*?)```", text, re.S).group(1)
+    namespace: dict = {}
+    exec(compile(snippet, "README.md", "exec"), namespace)
+    assert namespace["info"]["success"]
