@@ -1,0 +1,47 @@
+"""The training command under torchrun with DistributedDataParallel (gloo on CPU)."""
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from agent import checkpoint
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.mark.slow
+def test_two_process_training_on_cpu(tiny_dataset, tmp_path):
+    out = tmp_path / "run"
+    cmd = [
+        sys.executable,
+        "-m",
+        "torch.distributed.run",
+        "--nproc_per_node=2",
+        "--master_port=29533",
+        "-m",
+        "agent.train",
+        f"data={tiny_dataset}",
+        f"out={out}",
+        "steps=4",
+        "batch_size=8",
+        "window=3",
+        "model.width=8",
+        "model.latent_dim=16",
+        "checkpoint_every=2",
+        "log_every=2",
+        "threads=1",
+    ]
+    env = dict(os.environ, MUJOCO_GL="egl", OMP_NUM_THREADS="1")
+    r = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
+    assert r.returncode == 0, r.stderr[-2000:]
+    manifest = checkpoint.read_manifest(out / "model.safetensors")
+    assert manifest["step"] == 4
+    rows = (out / "log.csv").read_text().splitlines()
+    assert len(rows) == 3, "only rank 0 writes the log, once per log period"
+    assert sorted(p.name for p in out.glob("state_*.json")) == [
+        "state_00000002.json",
+        "state_00000004.json",
+    ]
