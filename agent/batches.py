@@ -61,6 +61,28 @@ class Windows:
         return {"pixels": self.pixels[o], "actions": self.actions[a], "proprio": self.proprio[o]}
 
 
+class ConcatWindows:
+    """Pretraining windows pooled from several datasets (pixels only: action spaces differ)."""
+
+    def __init__(self, parts: list[Windows]) -> None:
+        self.parts = parts
+        self.offsets = np.cumsum([0] + [len(p) for p in parts])
+        self.window = parts[0].window
+
+    def __len__(self) -> int:
+        return int(self.offsets[-1])
+
+    def gather(self, idx: torch.Tensor) -> dict[str, torch.Tensor]:
+        part = np.searchsorted(self.offsets, idx.numpy(), side="right") - 1
+        out = torch.empty(len(idx), self.window, *self.parts[0].pixels.shape[1:], dtype=torch.uint8)
+        for i, p in enumerate(self.parts):
+            sel = np.nonzero(part == i)[0]
+            if len(sel):
+                local = idx[sel] - int(self.offsets[i])
+                out[torch.from_numpy(sel)] = p.gather(local)["pixels"]
+        return {"pixels": out}
+
+
 def split_episodes(n: int, heldout_fraction: float) -> tuple[np.ndarray, np.ndarray]:
     """The last ``heldout_fraction`` of episodes (by seed order) are held out."""
     n_held = max(1, int(round(n * heldout_fraction))) if n > 1 else 0

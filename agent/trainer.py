@@ -10,13 +10,14 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 import torch.distributed as dist
 from tqdm import tqdm
 
 import envs
 from agent import checkpoint
-from agent.batches import Windows, split_episodes
+from agent.batches import ConcatWindows, Windows, split_episodes
 from agent.dataset import Dataset, DatasetError, atomic_write_json
 from agent.metrics import encode_all, plannability_report
 from agent.model import ModelConfig, WorldModel
@@ -32,6 +33,8 @@ class TrainConfig:
     data: str = "data/point_mass"  #: dataset folder from agent.collect
     out: str = "runs/point_mass"  #: run folder (state snapshots, logs, final model)
     init: str | None = None  #: finetune: pretrained checkpoint to start from
+    extra_video: list[str] = field(default_factory=list)  #: pretrain: more datasets (other
+    #: tasks, or video imported with agent.import_video) whose frames join pretraining
     model: ModelConfig = field(default_factory=ModelConfig)  #: architecture
     weights: LossWeights = field(default_factory=LossWeights)  #: loss weights
     steps: int = 2000  #: optimizer steps
@@ -54,6 +57,8 @@ class TrainConfig:
             raise ValueError(f"stage={self.stage!r} is unknown: use pretrain or finetune")
         if self.steps < 1 or self.batch_size < 2 or self.checkpoint_every < 1:
             raise ValueError("steps >= 1, batch_size >= 2 and checkpoint_every >= 1 are required")
+        if self.extra_video and self.stage != "pretrain":
+            raise ValueError("extra_video is for stage=pretrain (finetuning needs actions)")
         if self.window < self.model.history + 1:
             raise ValueError(f"window={self.window} must exceed model.history={self.model.history}")
         if self.device not in ("cpu", "cuda", "auto"):
@@ -98,6 +103,18 @@ class Trainer:
         train_eps, held_eps = split_episodes(self.data.episodes, cfg.heldout_fraction)
         self.train = Windows(self.data, train_eps, cfg.window)
         self.held = Windows(self.data, held_eps, cfg.window)
+        self.pool = self.train
+        if cfg.extra_video:
+            parts = [self.train]
+            for path in cfg.extra_video:
+                extra = Dataset(path)
+                if extra.meta["image_size"] != meta["image_size"]:
+                    raise DatasetError(
+                        f"extra_video {path} has {extra.meta['image_size']}px images, {cfg.data} "
+                        f"has {meta['image_size']}px: collect or import at the same image_size"
+                    )
+                parts.append(Windows(extra, np.arange(extra.episodes), cfg.window))
+            self.pool = ConcatWindows(parts)
         torch.manual_seed(cfg.seed)
         self.model = WorldModel(model_cfg)
         if cfg.stage == "finetune" and cfg.init:
@@ -183,8 +200,8 @@ class Trainer:
         return self._finish(time.perf_counter() - t0)
 
     def _train_step(self) -> dict[str, float]:
-        idx = torch.randint(len(self.train), (self.cfg.batch_size,), generator=self.gen)
-        batch = self.train.gather(idx)
+        idx = torch.randint(len(self.pool), (self.cfg.batch_size,), generator=self.gen)
+        batch = self.pool.gather(idx)
         if self.latents is not None:
             o = self.train.start_obs[idx, None] + torch.arange(self.cfg.window)
             batch = {
