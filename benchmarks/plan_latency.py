@@ -12,16 +12,20 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 from pathlib import Path
 
-import numpy as np
-import torch
-import yaml
+# benchmarks/planners.py would shadow the planners package when run as a script
+sys.path = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__).resolve().parent]
 
-import envs
-import planners
-from agent import checkpoint
-from agent.mpc import AgentConfig, MPCAgent
+import numpy as np  # noqa: E402
+import torch  # noqa: E402
+import yaml  # noqa: E402
+
+import envs  # noqa: E402
+import planners  # noqa: E402
+from agent import checkpoint  # noqa: E402
+from agent.mpc import AgentConfig, MPCAgent  # noqa: E402
 
 CONFIGS = Path(__file__).resolve().parents[1] / "configs" / "planner"
 
