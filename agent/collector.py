@@ -14,7 +14,7 @@ from tqdm import tqdm
 
 import envs
 from agent import dataset as ds
-from agent.policies import MIXED, POLICIES
+from agent.policies import MIXED, POLICIES, make_policy
 from envs.config import EnvConfig
 
 
@@ -53,8 +53,6 @@ class CollectConfig:
 
 def run_episode(env: Any, seed: int, policy_name: str) -> ds.EpisodeBuffer:
     """One full-budget episode with the exploration policy (no early stop at success)."""
-    from agent.policies import make_policy
-
     task = env.unwrapped
     rng = np.random.default_rng([seed, 1])  # independent of the env's own seed stream
     policy = make_policy(policy_name, rng, env.action_space.shape[0])

@@ -204,7 +204,7 @@ def write_results(
         "per_episode": [
             {k: r[k] for k in ("seed", "success", "final_distance", "steps")} for r in results
         ],
-        "config": config_dump if config_dump is not None else _asdict(cfg),
+        "config": config_dump if config_dump is not None else asdict(cfg),
     }
     atomic_write_json(out / "results.json", summary)
     tmp = out / ".results.csv.tmp"
@@ -219,7 +219,3 @@ def write_results(
             if r["frames"]:
                 write_mp4(out / "videos" / f"seed_{r['seed']}.mp4", r["frames"])
     return summary
-
-
-def _asdict(cfg: EvalConfig) -> dict[str, Any]:
-    return asdict(cfg)
