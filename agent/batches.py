@@ -31,20 +31,17 @@ class Windows:
                 raise DatasetError(f"{data.root} has NaN or inf in {name}: recollect the dataset")
         lengths = np.array([len(e["actions"]) for e in sel])
         obs_off = np.concatenate([[0], np.cumsum(lengths + 1)[:-1]])
-        starts_obs, starts_act, ep_of = [], [], []
+        starts_obs, starts_act = [], []
         act_off = obs_off - np.arange(len(sel))
         for i, t in enumerate(lengths):
             n = t + 1 - window + 1
             if n > 0:
                 starts_obs.append(obs_off[i] + np.arange(n))
                 starts_act.append(act_off[i] + np.arange(n))
-                ep_of.append(np.full(n, i))
         if not starts_obs:
             raise DatasetError(f"episodes in {data.root} are shorter than window={window}")
         self.start_obs = torch.from_numpy(np.concatenate(starts_obs))
         self.start_act = torch.from_numpy(np.concatenate(starts_act))
-        self.episode_of_start = np.concatenate(ep_of)
-        self.obs_offsets, self.lengths = obs_off, lengths
 
     def __len__(self) -> int:
         return len(self.start_obs)
