@@ -39,6 +39,8 @@ def test_shipped_checkpoint_keeps_its_success_floor(path, tmp_path):
     """A few fixed held-out seeds; the floor sits well below the shipped success rate."""
     manifest = json.loads(path.with_suffix(".json").read_text())
     shipped_rate = manifest["evaluation"]["success_rate"]
+    if shipped_rate < 0.5:
+        pytest.skip(f"{path.stem} ships at {shipped_rate:.2f}: no success floor to keep")
     cfg = EvalConfig(
         env=EnvConfig(path.stem),
         checkpoint=str(path),
