@@ -15,16 +15,19 @@ import mujoco
 import numpy as np
 from dm_control.suite import point_mass
 
-from envs.base import GoalEnv
+from envs.tasks.nav import PlanarNav
 
 _ARENA = 0.25  # start and goal positions are drawn from [-0.25, 0.25]^2
 
 
-class PointMass(GoalEnv):
+class PointMass(PlanarNav):
+    """A planar point: shares the ball-navigation hooks (proprio, state, distance, PD steer)."""
+
     success_threshold = 0.03
     frame_skip = 4
     max_episode_steps = 100
     camera = "fixed"
+    kp, kd = 40.0, 2.0
 
     def _build_model(self) -> mujoco.MjModel:
         xml, assets = point_mass.get_model_and_assets()
@@ -43,21 +46,5 @@ class PointMass(GoalEnv):
         self.data.qpos[:] = start
         self._goal = goal
 
-    def _goal_qpos(self) -> np.ndarray:
-        return self._goal.copy()
-
-    def _proprio(self) -> np.ndarray:
-        return np.concatenate([self.data.qpos, self.data.qvel])
-
-    def state(self) -> np.ndarray:
-        return self.data.qpos.copy()
-
-    def goal_state(self) -> np.ndarray:
-        return self._goal.copy()
-
-    def distance_to_goal(self) -> float:
-        return float(np.linalg.norm(self.data.qpos - self._goal))
-
     def oracle_action(self) -> np.ndarray:
-        err = self._goal - self.data.qpos
-        return np.clip(40.0 * err - 2.0 * self.data.qvel, -1.0, 1.0)
+        return self._steer(self._goal)
