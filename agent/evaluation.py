@@ -1,8 +1,9 @@
 """Evaluation harness: episodes in parallel workers -> results.json, results.csv, videos.
 
 One code path for every policy: ``mpc`` (a checkpoint + planner), and the baselines
-``random`` (uniform actions) and ``oracle`` (the task's true-state controller), so model error
-and planner error can be told apart. An episode succeeds if ``info["success"]`` holds at any
+``random`` (uniform actions), ``oracle`` (the task's true-state controller), so model error
+and planner error can be told apart, and ``rl`` (a state-based RL policy from
+``agent.train_baseline``). An episode succeeds if ``info["success"]`` holds at any
 step within the task's budget; it stops there.
 """
 
@@ -11,6 +12,8 @@ from __future__ import annotations
 import csv
 import multiprocessing as mp
 import os
+import sys
+import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -23,7 +26,7 @@ from agent.dataset import atomic_write_json
 from agent.mpc import AgentConfig
 from envs.config import EnvConfig
 
-POLICIES = ("mpc", "random", "oracle")
+POLICIES = ("mpc", "random", "oracle", "rl")
 
 
 @dataclass(frozen=True)
@@ -46,8 +49,9 @@ class EvalConfig:
     """Settings of ``python -m agent.evaluate``."""
 
     env: EnvConfig = field(default_factory=EnvConfig)  #: task
-    policy: str = "mpc"  #: mpc | random | oracle
-    checkpoint: str = "checkpoints/point_mass.safetensors"  #: world model (policy=mpc)
+    policy: str = "mpc"  #: mpc | random | oracle | rl
+    #: world model (policy=mpc) or RL policy (policy=rl)
+    checkpoint: str = "checkpoints/point_mass.safetensors"
     planner: dict[str, Any] = field(default_factory=lambda: {"name": "cem"})  #: planner config
     agent: AgentConfig = field(default_factory=AgentConfig)  #: MPC settings
     eval: EvalSettings = field(default_factory=EvalSettings)  #: episodes and seeds
@@ -72,11 +76,20 @@ def build_policy(cfg: EvalConfig, env: Any, torch_threads: int | None = None):
         return reset, (lambda obs: state["rng"].uniform(-1, 1, env.action_space.shape)), None
     import torch
 
+    if torch_threads:
+        torch.set_num_threads(torch_threads)
+    if cfg.policy == "rl":
+        from agent.rl import load_policy
+        from envs.wrappers import StateGoal, state_observation
+
+        spaces = StateGoal(envs.make(cfg.env.name))  # only its spaces: the policy's shapes
+        act_state, _ = load_policy(cfg.checkpoint, spaces, expect_task=cfg.env.name)
+        spaces.close()
+        return (lambda goal, seed: None), (lambda obs: act_state(state_observation(task))), None
+
     import planners
     from agent import checkpoint
 
-    if torch_threads:
-        torch.set_num_threads(torch_threads)
     model, _ = checkpoint.load(cfg.checkpoint, expect={"task": cfg.env.name})
     planner = planners.make_from_config(
         dict(cfg.planner), env.action_space.low, env.action_space.high, cfg.agent.horizon
@@ -92,18 +105,18 @@ def run_episode(
 ) -> dict[str, Any]:
     reset, act, agent = policy
     task = env.unwrapped
+    task.render_observations = record or cfg.policy == "mpc"  # others read the true state
     obs, info = env.reset(seed=seed)
     goal = task.goal_observation()
     reset(goal, seed)
     frames, plan_ms, steps, success = [], [], 0, bool(info["success"])
     truncated = False
     while not (success or truncated):
+        t0 = time.perf_counter()
         a = act(obs)
-        if (
-            agent is not None
-            and agent.last_plan_ms is not None
-            and len(agent.queue) == cfg.agent.replan_every - 1
-        ):
+        if agent is None:  # baselines: the latency of one action
+            plan_ms.append(1e3 * (time.perf_counter() - t0))
+        elif agent.last_plan_ms is not None and len(agent.queue) == cfg.agent.replan_every - 1:
             plan_ms.append(agent.last_plan_ms)
         if record:
             frames.append(_video_frame(obs, goal, agent))
@@ -159,12 +172,18 @@ def evaluate(cfg: EvalConfig, config_dump: dict[str, Any] | None = None) -> dict
         from agent import checkpoint
 
         checkpoint.read_manifest(cfg.checkpoint)
+    elif cfg.policy == "rl":
+        from agent.rl import read_policy_manifest
+
+        read_policy_manifest(cfg.checkpoint)
     n = cfg.eval.episodes
     workers = min(cfg.eval.workers or os.cpu_count() or 1, n)
     threads = max(1, (os.cpu_count() or 1) // workers)
     jobs = [(cfg, cfg.eval.seed + i, i < cfg.eval.videos, threads) for i in range(n)]
     results = []
     bar = tqdm(total=n, desc=f"eval {cfg.env.name} {cfg.policy}", unit="ep", dynamic_ncols=True)
+    torch = sys.modules.get("torch")  # an in-process worker sets torch threads: restore them
+    caller_threads = torch.get_num_threads() if torch is not None else None
     try:
         if workers == 1:
             for job in jobs:
@@ -178,6 +197,8 @@ def evaluate(cfg: EvalConfig, config_dump: dict[str, Any] | None = None) -> dict
     finally:
         bar.close()
         _close_worker()
+        if caller_threads is not None:
+            torch.set_num_threads(caller_threads)
     results.sort(key=lambda r: r["seed"])
     return write_results(cfg, out, results, config_dump)
 
@@ -193,7 +214,7 @@ def write_results(
         "task": cfg.env.name,
         "policy": cfg.policy,
         "planner": cfg.planner.get("name") if cfg.policy == "mpc" else None,
-        "checkpoint": cfg.checkpoint if cfg.policy == "mpc" else None,
+        "checkpoint": cfg.checkpoint if cfg.policy in ("mpc", "rl") else None,
         "success_rate": float(succ.mean()),
         "success_ci95": bootstrap_ci(succ, cfg.eval.bootstrap),
         "episodes": len(results),

@@ -50,6 +50,8 @@ class GoalEnv(gym.Env):
     max_episode_steps: int = 100
     #: camera name used for observations
     camera: str | int = -1
+    #: render ``pixels``; False gives black frames at no cost (state-based baselines, oracles)
+    render_observations: bool = True
 
     def __init__(self, image_size: int = 64, render_mode: str | None = "rgb_array") -> None:
         if not isinstance(image_size, int) or image_size < 8 or image_size > 1024:
@@ -200,10 +202,11 @@ class GoalEnv(gym.Env):
 
     # ---- helpers ------------------------------------------------------------------------
     def _obs(self) -> dict[str, np.ndarray]:
-        return {
-            "pixels": self._render_pixels(),
-            "proprio": self._proprio().astype(np.float32),
-        }
+        if self.render_observations:
+            pixels = self._render_pixels()
+        else:
+            pixels = np.zeros(self.observation_space["pixels"].shape, np.uint8)
+        return {"pixels": pixels, "proprio": self._proprio().astype(np.float32)}
 
     def _info(self) -> dict[str, Any]:
         d = float(self.distance_to_goal())

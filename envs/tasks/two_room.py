@@ -26,6 +26,7 @@ class TwoRoom(PlanarNav):
     success_threshold = 0.1
     max_episode_steps = 100
     kp, kd = 5.0, 0.8
+    door_y: float = 0.0  #: door centre; drawn per episode
 
     def _build_model(self) -> mujoco.MjModel:
         spec = planar_scene(HALF + 0.05, camera_height=3.0)

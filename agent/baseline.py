@@ -1,0 +1,124 @@
+"""Train an RL baseline on a task's state interface and evaluate it at each step budget.
+
+The learner trains once up to the largest budget; at each budget in ``budgets`` the policy is
+saved (``steps_<N>/policy.safetensors`` + ``.json``) and evaluated by the same harness as the MPC
+agent (``agent.evaluation.evaluate`` with ``policy=rl``), which writes ``steps_<N>/results.json``.
+
+Resuming: a budget whose ``results.json`` exists is done. SB3 replay buffers and optimizer
+states serialize only through pickle, so an interrupted run retrains from step 0 (minutes).
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from tqdm import tqdm
+
+import envs
+from agent.dataset import atomic_write_json
+from agent.evaluation import EvalConfig, EvalSettings, evaluate
+from agent.rl import AlgoConfig, build, save_policy
+from envs.config import EnvConfig
+from envs.wrappers import StateGoal
+
+
+@dataclass(frozen=True)
+class BaselineConfig:
+    """Settings of ``python -m agent.train_baseline``."""
+
+    env: EnvConfig = field(default_factory=EnvConfig)  #: task
+    algo: AlgoConfig = field(default_factory=AlgoConfig)  #: learner
+    seed: int = 0  #: learner, network init and training-episode seed
+    budgets: list[int] = field(default_factory=lambda: [10_000, 20_000, 40_000])  #: env steps
+    threads: int = 1  #: torch threads for training
+    eval: EvalSettings = field(default_factory=lambda: EvalSettings(episodes=100, videos=0))
+    output_dir: str = "outputs/baselines"  #: steps_<N>/{policy.*, results.json}
+
+    def __post_init__(self) -> None:
+        if not self.budgets or any(b < 1 for b in self.budgets):
+            raise ValueError(f"budgets={self.budgets}: give positive env-step counts, e.g. [10000]")
+        if self.eval.seed < 100_000:
+            raise ValueError(
+                f"eval.seed={self.eval.seed} overlaps training seeds: use eval.seed >= 100000"
+            )
+
+
+def budget_dir(cfg: BaselineConfig, budget: int) -> Path:
+    return Path(cfg.output_dir) / f"steps_{budget}"
+
+
+def run(cfg: BaselineConfig, config_dump: dict[str, Any] | None = None) -> list[dict[str, Any]]:
+    """Train to each budget, save, evaluate; returns the result summaries in budget order."""
+    import torch
+
+    budgets = sorted(set(cfg.budgets))
+    if all((budget_dir(cfg, b) / "results.json").exists() for b in budgets):
+        print(f"{cfg.output_dir}: every budget already evaluated; nothing to do")
+        return [_read(budget_dir(cfg, b) / "results.json") for b in budgets]
+    torch.set_num_threads(cfg.threads)
+    # SAC's gradients drift into denormal floats, which run 10-20x slower on x86 CPUs
+    torch.set_flush_denormal(True)
+    env = StateGoal(envs.make(cfg.env.name), reward=cfg.algo.reward)
+    episode = env.spec.max_episode_steps
+    if cfg.algo.her and cfg.algo.learning_starts <= episode:
+        raise ValueError(
+            f"algo.learning_starts={cfg.algo.learning_starts} is within the first episode "
+            f"({episode} steps on {cfg.env.name}); HER relabels finished episodes only: "
+            f"set algo.learning_starts above {episode}"
+        )
+    learner = build(cfg.algo, env, seed=cfg.seed)
+    summaries, done, train_s = [], 0, 0.0
+    command = " ".join(["python -m agent.train_baseline", *sys.argv[1:]])
+    with tqdm(total=budgets[-1], desc=f"{cfg.algo.name} {cfg.env.name}", unit="step") as bar:
+        for budget in budgets:
+            t0 = time.perf_counter()
+            learner.learn(budget - done, reset_num_timesteps=done == 0, callback=_progress(bar))
+            train_s += time.perf_counter() - t0
+            done = budget
+            out = budget_dir(cfg, budget)
+            policy = save_policy(
+                out / "policy.safetensors",
+                learner,
+                {
+                    "task": cfg.env.name,
+                    "algo": asdict(cfg.algo),
+                    "seed": cfg.seed,
+                    "env_steps": budget,
+                    "env_steps_done": int(learner.num_timesteps),  # ppo rounds up to n_steps
+                    "train_seconds": round(train_s, 1),
+                    "torch_threads": cfg.threads,
+                    "observation": "state: [qpos, qvel, state()] + goal_state()",
+                    "command": command,
+                },
+            )
+            ev = EvalConfig(env=cfg.env, policy="rl", checkpoint=str(policy), eval=cfg.eval,
+                            output_dir=str(out))  # fmt: skip
+            dump = dict(config_dump or asdict(cfg), policy="rl", checkpoint=str(policy))
+            summary = evaluate(ev, config_dump=dump)
+            summary.update(env_steps=budget, train_seconds=round(train_s, 1))
+            atomic_write_json(out / "results.json", summary)
+            bar.write(f"{budget} steps: success {summary['success_rate']:.2f} -> {out}")
+            summaries.append(summary)
+    env.close()
+    return summaries
+
+
+def _read(path: Path) -> dict[str, Any]:
+    return json.loads(path.read_text())
+
+
+def _progress(bar: tqdm) -> Any:
+    """An SB3 callback that advances ``bar`` by env steps."""
+    from stable_baselines3.common.callbacks import BaseCallback
+
+    class Progress(BaseCallback):
+        def _on_step(self) -> bool:
+            bar.update(self.training_env.num_envs)
+            return True
+
+    return Progress()

@@ -1,0 +1,164 @@
+"""RL baselines vs the MPC agent: a markdown table and a plot from ``results.json`` files.
+
+    python benchmarks/rl_report.py --runs outputs/baselines --mpc runs/mpc_seeds \
+        --out docs/rl_comparison
+
+Reads every ``results.json`` under ``--runs`` (written by ``agent.train_baseline``, one per
+task x algo x seed x budget) and under ``--mpc`` (``agent.evaluate`` runs of world-model
+checkpoints, one per training seed). A cell is (task, method, env steps): the interquartile
+mean (IQM) of the per-seed success rates with a 95% stratified-bootstrap interval over seeds
+(rliable's recipe), and the median per-action latency. Each cell prints the commands that
+rebuild it. Writes ``<out>.md`` and ``<out>.png`` (the plot needs matplotlib:
+``pip install -e ".[rl]"``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+from collections import defaultdict
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from scipy.stats import trim_mean
+
+
+def iqm(x: np.ndarray) -> float:
+    return float(trim_mean(np.asarray(x, float), 0.25))
+
+
+def iqm_ci(x: np.ndarray, n: int = 10_000, seed: int = 0) -> list[float]:
+    """95% percentile bootstrap of the IQM, resampling seeds."""
+    x = np.asarray(x, float)
+    rng = np.random.default_rng(seed)
+    boots = trim_mean(rng.choice(x, size=(n, len(x)), replace=True), 0.25, axis=1)
+    return [float(np.percentile(boots, 2.5)), float(np.percentile(boots, 97.5))]
+
+
+def _method(r: dict[str, Any]) -> str:
+    cfg = r["config"]
+    if r["policy"] == "rl":
+        algo = cfg["algo"]
+        return f"{algo['name']}{'+her' if algo.get('her') else ''} (state)"
+    return f"mpc {r['planner']} (pixels)"
+
+
+def load(runs: Path | None, mpc: Path | None) -> dict[tuple, list[dict[str, Any]]]:
+    """Group result summaries by (task, method, env_steps)."""
+    cells: dict[tuple, list[dict]] = defaultdict(list)
+    for root in (runs, mpc):
+        if root is None or not root.exists():
+            continue
+        for path in sorted(root.rglob("results.json")):
+            r = json.loads(path.read_text())
+            if r["policy"] == "rl":
+                seed, steps = r["config"]["seed"], r["env_steps"]
+                cmd = r["config"].get("command") or _rl_command(r)
+            elif r["policy"] == "mpc":
+                manifest = json.loads(Path(r["checkpoint"]).with_suffix(".json").read_text())
+                seed = manifest["config"].get("seed", 0)
+                steps = manifest["dataset_transitions"]
+                cmd = " && ".join(manifest.get("commands", []))
+            else:
+                continue
+            r["_seed"], r["_command"], r["_path"] = seed, cmd, str(path)
+            cells[(r["task"], _method(r), steps)].append(r)
+    return cells
+
+
+def _rl_command(r: dict[str, Any]) -> str:
+    c = r["config"]
+    return (
+        f"python -m agent.train_baseline env={r['task']} algo={c['algo']['name']} "
+        f"seed={c['seed']} budgets=[{','.join(str(b) for b in c['budgets'])}]"
+    )
+
+
+def table(cells: dict[tuple, list[dict]]) -> str:
+    lines = [
+        "| task | method | env steps | seeds | success IQM [95% CI] | ms/action p50 |",
+        "|---|---|---|---|---|---|",
+    ]
+    for (task, method, steps), rs in sorted(cells.items()):
+        x = np.array([r["success_rate"] for r in rs])
+        lo, hi = iqm_ci(x)
+        ms = np.median([r["plan_ms_p50"] for r in rs])
+        lines.append(
+            f"| {task} | {method} | {steps} | {len(rs)} | {iqm(x):.2f} [{lo:.2f}, {hi:.2f}] "
+            f"| {ms:.2f} |"
+        )
+    return "\n".join(lines)
+
+
+def commands(cells: dict[tuple, list[dict]]) -> str:
+    seen, out = set(), []
+    for _, rs in sorted(cells.items()):
+        for r in sorted(rs, key=lambda r: r["_seed"]):
+            if r["_command"] not in seen:
+                seen.add(r["_command"])
+                out.append(r["_command"])
+    return "\n".join(out)
+
+
+def plot(cells: dict[tuple, list[dict]], path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    tasks = sorted({k[0] for k in cells})
+    fig, axes = plt.subplots(1, len(tasks) + 1, figsize=(4 * (len(tasks) + 1), 3.4))
+    axes = np.atleast_1d(axes)
+    latency: dict[str, list[float]] = defaultdict(list)
+    for ax, task in zip(axes, tasks, strict=False):
+        methods = sorted({k[1] for k in cells if k[0] == task})
+        for method in methods:
+            keys = sorted(k for k in cells if k[0] == task and k[1] == method)
+            steps = [k[2] for k in keys]
+            xs = [np.array([r["success_rate"] for r in cells[k]]) for k in keys]
+            mid = [iqm(x) for x in xs]
+            ci = np.array([iqm_ci(x) for x in xs])
+            style = "*" if method.startswith("mpc") else "o-"
+            ax.plot(steps, mid, style, label=method, markersize=10 if style == "*" else 5)
+            ax.fill_between(steps, ci[:, 0], ci[:, 1], alpha=0.2)
+            latency[method] += [r["plan_ms_p50"] for k in keys for r in cells[k]]
+        ax.set(title=task, xlabel="environment steps", ylabel="success (IQM)", ylim=(-0.05, 1.05))
+        ax.legend(fontsize=7)
+    names = sorted(latency)
+    axes[-1].bar(range(len(names)), [np.median(latency[n]) for n in names])
+    axes[-1].set_xticks(range(len(names)), names, rotation=30, ha="right", fontsize=7)
+    axes[-1].set(yscale="log", ylabel="ms per action (p50)", title="latency (2 CPU cores)")
+    fig.tight_layout()
+    tmp = path.with_name(f".{path.name}.tmp.png")
+    fig.savefig(tmp, dpi=110)
+    os.replace(tmp, path)
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--runs", type=Path, default=Path("outputs/baselines"))
+    p.add_argument("--mpc", type=Path, default=None)
+    p.add_argument("--out", type=Path, default=Path("docs/rl_comparison"))
+    a = p.parse_args()
+    cells = load(a.runs, a.mpc)
+    if not cells:
+        raise SystemExit(
+            f"no results.json under {a.runs} or {a.mpc}: run scripts/rl_sweep.sh first"
+        )
+    text = f"{table(cells)}\n\nCommands:\n\n```\n{commands(cells)}\n```\n"
+    a.out.parent.mkdir(parents=True, exist_ok=True)
+    from agent.dataset import atomic_write_text
+
+    atomic_write_text(a.out.with_suffix(".md"), text)
+    print(text)
+    try:
+        plot(cells, a.out.with_suffix(".png"))
+        print(f"wrote {a.out.with_suffix('.md')} and {a.out.with_suffix('.png')}")
+    except ImportError:
+        print(f"wrote {a.out.with_suffix('.md')}; no plot: pip install matplotlib")
+
+
+if __name__ == "__main__":
+    main()
