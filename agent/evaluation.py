@@ -179,6 +179,8 @@ def evaluate(cfg: EvalConfig, config_dump: dict[str, Any] | None = None) -> dict
     n = cfg.eval.episodes
     workers = min(cfg.eval.workers or os.cpu_count() or 1, n)
     threads = max(1, (os.cpu_count() or 1) // workers)
+    if os.environ.get("OMP_NUM_THREADS", "").isdigit():  # the caller's limit wins
+        threads = max(1, min(threads, int(os.environ["OMP_NUM_THREADS"])))
     jobs = [(cfg, cfg.eval.seed + i, i < cfg.eval.videos, threads) for i in range(n)]
     results = []
     bar = tqdm(total=n, desc=f"eval {cfg.env.name} {cfg.policy}", unit="ep", dynamic_ncols=True)

@@ -1,0 +1,64 @@
+"""Retrain a shipped world model with another training seed and evaluate it (for seed spreads).
+
+    python scripts/mpc_seed.py --task arm_reach --seed 1 [--data data/arm_reach] [--runs runs]
+
+Reads the shipped manifest's own commands (``checkpoints/<task>.json``), reruns pretrain and
+finetune with ``seed=S`` into ``<runs>/<task>/seed<S>/``, then evaluates on the held-out seeds
+into ``<runs>/mpc_seeds/<task>/seed<S>/results.json``. ``--seed 0`` evaluates the shipped
+checkpoint itself. The dataset is the same for every seed; only initialization and batch order
+change. Finished steps are skipped, so rerunning resumes.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shlex
+import subprocess
+from pathlib import Path
+
+
+def _run(cmd: list[str]) -> None:
+    print("+", shlex.join(cmd), flush=True)
+    subprocess.run(cmd, check=True)
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--task", required=True)
+    p.add_argument("--seed", type=int, required=True)
+    p.add_argument("--runs", default="runs")
+    p.add_argument("--episodes", type=int, default=100)
+    a = p.parse_args()
+    shipped = Path("checkpoints") / f"{a.task}.json"
+    if not shipped.exists():
+        raise SystemExit(f"no shipped checkpoint {shipped}: choose a task in checkpoints/")
+    commands = json.loads(shipped.read_text())["commands"]
+    evaluate = shlex.split(commands[-1])
+    model = shipped.with_suffix(".safetensors")
+    if a.seed != 0:
+        root = Path(a.runs) / a.task / f"seed{a.seed}"
+        for stage, cmd in (("pretrain", commands[1]), ("finetune", commands[2])):
+            out = root / stage
+            if (out / "model.json").exists():
+                continue
+            drop = ("out=", "init=", "seed=", "threads=")
+            args = [w for w in shlex.split(cmd) if not w.startswith(drop)]
+            args += [f"out={out}", f"seed={a.seed}", "threads=1"]  # one core: runs beside others
+            if stage == "finetune":
+                args.append(f"init={root / 'pretrain' / 'model.safetensors'}")
+            _run(args)
+        model = root / "finetune" / "model.safetensors"
+    out = Path(a.runs) / "mpc_seeds" / a.task / f"seed{a.seed}"
+    if (out / "results.json").exists():
+        print(f"{out}/results.json exists: done")
+        return
+    args = [
+        w for w in evaluate if not w.startswith(("checkpoint=", "output_dir=", "eval.episodes="))
+    ]
+    _run([*args, f"checkpoint={model}", f"eval.episodes={a.episodes}", "eval.videos=0",
+          f"output_dir={out}"])  # fmt: skip
+
+
+if __name__ == "__main__":
+    main()
