@@ -50,42 +50,44 @@ def save_tensors(
         raise
 
 
-def save(path: str | os.PathLike, model: WorldModel, manifest: dict[str, Any]) -> Path:
-    """Write weights and manifest atomically; returns the .safetensors path."""
-    weights, meta = paths(path)
-    weights.parent.mkdir(parents=True, exist_ok=True)
-    save_tensors(weights, model.state_dict())
+def write(
+    path: str | os.PathLike, tensors: dict[str, torch.Tensor], manifest: dict[str, Any], fmt: str
+) -> Path:
+    """Weights, then a manifest with ``format`` and their sha256; returns the .safetensors path."""
     import hashlib
 
+    weights, meta = paths(path)
+    weights.parent.mkdir(parents=True, exist_ok=True)
+    save_tensors(weights, tensors)
     digest = hashlib.sha256(weights.read_bytes()).hexdigest()
     atomic_write_json(
-        meta,
-        {
-            **manifest,
-            "format": FORMAT,
-            "model": asdict(model.cfg),
-            "weights": weights.name,
-            "weights_sha256": digest,
-        },
+        meta, {**manifest, "format": fmt, "weights": weights.name, "weights_sha256": digest}
     )
     return weights
 
 
-def read_manifest(path: str | os.PathLike) -> dict[str, Any]:
+def save(path: str | os.PathLike, model: WorldModel, manifest: dict[str, Any]) -> Path:
+    """Write weights and manifest atomically; returns the .safetensors path."""
+    return write(path, model.state_dict(), {**manifest, "model": asdict(model.cfg)}, FORMAT)
+
+
+def read_manifest(
+    path: str | os.PathLike,
+    fmt: str = FORMAT,
+    hint: str = "train one with agent.train or pass checkpoint=checkpoints/<task>.safetensors",
+) -> dict[str, Any]:
+    """The manifest of a ``fmt`` checkpoint; ``hint`` says how to get one when it is missing."""
     weights, meta = paths(path)
     if not meta.exists() or not weights.exists():
-        raise CheckpointError(
-            f"checkpoint {weights} (+ {meta.name}) not found: train one with agent.train or "
-            "pass checkpoint=checkpoints/<task>.safetensors"
-        )
+        raise CheckpointError(f"checkpoint {weights} (+ {meta.name}) not found: {hint}")
     try:
         manifest = json.loads(meta.read_text())
     except json.JSONDecodeError as e:
         raise CheckpointError(
             f"checkpoint manifest {meta} is corrupt ({e}): retrain or restore it"
         ) from e
-    if manifest.get("format") != FORMAT:
-        raise CheckpointError(f"{meta} has format {manifest.get('format')!r}, expected {FORMAT!r}")
+    if manifest.get("format") != fmt:
+        raise CheckpointError(f"{meta} has format {manifest.get('format')!r}, expected {fmt!r}")
     return manifest
 
 

@@ -17,8 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from agent.checkpoint import CheckpointError, paths, save_tensors
-from agent.dataset import atomic_write_json
+from agent.checkpoint import CheckpointError, paths, read_manifest, write
 
 FORMAT = "jepa-mpc/rl-policy/1"
 ALGOS = ("sac", "ppo")
@@ -100,32 +99,12 @@ def build(cfg: AlgoConfig, env: Any, seed: int, for_training: bool = True) -> An
 
 def save_policy(path: str | os.PathLike, learner: Any, manifest: dict[str, Any]) -> Path:
     """Policy tensors + manifest, atomically (weights first); returns the .safetensors path."""
-    weights, meta = paths(path)
-    weights.parent.mkdir(parents=True, exist_ok=True)
-    save_tensors(weights, learner.policy.state_dict())
-    digest = hashlib.sha256(weights.read_bytes()).hexdigest()
-    atomic_write_json(
-        meta, {**manifest, "format": FORMAT, "weights": weights.name, "weights_sha256": digest}
-    )
-    return weights
+    return write(path, learner.policy.state_dict(), manifest, FORMAT)
 
 
 def read_policy_manifest(path: str | os.PathLike) -> dict[str, Any]:
-    import json
-
-    weights, meta = paths(path)
-    if not meta.exists() or not weights.exists():
-        raise CheckpointError(
-            f"RL policy {weights} (+ {meta.name}) not found: train one with "
-            "python -m agent.train_baseline env=<task> algo=sac"
-        )
-    manifest = json.loads(meta.read_text())
-    if manifest.get("format") != FORMAT:
-        raise CheckpointError(
-            f"{meta} is not an RL policy (format {manifest.get('format')!r}): pass a file "
-            "written by agent.train_baseline, or use policy=mpc for world-model checkpoints"
-        )
-    return manifest
+    hint = "train one with python -m agent.train_baseline env=<task> algo=sac"
+    return read_manifest(path, FORMAT, hint)
 
 
 def load_policy(path: str | os.PathLike, env: Any, expect_task: str | None = None):

@@ -90,7 +90,7 @@ def test_evaluate_cli_runs_an_rl_policy_and_refuses_a_world_model(tmp_path):
     assert (tmp_path / "cli" / "videos" / "seed_100000.mp4").stat().st_size > 1000
     world_model = "checkpoints/point_mass.safetensors"
     cfg = EvalConfig(EnvConfig("point_mass"), "rl", world_model, output_dir=str(tmp_path))
-    with pytest.raises(CheckpointError, match="is not an RL policy"):
+    with pytest.raises(CheckpointError, match="expected 'jepa-mpc/rl-policy/1'"):
         evaluate(cfg)
 
 
