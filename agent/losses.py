@@ -19,8 +19,12 @@ def slowness(z: torch.Tensor) -> torch.Tensor:
 
 def log_spread(z: torch.Tensor, eps: float = 1e-4) -> torch.Tensor:
     """Random pairs apart, with a log so far pairs stop pulling: z (B, *latent) -> scalar."""
-    other = z.roll(1, dims=0)  # pairs (i, i-1): different windows of the batch
-    d = (z - other).flatten(1).pow(2).mean(-1)  # (B,)
+    return log_apart(z, z.roll(1, dims=0), eps)  # pairs (i, i-1): different windows
+
+
+def log_apart(a: torch.Tensor, b: torch.Tensor, eps: float = 1e-4) -> torch.Tensor:
+    """Pairs ``(a[i], b[i])`` apart on a log scale: (B, *latent) x 2 -> scalar."""
+    d = (a - b).flatten(1).pow(2).mean(-1)  # (B,)
     return -torch.log(d + eps).mean()
 
 

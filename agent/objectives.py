@@ -26,6 +26,9 @@ class LossWeights:
     jepa: float = 1.0  #: pretrain: predict the EMA latent of the next frame
     slowness: float = 1.0  #: pretrain: consecutive latents close
     spread: float = 0.05  #: pretrain: random pairs apart (log scale)
+    #: pretrain: first and last frame of each window apart (log scale). Both come from one
+    #: episode, so a per-episode constant (two_room's door) cannot satisfy it; use window >= 4
+    spread_within: float = 0.0
     variance: float = 0.0  #: pretrain: VICReg variance hinge (off by default)
     one_step: float = 1.0  #: finetune: teacher-forced next latent
     rollout: float = 1.0  #: finetune: autoregressive multi-step
@@ -54,6 +57,7 @@ class PretrainObjective(nn.Module):
             "jepa": losses.latent_mse(pred, target[:, k]),
             "slowness": losses.slowness(z),
             "spread": losses.log_spread(z[:, 0]),
+            "spread_within": losses.log_apart(z[:, 0], z[:, -1]),
             "variance": losses.variance_hinge(z[:, 0]),
         }
         out["loss"] = sum(getattr(self.w, name) * v for name, v in list(out.items()))

@@ -2,6 +2,7 @@
 
 import json
 
+import numpy as np
 import pytest
 import torch
 
@@ -82,3 +83,16 @@ def test_checkpoint_never_holds_pickles(tmp_path):
     n = int.from_bytes(head, "little")
     header = json.loads(path.read_bytes()[8 : 8 + n])  # safetensors: JSON header + raw tensors
     assert all("dtype" in v for k, v in header.items() if k != "__metadata__")
+
+
+def test_within_window_spread_ignores_per_episode_constants_but_batch_spread_does_not():
+    from agent import losses
+
+    g = torch.Generator().manual_seed(0)
+    z = torch.randn(8, 4, 16, generator=g)  # (B, W, D)
+    door = 10 * torch.randn(8, 1, 16, generator=g)  # one constant per window (episode)
+    within = lambda x: losses.log_apart(x[:, 0], x[:, -1])  # noqa: E731
+    assert torch.allclose(within(z + door), within(z))
+    assert losses.log_spread((z + door)[:, 0]) < losses.log_spread(z[:, 0]) - 1.0
+    same = losses.log_apart(z[:, 0], z[:, 0])
+    assert same == pytest.approx(-np.log(1e-4), rel=1e-5)  # identical pairs: the maximum
