@@ -55,31 +55,37 @@ def load(runs: Path | None, mpc: Path | None) -> dict[tuple, list[dict[str, Any]
             r = json.loads(path.read_text())
             if r["policy"] == "rl":
                 seed, steps = r["config"]["seed"], r["env_steps"]
-                cmd = r["config"].get("command") or _rl_command(r)
             elif r["policy"] == "mpc":
                 manifest = json.loads(Path(r["checkpoint"]).with_suffix(".json").read_text())
                 seed = manifest["config"].get("seed", 0)
                 steps = manifest["dataset_transitions"]
-                cmd = " && ".join(manifest.get("commands", []))
             else:
                 continue
-            r["_seed"], r["_command"], r["_path"] = seed, cmd, str(path)
+            r["_seed"], r["_path"] = seed, str(path)
             cells[(r["task"], _method(r), steps)].append(r)
     return cells
 
 
-def _rl_command(r: dict[str, Any]) -> str:
-    c = r["config"]
+def cell_command(rs: list[dict[str, Any]]) -> str:
+    """One shell line that rebuilds every seed of a cell."""
+    r, seeds = rs[0], ",".join(str(x["_seed"]) for x in sorted(rs, key=lambda x: x["_seed"]))
+    if r["policy"] == "rl":
+        c = r["config"]
+        budgets = ",".join(str(b) for b in c["budgets"])
+        return (
+            f"python -m agent.train_baseline -m env={r['task']} algo={c['algo']['name']} "
+            f"seed={seeds} budgets=[{budgets}]"
+        )
     return (
-        f"python -m agent.train_baseline env={r['task']} algo={c['algo']['name']} "
-        f"seed={c['seed']} budgets=[{','.join(str(b) for b in c['budgets'])}]"
+        f"for s in {seeds.replace(',', ' ')}; do "
+        f"python scripts/mpc_seed.py --task {r['task']} --seed $s; done"
     )
 
 
 def table(cells: dict[tuple, list[dict]]) -> str:
     lines = [
-        "| task | method | env steps | seeds | success IQM [95% CI] | ms/action p50 |",
-        "|---|---|---|---|---|---|",
+        "| task | method | env steps | seeds | success IQM [95% CI] | ms/action p50 | reproduce |",
+        "|---|---|---|---|---|---|---|",
     ]
     for (task, method, steps), rs in sorted(cells.items()):
         x = np.array([r["success_rate"] for r in rs])
@@ -87,19 +93,9 @@ def table(cells: dict[tuple, list[dict]]) -> str:
         ms = np.median([r["plan_ms_p50"] for r in rs])
         lines.append(
             f"| {task} | {method} | {steps} | {len(rs)} | {iqm(x):.2f} [{lo:.2f}, {hi:.2f}] "
-            f"| {ms:.2f} |"
+            f"| {ms:.2f} | `{cell_command(rs)}` |"
         )
     return "\n".join(lines)
-
-
-def commands(cells: dict[tuple, list[dict]]) -> str:
-    seen, out = set(), []
-    for _, rs in sorted(cells.items()):
-        for r in sorted(rs, key=lambda r: r["_seed"]):
-            if r["_command"] not in seen:
-                seen.add(r["_command"])
-                out.append(r["_command"])
-    return "\n".join(out)
 
 
 def plot(cells: dict[tuple, list[dict]], path: Path) -> None:
@@ -147,7 +143,7 @@ def main() -> None:
         raise SystemExit(
             f"no results.json under {a.runs} or {a.mpc}: run scripts/rl_sweep.sh first"
         )
-    text = f"{table(cells)}\n\nCommands:\n\n```\n{commands(cells)}\n```\n"
+    text = table(cells) + "\n"
     a.out.parent.mkdir(parents=True, exist_ok=True)
     from agent.dataset import atomic_write_text
 

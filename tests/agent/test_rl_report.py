@@ -31,4 +31,4 @@ def test_report_groups_seeds_into_cells(tmp_path):
     assert list(cells) == [("point_mass", "sac+her (state)", 100)]
     table = rl_report.table(cells)
     assert "| point_mass | sac+her (state) | 100 | 3 | 0.40" in table
-    assert "algo=sac seed=2 budgets=[100]" in rl_report.commands(cells)
+    assert "-m env=point_mass algo=sac seed=0,1,2 budgets=[100]" in table
