@@ -1,10 +1,14 @@
 """Ship a trained model into ``checkpoints/``.
 
-    python -m agent.export --run <dir> --eval <results.json> --out checkpoints/<task>
+    python -m agent.export --run <dir> --eval <results.json> --out checkpoints/<task> \
+        [--validation <results.json> ...]
 
 Copies the run's final weights into ``<out>.safetensors`` and writes ``<out>.json``: the
 training manifest plus sha256, the commands that made it, data size, training time and the
-held-out evaluation results. Plain argparse (no Hydra): it only moves files.
+held-out evaluation results. When the model was chosen among several (training seeds), pass
+every candidate's ``--validation`` results (seeds disjoint from the held-out ones): the
+manifest records the choice and what it was based on. Plain argparse (no Hydra): it only
+moves files.
 """
 
 from __future__ import annotations
@@ -20,10 +24,23 @@ from agent import checkpoint
 from agent.dataset import atomic_write_json
 
 
-def export(run: Path, results: Path | None, out: Path, commands: list[str]) -> Path:
+def export(
+    run: Path,
+    results: Path | None,
+    out: Path,
+    commands: list[str],
+    validation: list[Path] | None = None,
+) -> Path:
     src, _ = checkpoint.paths(run / "model")
     manifest = checkpoint.read_manifest(src)
     checkpoint.load(src)  # refuse to ship something that does not load
+    if results is not None:
+        r = json.loads(results.read_text())
+        keys = ("success_rate", "success_ci95", "episodes", "seeds", "plan_ms_p50", "plan_ms_p95")
+        manifest["evaluation"] = {k: r[k] for k in (*keys, "planner")}
+        manifest["evaluation"]["config"] = r["config"]
+    if validation:  # checked before anything is written
+        manifest["selection"] = _selection(validation, manifest)
     weights, meta = checkpoint.paths(out)
     weights.parent.mkdir(parents=True, exist_ok=True)
     tmp = weights.with_suffix(".safetensors.tmp")
@@ -38,23 +55,25 @@ def export(run: Path, results: Path | None, out: Path, commands: list[str]) -> P
         pre = checkpoint.read_manifest(init)
         manifest["pretrain"] = {k: pre.get(k) for k in ("step", "train_wall_s", "metrics")}
         manifest["total_train_wall_s"] = round(pre["train_wall_s"] + manifest["train_wall_s"], 1)
-    if results is not None:
-        r = json.loads(results.read_text())
-        manifest["evaluation"] = {
-            k: r[k]
-            for k in (
-                "success_rate",
-                "success_ci95",
-                "episodes",
-                "seeds",
-                "plan_ms_p50",
-                "plan_ms_p95",
-                "planner",
-            )
-        }
-        manifest["evaluation"]["config"] = r["config"]
     atomic_write_json(meta, manifest)
     return weights
+
+
+def _selection(paths: list[Path], manifest: dict) -> dict:
+    """The candidates' validation results; refuses validation seeds that overlap the test's."""
+    rows = []
+    for path in paths:
+        r = json.loads(Path(path).read_text())
+        rows.append({k: r[k] for k in ("checkpoint", "success_rate", "episodes", "seeds")})
+    test = manifest.get("evaluation", {}).get("seeds")
+    for row in rows:
+        lo, hi = row["seeds"]
+        if test and not (hi < test[0] or lo > test[1]):
+            raise ValueError(
+                f"validation seeds {row['seeds']} overlap the held-out seeds {test}: "
+                "validate on another range (eval.seed=200000)"
+            )
+    return {"rule": "highest validation success rate among the candidates", "candidates": rows}
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -63,10 +82,17 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--eval", type=Path, default=None, help="results.json of agent.evaluate")
     p.add_argument("--out", required=True, type=Path, help="checkpoints/<task> (no suffix)")
     p.add_argument("--command", action="append", default=[], help="a command that made it (repeat)")
+    p.add_argument(
+        "--validation",
+        action="append",
+        type=Path,
+        default=[],
+        help="results.json of every candidate on validation seeds, when choosing among several",
+    )
     a = p.parse_args(argv)
     try:
-        w = export(a.run, a.eval, a.out, a.command)
-    except (checkpoint.CheckpointError, FileNotFoundError, KeyError) as e:
+        w = export(a.run, a.eval, a.out, a.command, a.validation)
+    except (checkpoint.CheckpointError, FileNotFoundError, KeyError, ValueError) as e:
         print(f"error: {e}", file=sys.stderr)
         sys.exit(2)
     print(f"shipped {w} (+ {w.with_suffix('.json').name})")

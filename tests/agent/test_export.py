@@ -1,0 +1,69 @@
+"""agent.export: ship a run with its evaluation and, optionally, how it was chosen."""
+
+import json
+
+import pytest
+import torch
+
+from agent import checkpoint
+from agent.export import main
+from agent.model import ModelConfig, WorldModel
+
+
+def _results(path, seeds, rate, ckpt="runs/x/model.safetensors"):
+    path.parent.mkdir(parents=True, exist_ok=True)
+    r = {
+        "checkpoint": ckpt,
+        "success_rate": rate,
+        "success_ci95": [rate, rate],
+        "episodes": 10,
+        "seeds": seeds,
+        "plan_ms_p50": 9.0,
+        "plan_ms_p95": 12.0,
+        "planner": "cem",
+        "config": {},
+    }
+    path.write_text(json.dumps(r))
+    return path
+
+
+@pytest.fixture
+def run(tmp_path):
+    torch.manual_seed(0)
+    m = WorldModel(ModelConfig(width=8, latent_dim=8, predictor_hidden=16))
+    checkpoint.save(tmp_path / "run" / "model", m, {"task": "point_mass", "step": 3, "config": {}})
+    return tmp_path / "run"
+
+
+def test_export_records_evaluation_commands_and_the_validation_choice(tmp_path, run):
+    test = _results(tmp_path / "test.json", [100_000, 100_009], 1.0)
+    vals = [
+        _results(tmp_path / f"val{s}.json", [200_000, 200_009], r) for s, r in ((0, 0.9), (1, 1.0))
+    ]
+    argv = [
+        "--run",
+        str(run),
+        "--eval",
+        str(test),
+        "--out",
+        str(tmp_path / "ship" / "point_mass"),
+        "--command",
+        "make it",
+        *[x for v in vals for x in ("--validation", str(v))],
+    ]
+    main(argv)
+    m = json.loads((tmp_path / "ship" / "point_mass.json").read_text())
+    assert m["evaluation"]["success_rate"] == 1.0 and m["commands"] == ["make it"]
+    assert [c["success_rate"] for c in m["selection"]["candidates"]] == [0.9, 1.0]
+    checkpoint.load(tmp_path / "ship" / "point_mass.safetensors")  # still loads
+
+
+def test_validation_on_the_test_seeds_is_refused(tmp_path, run, capsys):
+    test = _results(tmp_path / "test.json", [100_000, 100_009], 1.0)
+    val = _results(tmp_path / "val.json", [100_005, 100_014], 1.0)
+    out = tmp_path / "ship" / "point_mass"
+    with pytest.raises(SystemExit) as e:
+        main(["--run", str(run), "--eval", str(test), "--out", str(out), "--validation", str(val)])
+    assert e.value.code == 2
+    assert "overlap the held-out seeds" in capsys.readouterr().err
+    assert not out.with_suffix(".json").exists() and not out.with_suffix(".safetensors").exists()
