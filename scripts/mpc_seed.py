@@ -1,12 +1,13 @@
 """Retrain a shipped world model with another training seed and evaluate it (for seed spreads).
 
-    python scripts/mpc_seed.py --task arm_reach --seed 1 [--data data/arm_reach] [--runs runs]
+    python scripts/mpc_seed.py --task arm_reach --seed 1 [--runs runs] [--episodes 100]
 
 Reads the shipped manifest's own commands (``checkpoints/<task>.json``), reruns pretrain and
 finetune with ``seed=S`` into ``<runs>/<task>/seed<S>/``, then evaluates on the held-out seeds
-into ``<runs>/mpc_seeds/<task>/seed<S>/results.json``. ``--seed 0`` evaluates the shipped
-checkpoint itself. The dataset is the same for every seed; only initialization and batch order
-change. Finished steps are skipped, so rerunning resumes.
+into ``<runs>/mpc_seeds/<task>/seed<S>/results.json``. ``--seed 0`` evaluates the original run
+(``<runs>/<task>/finetune``) when it exists, so every result names the run that made it. The
+dataset is the same for every seed; only initialization and batch order change. Finished steps
+are skipped, so rerunning resumes.
 """
 
 from __future__ import annotations
@@ -23,6 +24,10 @@ def _run(cmd: list[str]) -> None:
     subprocess.run(cmd, check=True)
 
 
+def _seed_of(manifest: Path) -> int:
+    return int(json.loads(manifest.read_text())["config"].get("seed", 0))
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--task", required=True)
@@ -35,8 +40,10 @@ def main() -> None:
         raise SystemExit(f"no shipped checkpoint {shipped}: choose a task in checkpoints/")
     commands = json.loads(shipped.read_text())["commands"]
     evaluate = shlex.split(commands[-1])
-    model = shipped.with_suffix(".safetensors")
-    if a.seed != 0:
+    original = Path(a.runs) / a.task / "finetune" / "model.json"  # the first run: seed 0
+    if a.seed == 0 and original.exists() and _seed_of(original) == 0:
+        model = original.with_suffix(".safetensors")
+    else:
         root = Path(a.runs) / a.task / f"seed{a.seed}"
         for stage, cmd in (("pretrain", commands[1]), ("finetune", commands[2])):
             out = root / stage
