@@ -108,6 +108,7 @@ def plot(cells: dict[tuple, list[dict]], path: Path) -> None:
     fig, axes = plt.subplots(1, len(tasks) + 1, figsize=(4 * (len(tasks) + 1), 3.4))
     axes = np.atleast_1d(axes)
     latency: dict[str, list[float]] = defaultdict(list)
+    color = {m: f"C{i}" for i, m in enumerate(sorted({k[1] for k in cells}))}
     for ax, task in zip(axes, tasks, strict=False):
         methods = sorted({k[1] for k in cells if k[0] == task})
         for method in methods:
@@ -116,14 +117,16 @@ def plot(cells: dict[tuple, list[dict]], path: Path) -> None:
             xs = [np.array([r["success_rate"] for r in cells[k]]) for k in keys]
             mid = [iqm(x) for x in xs]
             ci = np.array([iqm_ci(x) for x in xs])
-            style = "*" if method.startswith("mpc") else "o-"
-            ax.plot(steps, mid, style, label=method, markersize=10 if style == "*" else 5)
-            ax.fill_between(steps, ci[:, 0], ci[:, 1], alpha=0.2)
+            mpc = method.startswith("mpc")
+            yerr = np.abs(ci.T - np.array(mid))  # (2, cells): 95% interval around the IQM
+            ax.errorbar(steps, mid, yerr=yerr, fmt="*" if mpc else "o-", capsize=3,
+                        label=method, markersize=10 if mpc else 5, color=color[method])  # fmt: skip
             latency[method] += [r["plan_ms_p50"] for k in keys for r in cells[k]]
         ax.set(title=task, xlabel="environment steps", ylabel="success (IQM)", ylim=(-0.05, 1.05))
         ax.legend(fontsize=7)
     names = sorted(latency)
-    axes[-1].bar(range(len(names)), [np.median(latency[n]) for n in names])
+    axes[-1].bar(range(len(names)), [np.median(latency[n]) for n in names],
+                 color=[color[n] for n in names])  # fmt: skip
     axes[-1].set_xticks(range(len(names)), names, rotation=30, ha="right", fontsize=7)
     axes[-1].set(yscale="log", ylabel="ms per action (p50)", title="latency (2 CPU cores)")
     fig.tight_layout()
