@@ -30,6 +30,7 @@ class Windows:
             if not torch.isfinite(arr).all():
                 raise DatasetError(f"{data.root} has NaN or inf in {name}: recollect the dataset")
         lengths = np.array([len(e["actions"]) for e in sel])
+        self.episode = np.repeat(np.arange(len(sel)), lengths + 1)  # (N_obs,) episode of a frame
         obs_off = np.concatenate([[0], np.cumsum(lengths + 1)[:-1]])
         starts_obs, starts_act = [], []
         act_off = obs_off - np.arange(len(sel))

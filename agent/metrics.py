@@ -3,7 +3,8 @@
 - multi-step prediction error per horizon step vs the copy-last-latent baseline;
 - linear-probe R^2 of the true state from the latent (ridge, fit on train, scored held-out);
 - Spearman rank correlation between latent cost and true task distance over random pairs,
-  on all pairs and on near pairs (true distance below the median), which is what MPC needs.
+  on all pairs, on near pairs (true distance below the median), which is what MPC needs, and
+  on pairs from one episode (the goal image shares the episode's scene).
 """
 
 from __future__ import annotations
@@ -75,17 +76,35 @@ def rank_correlation(
     distance: Callable[[np.ndarray, np.ndarray], np.ndarray],
     n_pairs: int = 4000,
     seed: int = 0,
+    episode: np.ndarray | None = None,
 ) -> dict[str, float]:
-    """Spearman between latent L2 cost and the task's true distance over random pairs."""
+    """Spearman between latent L2 cost and the task's true distance over random pairs.
+
+    ``all``/``near``: pairs drawn across the whole held-out set. ``within`` (when ``episode``
+    gives each frame's episode): both frames from one episode, as in planning, where the goal
+    image shares the episode's scene (two_room's door) with the current one.
+    """
     rng = np.random.default_rng(seed)
     i, j = rng.integers(len(z), size=(2, n_pairs))
-    lat = (z[i] - z[j]).flatten(1).pow(2).mean(-1).numpy()
+    lat = _latent_cost(z, i, j)
     true = distance(state[i], state[j])
     near = true < np.median(true)
-    return {
+    out = {
         "all": float(spearmanr(lat, true).statistic),
         "near": float(spearmanr(lat[near], true[near]).statistic),
     }
+    if episode is not None:
+        _, first, count = np.unique(episode, return_index=True, return_counts=True)
+        e = episode[i]  # episodes are contiguous runs of frames
+        j = first[e] + (rng.random(n_pairs) * count[e]).astype(int)
+        out["within"] = float(
+            spearmanr(_latent_cost(z, i, j), distance(state[i], state[j])).statistic
+        )
+    return out
+
+
+def _latent_cost(z: torch.Tensor, i: np.ndarray, j: np.ndarray) -> np.ndarray:
+    return (z[i] - z[j]).flatten(1).pow(2).mean(-1).numpy()
 
 
 def plannability_report(
@@ -101,5 +120,5 @@ def plannability_report(
     return {
         "prediction_error": prediction_error(model, held, z_he),
         "probe_r2": probe_r2(z_tr, s_tr, z_he, held.state),
-        "spearman": rank_correlation(z_he, held.state, distance),
+        "spearman": rank_correlation(z_he, held.state, distance, episode=held.episode),
     }

@@ -39,6 +39,7 @@ def test_pretrain_then_finetune_writes_checkpoints_and_metrics(tiny_dataset, tmp
     assert manifest["dataset_sha256"] and manifest["task"] == "point_mass"
     m = manifest["metrics"]
     assert len(m["prediction_error"]["model"]) == 2 and -1 <= m["spearman"]["near"] <= 1
+    assert -1 <= m["spearman"]["within"] <= 1
     assert (tmp_path / "pre" / "log.csv").read_text().startswith("step,")
     ft = Trainer(_cfg(tiny_dataset, tmp_path / "ft", stage="finetune", init=str(pre))).fit()
     pre_w, ft_w = load_file(str(pre)), load_file(str(ft))
