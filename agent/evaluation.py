@@ -116,7 +116,7 @@ def run_episode(
         a = act(obs)
         if agent is None:  # baselines: the latency of one action
             plan_ms.append(1e3 * (time.perf_counter() - t0))
-        elif agent.last_plan_ms is not None and len(agent.queue) == cfg.agent.replan_every - 1:
+        elif agent.planned:
             plan_ms.append(agent.last_plan_ms)
         if record:
             frames.append(_video_frame(obs, goal, agent))

@@ -22,7 +22,10 @@ class AgentConfig:
     """MPC settings (the ``agent`` block of the evaluate / control configs)."""
 
     horizon: int = 5  #: H, planned actions per plan
-    replan_every: int = 1  #: k, actions executed per plan
+    replan_every: int = 1  #: k, planned actions executed per plan
+    #: each planned action is held this many env steps (DINO-WM's frameskip); the model rolls
+    #: out horizon x action_repeat steps, so the lookahead grows at no extra planner dimensions
+    action_repeat: int = 1
     cost_metric: str = "l2"  #: l2 | l1 distance between latents
     cost_weighting: str = "final"  #: final | uniform | linear (over the horizon)
     proprio_weight: float = 0.0  #: weight of the optional proprio cost term
@@ -35,6 +38,8 @@ class AgentConfig:
                 f"agent.horizon={self.horizon}, agent.replan_every={self.replan_every}: need "
                 "horizon >= 1 and 1 <= replan_every <= horizon"
             )
+        if self.action_repeat < 1:
+            raise ValueError(f"agent.action_repeat={self.action_repeat}: use an integer >= 1")
         if self.cost_metric not in ("l1", "l2"):
             raise ValueError(f"agent.cost_metric={self.cost_metric!r}: use l1 or l2")
         if self.cost_weighting not in ("final", "uniform", "linear"):
@@ -64,11 +69,12 @@ class MPCAgent:
         self.model = model.to(self.device).eval()
         self.planner = planner
         self.generator = torch.Generator(device=self.device).manual_seed(seed)
-        self.weights = horizon_weights(cfg.cost_weighting, cfg.horizon)
+        self.weights = horizon_weights(cfg.cost_weighting, cfg.horizon * cfg.action_repeat)
         if self.weights is not None:
             self.weights = self.weights.to(self.device)
         self.needs_grad = bool(getattr(planner, "needs_grad", False))
         self.last_plan_ms: float | None = None
+        self.planned = False  # whether the last act() made a new plan
         self.imagined: torch.Tensor | None = None  # (H, *latent) of the last plan
 
     def _to_pixels(self, pixels: np.ndarray) -> torch.Tensor:
@@ -96,8 +102,11 @@ class MPCAgent:
             self.goal_proprio,
         )
 
+        repeat = self.cfg.action_repeat
+
         def cost(actions: torch.Tensor) -> torch.Tensor:  # (N, H, A) -> (N,)
-            zs = model.rollout(z0, actions)  # (N, H, *latent)
+            steps = actions.repeat_interleave(repeat, dim=1)  # (N, H*r, A)
+            zs = model.rollout(z0, steps)  # (N, H*r, *latent)
             c = model.latent_cost(zs, goal, cfg.cost_metric, weights)
             if cfg.proprio_weight and gp is not None:
                 c = c + cfg.proprio_weight * model.proprio_cost(zs, gp)
@@ -106,7 +115,8 @@ class MPCAgent:
         return cost
 
     def act(self, obs: dict[str, np.ndarray]) -> np.ndarray:
-        if not self.queue:
+        self.planned = not self.queue
+        if self.planned:
             self._replan(obs)
         return self.queue.pop(0)
 
@@ -126,7 +136,8 @@ class MPCAgent:
                 self.objective(z0), init_mean=init, generator=self.generator, deadline_s=deadline
             )
         self.plan = result.actions.detach()
+        r = self.cfg.action_repeat
         with torch.no_grad():
-            self.imagined = self.model.rollout(z0, self.plan[None])[0]
-        self.queue = [a for a in self.plan[:k].cpu().numpy().astype(np.float32)]
+            self.imagined = self.model.rollout(z0, self.plan[None].repeat_interleave(r, dim=1))[0]
+        self.queue = [a for a in self.plan[:k].cpu().numpy().astype(np.float32) for _ in range(r)]
         self.last_plan_ms = (time.perf_counter() - t0) * 1000

@@ -61,6 +61,24 @@ def test_replan_every_k_and_warm_start():
     assert calls[2].shape == prev.shape
 
 
+def test_action_repeat_holds_each_planned_action_and_looks_further_ahead():
+    agent = _agent(replan_every=1, action_repeat=3)
+    seen = []
+    real = agent.model.rollout
+
+    def spy(z0, actions):
+        seen.append(actions.shape[1])
+        return real(z0, actions)
+
+    agent.model.rollout = spy
+    actions = _episode(agent, steps=6)
+    np.testing.assert_array_equal(actions[0], actions[2])  # held for 3 env steps
+    np.testing.assert_array_equal(actions[3], actions[5])
+    assert set(seen) == {12}  # horizon 4 x repeat 3 imagined steps
+    with pytest.raises(ValueError, match="action_repeat=0"):
+        AgentConfig(action_repeat=0)
+
+
 def test_objective_is_latent_distance_to_the_goal():
     agent = _agent()
     env = envs.make("point_mass")
