@@ -61,16 +61,29 @@ def run(cfg: BaselineConfig, config_dump: dict[str, Any] | None = None) -> list[
         print(f"{cfg.output_dir}: every budget already evaluated; nothing to do")
         return [_read(budget_dir(cfg, b) / "results.json") for b in budgets]
     torch.set_num_threads(cfg.threads)
+    env = StateGoal(envs.make(cfg.env.name), reward=cfg.algo.reward)
     # SAC's gradients drift into denormal floats, which run 10-20x slower on x86 CPUs
     torch.set_flush_denormal(True)
-    env = StateGoal(envs.make(cfg.env.name), reward=cfg.algo.reward)
-    episode = env.spec.max_episode_steps
+    try:
+        _check_her(cfg, env.spec.max_episode_steps)
+        return _train_and_evaluate(cfg, env, budgets, config_dump)
+    finally:
+        torch.set_flush_denormal(False)  # a process-wide flag (off by default): leave it off
+        env.close()
+
+
+def _check_her(cfg: BaselineConfig, episode: int) -> None:
     if cfg.algo.her and cfg.algo.learning_starts <= episode:
         raise ValueError(
             f"algo.learning_starts={cfg.algo.learning_starts} is within the first episode "
             f"({episode} steps on {cfg.env.name}); HER relabels finished episodes only: "
             f"set algo.learning_starts above {episode}"
         )
+
+
+def _train_and_evaluate(
+    cfg: BaselineConfig, env: StateGoal, budgets: list[int], config_dump: dict[str, Any] | None
+) -> list[dict[str, Any]]:
     learner = build(cfg.algo, env, seed=cfg.seed)
     summaries, done, train_s = [], 0, 0.0
     command = " ".join(["python -m agent.train_baseline", *sys.argv[1:]])
@@ -104,7 +117,6 @@ def run(cfg: BaselineConfig, config_dump: dict[str, Any] | None = None) -> list[
             atomic_write_json(out / "results.json", summary)
             bar.write(f"{budget} steps: success {summary['success_rate']:.2f} -> {out}")
             summaries.append(summary)
-    env.close()
     return summaries
 
 

@@ -3,10 +3,13 @@
 import json
 import subprocess
 import sys
+import tempfile
 from dataclasses import replace
+from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 
 pytest.importorskip("stable_baselines3")
 
@@ -119,3 +122,11 @@ def test_in_process_evaluation_leaves_the_callers_torch_threads_alone(tmp_path):
         assert torch.get_num_threads() == 1
     finally:
         torch.set_num_threads(before)
+
+
+def test_training_leaves_subnormal_floats_on():
+    """The runner flushes denormals while it trains; later code (and hypothesis) must not see it."""
+    run(_cfg(Path(tempfile.mkdtemp()), TINY_PPO))
+    tiny = np.finfo(np.float32).tiny
+    assert np.float32(tiny) / np.float32(2) > 0  # a subnormal survives
+    assert torch.tensor(tiny) / 2 > 0
