@@ -1,0 +1,50 @@
+"""How much does something move in a dataset? Per-episode path length of ``state()[dims]``.
+
+    python scripts/data_motion.py --data data/push_t --dims 2:4     # Push-T's block (x, y)
+
+Prints the median and mean path length per episode, the share of episodes whose net
+displacement exceeds ``--net``, and the share of steps that move more than ``--step``; used to
+tell whether a dataset shows the object motion a world model must learn to predict.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+
+import numpy as np
+
+from agent.dataset import Dataset
+
+
+def motion(data: Dataset, lo: int, hi: int, step: float, net: float) -> dict[str, float]:
+    paths, nets, moving, steps = [], [], 0, 0
+    for ep in data.iter_episodes():
+        s = ep["state"][:, lo:hi]
+        d = np.linalg.norm(np.diff(s, axis=0), axis=1)  # (T,)
+        paths.append(d.sum())
+        nets.append(np.linalg.norm(s[-1] - s[0]))
+        moving, steps = moving + int((d > step).sum()), steps + len(d)
+    return {
+        "episodes": len(paths),
+        "median_path": float(np.median(paths)),
+        "mean_path": float(np.mean(paths)),
+        "share_episodes_net_above": float(np.mean(np.array(nets) > net)),
+        "share_steps_moving": moving / max(steps, 1),
+    }
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--data", required=True)
+    p.add_argument("--dims", default="0:2", help="slice of state(), e.g. 2:4")
+    p.add_argument("--step", type=float, default=2e-4, help="per-step motion that counts")
+    p.add_argument("--net", type=float, default=0.02, help="net displacement that counts")
+    a = p.parse_args()
+    lo, hi = (int(x) for x in a.dims.split(":"))
+    stats = motion(Dataset(a.data), lo, hi, a.step, a.net)
+    print(json.dumps({"data": a.data, "dims": a.dims, **stats}))
+
+
+if __name__ == "__main__":
+    main()
