@@ -20,7 +20,6 @@ from typing import Any
 from tqdm import tqdm
 
 import envs
-from agent.dataset import atomic_write_json
 from agent.evaluation import EvalConfig, EvalSettings, evaluate
 from agent.rl import AlgoConfig, build, save_policy
 from envs.config import EnvConfig
@@ -112,9 +111,8 @@ def _train_and_evaluate(
             ev = EvalConfig(env=cfg.env, policy="rl", checkpoint=str(policy), eval=cfg.eval,
                             output_dir=str(out))  # fmt: skip
             dump = dict(config_dump or asdict(cfg), policy="rl", checkpoint=str(policy))
-            summary = evaluate(ev, config_dump=dump)
-            summary.update(env_steps=budget, train_seconds=round(train_s, 1))
-            atomic_write_json(out / "results.json", summary)
+            extra = {"env_steps": budget, "train_seconds": round(train_s, 1)}
+            summary = evaluate(ev, config_dump=dump, extra=extra)  # one results.json, whole
             bar.write(f"{budget} steps: success {summary['success_rate']:.2f} -> {out}")
             summaries.append(summary)
     return summaries

@@ -165,7 +165,10 @@ def bootstrap_ci(successes: np.ndarray, n: int, seed: int = 0) -> list[float]:
     return [float(np.percentile(means, 2.5)), float(np.percentile(means, 97.5))]
 
 
-def evaluate(cfg: EvalConfig, config_dump: dict[str, Any] | None = None) -> dict[str, Any]:
+def evaluate(
+    cfg: EvalConfig, config_dump: dict[str, Any] | None = None, extra: dict[str, Any] | None = None
+) -> dict[str, Any]:
+    """Run the episodes; ``extra`` fields join the summary before results.json is written."""
     out = Path(cfg.output_dir)
     out.mkdir(parents=True, exist_ok=True)
     if cfg.policy == "mpc":  # fail fast in the parent on a bad checkpoint or planner config
@@ -202,11 +205,15 @@ def evaluate(cfg: EvalConfig, config_dump: dict[str, Any] | None = None) -> dict
         if caller_threads is not None:
             torch.set_num_threads(caller_threads)
     results.sort(key=lambda r: r["seed"])
-    return write_results(cfg, out, results, config_dump)
+    return write_results(cfg, out, results, config_dump, extra)
 
 
 def write_results(
-    cfg: EvalConfig, out: Path, results: list[dict], config_dump: dict | None
+    cfg: EvalConfig,
+    out: Path,
+    results: list[dict],
+    config_dump: dict | None,
+    extra: dict[str, Any] | None = None,
 ) -> dict:
     from agent.video import write_mp4
 
@@ -228,6 +235,7 @@ def write_results(
             {k: r[k] for k in ("seed", "success", "final_distance", "steps")} for r in results
         ],
         "config": config_dump if config_dump is not None else asdict(cfg),
+        **(extra or {}),
     }
     atomic_write_json(out / "results.json", summary)
     tmp = out / ".results.csv.tmp"
