@@ -8,6 +8,7 @@ any moment leaves the previous checkpoint intact.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import tempfile
@@ -50,18 +51,21 @@ def save_tensors(
         raise
 
 
+def digest(path: Path) -> str:
+    """sha256 of a weights file, as manifests record it (``weights_sha256``)."""
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
+
+
 def write(
     path: str | os.PathLike, tensors: dict[str, torch.Tensor], manifest: dict[str, Any], fmt: str
 ) -> Path:
     """Weights, then a manifest with ``format`` and their sha256; returns the .safetensors path."""
-    import hashlib
-
     weights, meta = paths(path)
     weights.parent.mkdir(parents=True, exist_ok=True)
     save_tensors(weights, tensors)
-    digest = hashlib.sha256(weights.read_bytes()).hexdigest()
+    sha = digest(weights)
     atomic_write_json(
-        meta, {**manifest, "format": fmt, "weights": weights.name, "weights_sha256": digest}
+        meta, {**manifest, "format": fmt, "weights": weights.name, "weights_sha256": sha}
     )
     return weights
 

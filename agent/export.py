@@ -14,7 +14,6 @@ moves files.
 from __future__ import annotations
 
 import argparse
-import hashlib
 import json
 import shutil
 import sys
@@ -47,7 +46,7 @@ def export(
     shutil.copyfile(src, tmp)
     tmp.replace(weights)
     manifest["weights"] = weights.name
-    manifest["weights_sha256"] = hashlib.sha256(weights.read_bytes()).hexdigest()
+    manifest["weights_sha256"] = checkpoint.digest(weights)
     manifest["size_mb"] = round(weights.stat().st_size / 2**20, 2)
     manifest["commands"] = commands
     init = manifest.get("config", {}).get("init")

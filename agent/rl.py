@@ -9,7 +9,6 @@ never used.
 
 from __future__ import annotations
 
-import hashlib
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -17,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from agent.checkpoint import CheckpointError, paths, read_manifest, write
+from agent.checkpoint import CheckpointError, digest, paths, read_manifest, write
 
 FORMAT = "jepa-mpc/rl-policy/1"
 ALGOS = ("sac", "ppo")
@@ -119,7 +118,7 @@ def load_policy(path: str | os.PathLike, env: Any, expect_task: str | None = Non
             f"pass baseline=<a policy trained on {expect_task}>"
         )
     weights, _ = paths(path)
-    if hashlib.sha256(weights.read_bytes()).hexdigest() != manifest["weights_sha256"]:
+    if digest(weights) != manifest["weights_sha256"]:
         raise CheckpointError(f"{weights} does not match its manifest's sha256: retrain or re-copy")
     cfg = AlgoConfig(**manifest["algo"])
     learner = build(cfg, env, seed=0, for_training=False)
