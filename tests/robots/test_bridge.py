@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import multiprocessing as mp
 import socket
 import threading
@@ -30,15 +31,13 @@ def free_endpoint() -> str:
         return f"tcp://127.0.0.1:{s.getsockname()[1]}"
 
 
-@pytest.fixture
-def served():
-    """A sim arm served in a thread; yields (client endpoint, robot, server).
+@contextlib.contextmanager
+def serving(robot, endpoint: str, watchdog_timeout_s: float):
+    """Serve ``robot`` at ``endpoint`` from a thread; yields ``(server, halt)``, joins on exit.
 
     The arm connects in the serving thread: its GL context belongs to the thread that made it.
     """
-    robot = SimArmAdapter(image_size=16)
-    endpoint = free_endpoint()
-    server = BridgeServer(robot, endpoint, watchdog_timeout_s=5.0)
+    server = BridgeServer(robot, endpoint, watchdog_timeout_s=watchdog_timeout_s)
     halt, ready = threading.Event(), threading.Event()
 
     def serve() -> None:
@@ -49,9 +48,19 @@ def served():
     thread = threading.Thread(target=serve, daemon=True)
     thread.start()
     ready.wait(30)
-    yield endpoint, robot, server
-    halt.set()
-    thread.join()
+    try:
+        yield server, halt
+    finally:
+        halt.set()
+        thread.join()
+
+
+@pytest.fixture
+def served():
+    """A sim arm served in a thread; yields (client endpoint, robot, server)."""
+    robot, endpoint = SimArmAdapter(image_size=16), free_endpoint()
+    with serving(robot, endpoint, watchdog_timeout_s=5.0) as (server, _):
+        yield endpoint, robot, server
 
 
 def test_arrays_round_trip_as_raw_bytes_never_pickle():

@@ -7,25 +7,16 @@ in one line, no unhandled exception, and a readable run log (meta.json, the data
 from __future__ import annotations
 
 import json
-import threading
 import time
 
 import numpy as np
 
 from agent.control_loop import ControlLoop, LoopConfig
 from agent.dataset import Dataset
-from envs.robots import RobotState, SafeRobot, SafetyConfig
-from envs.robots.bridge import BridgeClient, BridgeServer
+from envs.robots import RobotState, SafeRobot
+from envs.robots.bridge import BridgeClient
 from envs.robots.sim_arm import SimArmAdapter
-
-SAFETY = SafetyConfig(
-    max_action_change=1.0,
-    max_velocity=0.3,
-    max_acceleration=5.0,
-    watchdog_timeout_s=5.0,
-    workspace_low=(-0.15, -0.15, 0.02),
-    workspace_high=(0.15, 0.15, 0.19),
-)
+from tests.robots.test_sim_arm import SAFETY  # the sim arm's workspace and limits
 
 
 class StubPolicy:
@@ -127,24 +118,13 @@ def test_ctrl_c_stops_and_keeps_the_log(tmp_path):
 
 
 def test_dropped_connection_over_the_bridge(tmp_path):
-    from tests.robots.test_bridge import free_endpoint
+    from tests.robots.test_bridge import free_endpoint, serving
 
     robot, endpoint = SimArmAdapter(image_size=16), free_endpoint()
-    server = BridgeServer(robot, endpoint, watchdog_timeout_s=0.3)
-    halt, ready = threading.Event(), threading.Event()
-
-    def serve():
-        with robot:
-            ready.set()
-            server.serve(halt)
-
-    thread = threading.Thread(target=serve, daemon=True)
-    thread.start()
-    ready.wait(30)
-    client = BridgeClient(endpoint, timeout_s=0.3)
-    policy = StubPolicy(on_step=lambda n: halt.set() if n == 3 else None)
-    _, result, meta = run(tmp_path, policy, steps=10, robot=client)
-    thread.join()
+    with serving(robot, endpoint, watchdog_timeout_s=0.3) as (_, halt):
+        client = BridgeClient(endpoint, timeout_s=0.3)
+        policy = StubPolicy(on_step=lambda n: halt.set() if n == 3 else None)
+        _, result, meta = run(tmp_path, policy, steps=10, robot=client)
     assert result.reason == "disconnected" and "did not answer" in result.message
     assert client.status().state is RobotState.DISCONNECTED
     assert robot.stops >= 1  # the server stopped the arm on its way out
