@@ -95,6 +95,17 @@ def read_manifest(
     return manifest
 
 
+def load_tensors(path: str | os.PathLike, map_location: str = "cpu") -> dict[str, torch.Tensor]:
+    """The tensors of a checkpoint's weights file (safetensors: nothing is unpickled)."""
+    weights, _ = paths(path)
+    try:
+        return load_file(str(weights), device=map_location)
+    except Exception as e:
+        raise CheckpointError(
+            f"weights {weights} are unreadable ({e}): retrain or restore them"
+        ) from e
+
+
 def load(
     path: str | os.PathLike, expect: dict[str, Any] | None = None, map_location: str = "cpu"
 ) -> tuple[WorldModel, dict[str, Any]]:
@@ -119,12 +130,7 @@ def load(
     names = {f.name for f in fields(ModelConfig)}
     cfg = ModelConfig(**{k: v for k, v in manifest["model"].items() if k in names})
     model = WorldModel(cfg)
-    try:
-        state = load_file(str(weights), device=map_location)
-    except Exception as e:
-        raise CheckpointError(
-            f"weights {weights} are unreadable ({e}): retrain or restore them"
-        ) from e
+    state = load_tensors(weights, map_location)
     try:
         missing, unexpected = model.load_state_dict(state, strict=False)
     except RuntimeError as e:  # shape mismatch

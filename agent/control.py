@@ -55,12 +55,13 @@ class ControlConfig:
 def build_policy(cfg: ControlConfig, spec: robots.ActionSpec) -> Any:
     """The MPC agent from the checkpoint, planning within the robot's action bounds."""
     import planners
-    from agent import checkpoint
+    from agent import checkpoint, landmarks
     from agent.mpc import MPCAgent
 
     model, _ = checkpoint.load(cfg.checkpoint, expect={"task": cfg.task} if cfg.task else None)
     planner = planners.make_from_config(cfg.planner, spec.low, spec.high, cfg.agent.horizon)
-    return MPCAgent(model, planner, cfg.agent, seed=cfg.seed)
+    graph = landmarks.for_checkpoint(cfg.agent.landmarks, cfg.checkpoint)
+    return MPCAgent(model, planner, cfg.agent, seed=cfg.seed, landmarks=graph)
 
 
 def load_goal(path: str, features: dict[str, dict[str, Any]]) -> dict[str, np.ndarray]:

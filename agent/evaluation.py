@@ -88,7 +88,7 @@ def build_policy(cfg: EvalConfig, env: Any, torch_threads: int | None = None):
         return (lambda goal, seed: None), (lambda obs: act_state(state_observation(task))), None
 
     import planners
-    from agent import checkpoint
+    from agent import checkpoint, landmarks
 
     model, _ = checkpoint.load(cfg.checkpoint, expect={"task": cfg.env.name})
     planner = planners.make_from_config(
@@ -96,7 +96,8 @@ def build_policy(cfg: EvalConfig, env: Any, torch_threads: int | None = None):
     )
     from agent.mpc import MPCAgent
 
-    agent = MPCAgent(model, planner, cfg.agent)
+    graph = landmarks.for_checkpoint(cfg.agent.landmarks, cfg.checkpoint)
+    agent = MPCAgent(model, planner, cfg.agent, landmarks=graph)
     return (lambda goal, seed: agent.reset(goal, seed)), agent.act, agent
 
 

@@ -30,6 +30,9 @@ class AgentConfig:
     cost_weighting: str = "final"  #: final | uniform | linear (over the horizon)
     proprio_weight: float = 0.0  #: weight of the optional proprio cost term
     deadline_ms: float | None = None  #: planner deadline per plan (None = run all iterations)
+    #: landmark graph (agent.build_landmarks) that turns far goals into near subgoals
+    landmarks: str | None = None
+    lookahead: float = 5.0  #: subgoal distance along the graph's path, in env steps
     device: str = "cpu"  #: cpu | cuda | auto
 
     def __post_init__(self) -> None:
@@ -38,6 +41,8 @@ class AgentConfig:
                 f"agent.horizon={self.horizon}, agent.replan_every={self.replan_every}: need "
                 "horizon >= 1 and 1 <= replan_every <= horizon"
             )
+        if self.lookahead <= 0:
+            raise ValueError(f"agent.lookahead={self.lookahead}: use a number > 0")
         if self.action_repeat < 1:
             raise ValueError(f"agent.action_repeat={self.action_repeat}: use an integer >= 1")
         if self.cost_metric not in ("l1", "l2"):
@@ -63,8 +68,18 @@ def horizon_weights(kind: str, h: int) -> torch.Tensor | None:
 class MPCAgent:
     """``reset(goal_obs)``, then ``act(obs) -> action`` every env step."""
 
-    def __init__(self, model: WorldModel, planner: Any, cfg: AgentConfig, seed: int = 0) -> None:
+    def __init__(
+        self,
+        model: WorldModel,
+        planner: Any,
+        cfg: AgentConfig,
+        seed: int = 0,
+        landmarks: Any = None,
+    ) -> None:
         self.cfg = cfg
+        #: optional high level (agent.landmarks.LandmarkGraph): far goals -> near subgoals
+        self.landmarks = landmarks
+        self.subgoal: torch.Tensor | None = None  # latent aimed at by the last plan
         self.device = cfg.resolved_device()
         self.model = model.to(self.device).eval()
         self.planner = planner
@@ -92,15 +107,14 @@ class MPCAgent:
             self.generator.manual_seed(seed)
         if hasattr(self.planner, "reset"):
             self.planner.reset()
+        if self.landmarks is not None:
+            self.landmarks.reset(self.z_goal, goal.get("proprio"))
 
-    def objective(self, z0: torch.Tensor):
-        model, cfg, weights, goal, gp = (
-            self.model,
-            self.cfg,
-            self.weights,
-            self.z_goal,
-            self.goal_proprio,
-        )
+    def objective(self, z0: torch.Tensor, goal: torch.Tensor | None = None):
+        """Cost of candidate plans from z0 toward ``goal`` (default: the episode's goal)."""
+        final = goal is None  # the proprio term applies to the episode's goal, not subgoals
+        goal = self.z_goal if goal is None else goal
+        model, cfg, weights, gp = self.model, self.cfg, self.weights, self.goal_proprio
 
         repeat = self.cfg.action_repeat
 
@@ -108,7 +122,7 @@ class MPCAgent:
             steps = actions.repeat_interleave(repeat, dim=1)  # (N, H*r, A)
             zs = model.rollout(z0, steps)  # (N, H*r, *latent)
             c = model.latent_cost(zs, goal, cfg.cost_metric, weights)
-            if cfg.proprio_weight and gp is not None:
+            if cfg.proprio_weight and gp is not None and final:
                 c = c + cfg.proprio_weight * model.proprio_cost(zs, gp)
             return c
 
@@ -130,10 +144,20 @@ class MPCAgent:
             init = torch.cat([self.plan[k:], self.plan[-1:].expand(k, -1)])  # shift, pad tail
             if hasattr(self.planner, "shift"):
                 self.planner.shift(k)
+        goal = None
+        if self.landmarks is not None:
+            with torch.no_grad():
+                goal, _ = self.landmarks.subgoal(z0[0], self.cfg.lookahead, obs.get("proprio"))
+            if goal is not None:
+                goal = goal.to(self.device).reshape(self.z_goal.shape)
+        self.subgoal = goal
         deadline = None if self.cfg.deadline_ms is None else self.cfg.deadline_ms / 1000
         with torch.set_grad_enabled(self.needs_grad):
             result = self.planner.plan(
-                self.objective(z0), init_mean=init, generator=self.generator, deadline_s=deadline
+                self.objective(z0, goal),
+                init_mean=init,
+                generator=self.generator,
+                deadline_s=deadline,
             )
         self.plan = result.actions.detach()
         r = self.cfg.action_repeat

@@ -1,0 +1,280 @@
+"""Landmark graph: a nonparametric high level that turns a far goal into near subgoals.
+
+Latent distance ranks straight-line closeness, so a greedy MPC cost drives a ball into the wall
+between it and the goal. The fix follows SPTM (Savinov et al., 2018) and Search on the Replay
+Buffer (Eysenbach et al., 2019): the nodes are encoded frames of the training video, edges join
+consecutive frames of an episode (weight = env steps between them) and frames whose latents are
+close (weight = latent distance in units of the median one-step latent move, both ways). At
+``reset(goal)`` one Dijkstra from the goal gives every node its steps-to-goal; at each replan
+the agent enters the graph at the node minimising (distance to it + its steps-to-goal) and
+hands the MPC the first node on the shortest path that is ``lookahead`` steps away, or the goal
+itself once the path is that short.
+
+Built by ``python -m agent.build_landmarks`` and stored as safetensors + JSON next to the
+world model it was encoded with (the manifest pins that model's sha256). No task knowledge:
+the graph sees only frames, their order, the encoder and (optionally) the proprio.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import torch
+from scipy.sparse import coo_matrix
+from scipy.sparse.csgraph import dijkstra
+
+from agent import checkpoint
+
+FORMAT = "jepa-mpc/landmarks/1"
+
+
+@dataclass(frozen=True)
+class LandmarkConfig:
+    """How the graph is built (recorded in its manifest)."""
+
+    stride: int = 2  #: keep every stride-th frame of each training episode as a node
+    neighbours: int = 8  #: latent nearest neighbours linked per node
+    #: link two nodes only if their latent distance is below this many median one-step moves
+    radius: float = 3.0
+    use_proprio: bool = False  #: links and matches also need the proprio to agree
+
+    def __post_init__(self) -> None:
+        if self.stride < 1 or self.neighbours < 1 or self.radius <= 0:
+            raise ValueError("landmarks: need stride >= 1, neighbours >= 1 and radius > 0")
+
+
+def _pairwise(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    """Euclidean distances between rows of a (M, D) and b (N, D), clamped at 0 before sqrt."""
+    d2 = a.pow(2).sum(1, keepdim=True) - 2 * a @ b.T + b.pow(2).sum(1)
+    return d2.clamp_min(0).sqrt()
+
+
+def _unit(x: torch.Tensor, same: np.ndarray, gap: np.ndarray) -> float:
+    """Median distance per env step between consecutive nodes of one episode."""
+    hop = torch.linalg.vector_norm(x[1:] - x[:-1], dim=1).numpy()[same]
+    return max(float(np.median(hop / np.maximum(gap, 1))), 1e-8) if hop.size else 1.0
+
+
+def _shortest_unique(
+    src: np.ndarray, dst: np.ndarray, w: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """One edge per (src, dst), the lightest (scipy's sparse matrices would SUM duplicates)."""
+    order = np.lexsort((w, dst, src))
+    src, dst, w = src[order], dst[order], w[order]
+    first = np.ones(len(src), bool)
+    first[1:] = (src[1:] != src[:-1]) | (dst[1:] != dst[:-1])
+    return src[first].astype(np.int64), dst[first].astype(np.int64), w[first].astype(np.float64)
+
+
+class LandmarkGraph:
+    """``reset(z_goal)`` once per episode, then ``subgoal(z, lookahead)`` at every replan."""
+
+    def __init__(
+        self,
+        z: torch.Tensor,
+        edges: tuple[np.ndarray, np.ndarray, np.ndarray],
+        unit: float,
+        proprio: torch.Tensor | None = None,
+        punit: float = 1.0,
+        radius: float = 3.0,
+    ) -> None:
+        self.z = z.flatten(1).float()  # (M, D) node latents
+        self.p = None if proprio is None else proprio.float()  # (M, P) node proprio
+        if self.p is not None and len(self.p) != len(self.z):
+            raise ValueError(f"landmarks: {len(self.p)} proprio rows for {len(self.z)} nodes")
+        self.edges = edges  # (src, dst, weight in env steps)
+        self.unit, self.punit, self.radius = unit, punit, radius
+        self.to_goal: np.ndarray | None = None
+        self.next_hop: np.ndarray | None = None
+        self.goal_nodes: set[int] = set()
+
+    @classmethod
+    def from_frames(
+        cls,
+        z: torch.Tensor,
+        episode: np.ndarray,
+        step: np.ndarray,
+        cfg: LandmarkConfig,
+        proprio: torch.Tensor | None = None,
+    ) -> LandmarkGraph:
+        """Link consecutive nodes of an episode, then each node to its close latent neighbours."""
+        z = z.flatten(1).float()
+        m = len(z)
+        episode, step = np.asarray(episode), np.asarray(step)
+        if m < 2 or len(episode) != m or len(step) != m:
+            raise ValueError(f"landmarks: need >= 2 nodes with one episode/step each, got {m}")
+        same = episode[1:] == episode[:-1]
+        gap = (step[1:] - step[:-1])[same]
+        graph = cls(z, (np.zeros(0, int),) * 2 + (np.zeros(0),), _unit(z, same, gap))
+        if proprio is not None:
+            graph.p, graph.punit = proprio.float(), _unit(proprio.float(), same, gap)
+        graph.radius = cfg.radius
+        first = np.flatnonzero(same)
+        src, dst, w = [first], [first + 1], [gap.astype(np.float64)]
+        k = min(cfg.neighbours + 1, m)
+        for lo in range(0, m, 2048):  # blockwise k-NN: O(M^2) time, O(2048 M) memory
+            block = z[lo : lo + 2048]
+            p = None if graph.p is None else graph.p[lo : lo + 2048]
+            dist, idx = graph._steps(block, p).topk(k, dim=1, largest=False)
+            dist, idx = dist[:, 1:].numpy().ravel(), idx[:, 1:].numpy().ravel()  # drop self
+            rows = np.repeat(np.arange(lo, lo + len(block)), k - 1)
+            keep = dist <= cfg.radius
+            for a, b in ((rows, idx), (idx, rows)):  # latent links go both ways
+                src.append(a[keep])
+                dst.append(b[keep])
+                w.append(np.maximum(dist[keep], 1e-3))
+        graph.edges = _shortest_unique(np.concatenate(src), np.concatenate(dst), np.concatenate(w))
+        return graph
+
+    @property
+    def nodes(self) -> int:
+        return len(self.z)
+
+    def _steps(
+        self, z: torch.Tensor, p: torch.Tensor | None, nodes: list[int] | None = None
+    ) -> torch.Tensor:
+        """Distances (B, M) from latents z (B, D) to the nodes (default all), in env steps."""
+        zn = self.z if nodes is None else self.z[nodes]
+        d = _pairwise(z, zn) / self.unit
+        if self.p is not None and p is not None:
+            pn = self.p if nodes is None else self.p[nodes]
+            d = torch.maximum(d, _pairwise(p, pn) / self.punit)
+        return d
+
+    def _query(
+        self, z: torch.Tensor, proprio: Any = None, nodes: list[int] | None = None
+    ) -> np.ndarray:
+        z = z.detach().flatten()[None].float().cpu()
+        p = None if proprio is None else torch.as_tensor(np.asarray(proprio)).float()[None]
+        return self._steps(z, p, nodes)[0].numpy()
+
+    def _attach(self, z: torch.Tensor, proprio: Any = None) -> tuple[np.ndarray, np.ndarray]:
+        """Nodes within ``radius`` of z (at least the nearest) and their distances in steps."""
+        d = self._query(z, proprio)
+        near = np.flatnonzero(d <= self.radius)
+        if near.size == 0:
+            near = np.array([int(d.argmin())])
+        return near, d[near]
+
+    def reset(self, z_goal: torch.Tensor, proprio: Any = None) -> None:
+        """One Dijkstra from the goal over the reversed graph: each node's steps-to-goal."""
+        m = self.nodes
+        near, d = self._attach(z_goal, proprio)
+        s, t, w = self.edges
+        # reversed edges (t -> s), plus a virtual goal node m linked to the nodes near the goal
+        rows = np.concatenate([t, np.full(near.size, m)])
+        cols = np.concatenate([s, near])
+        vals = np.concatenate([w, np.maximum(d, 1e-3)])
+        g = coo_matrix((vals, (rows, cols)), shape=(m + 1, m + 1)).tocsr()
+        dist, pred = dijkstra(g, indices=m, return_predecessors=True)
+        self.to_goal = dist[:m]
+        self.next_hop = pred[:m]  # on the reversed graph a node's predecessor is its next hop
+        self.goal_nodes = set(near.tolist())
+
+    def path_from(self, z: torch.Tensor, proprio: Any = None) -> list[int]:
+        """Nodes of the shortest path from z's best entry node to the goal ([] if none)."""
+        if self.to_goal is None:
+            raise RuntimeError("LandmarkGraph.reset(z_goal) must be called before planning")
+        near, d = self._attach(z, proprio)
+        total = d + self.to_goal[near]
+        if not np.isfinite(total).any():
+            return []
+        node = int(near[np.argmin(total)])
+        path = [node]
+        while node not in self.goal_nodes:
+            node = int(self.next_hop[node])
+            if not 0 <= node < self.nodes:
+                break
+            path.append(node)
+        return path
+
+    def subgoal(
+        self, z: torch.Tensor, lookahead: float, proprio: Any = None
+    ) -> tuple[torch.Tensor | None, float]:
+        """The first node on the path at least ``lookahead`` steps from z (None: aim at the
+        goal itself), and the graph's steps-to-goal from z's entry node."""
+        path = self.path_from(z, proprio)
+        if not path:
+            return None, float("inf")
+        far = np.flatnonzero(self._query(z, proprio, nodes=path) >= lookahead)
+        left = float(self.to_goal[path[0]])
+        return (None, left) if far.size == 0 else (self.z[path[int(far[0])]], left)
+
+    # ---- files ------------------------------------------------------------------------
+    def save(self, path: str | os.PathLike, manifest: dict[str, Any]) -> None:
+        s, t, w = self.edges
+        tensors = {
+            "z": self.z.half(),  # float16 halves the file; distances are taken in float32
+            "src": torch.from_numpy(s.astype(np.int32)),
+            "dst": torch.from_numpy(t.astype(np.int32)),
+            "weight": torch.from_numpy(w.astype(np.float32)),
+        }
+        if self.p is not None:
+            tensors["proprio"] = self.p.half()
+        scales = {"unit": self.unit, "punit": self.punit, "radius": self.radius}
+        checkpoint.write(path, tensors, {**manifest, **scales, "nodes": self.nodes}, FORMAT)
+
+    @classmethod
+    def load(cls, path: str | os.PathLike, model_sha256: str | None = None) -> LandmarkGraph:
+        """Read a graph; refuse one encoded with a different world model than ``model_sha256``."""
+        hint = "build one with python -m agent.build_landmarks"
+        manifest = checkpoint.read_manifest(path, FORMAT, hint)
+        if model_sha256 is not None and manifest.get("model_sha256") != model_sha256:
+            raise checkpoint.CheckpointError(
+                f"landmarks {path} were encoded with another world model "
+                f"(sha256 {str(manifest.get('model_sha256'))[:12]}..., checkpoint has "
+                f"{model_sha256[:12]}...): rebuild them with python -m agent.build_landmarks"
+            )
+        t = checkpoint.load_tensors(path)
+        edges = (
+            t["src"].numpy().astype(np.int64),
+            t["dst"].numpy().astype(np.int64),
+            t["weight"].numpy().astype(np.float64),
+        )
+        return cls(
+            t["z"],
+            edges,
+            manifest["unit"],
+            t.get("proprio"),
+            manifest["punit"],
+            manifest["radius"],
+        )
+
+
+def build(
+    model: torch.nn.Module,
+    episodes: Iterable[dict[str, np.ndarray]],
+    cfg: LandmarkConfig,
+    batch: int = 512,
+) -> LandmarkGraph:
+    """Encode every ``stride``-th frame of ``episodes`` (dicts with pixels, proprio)."""
+    latents, episode, step, proprio = [], [], [], []
+    with torch.no_grad():
+        for e, ep in enumerate(episodes):
+            idx = np.arange(0, len(ep["pixels"]), cfg.stride)
+            px = np.asarray(ep["pixels"][idx])
+            for lo in range(0, len(px), batch):
+                latents.append(model.encode(torch.from_numpy(px[lo : lo + batch])).flatten(1))
+            episode.append(np.full(len(idx), e))
+            step.append(idx)
+            if cfg.use_proprio:
+                proprio.append(torch.from_numpy(np.asarray(ep["proprio"][idx], np.float32)))
+    return LandmarkGraph.from_frames(
+        torch.cat(latents),
+        np.concatenate(episode),
+        np.concatenate(step),
+        cfg,
+        torch.cat(proprio) if cfg.use_proprio else None,
+    )
+
+
+def for_checkpoint(landmarks: str | None, ckpt: str | os.PathLike) -> LandmarkGraph | None:
+    """The graph at ``landmarks`` (None: no graph), checked against the world model ``ckpt``."""
+    if not landmarks:
+        return None
+    sha = checkpoint.digest(checkpoint.paths(ckpt)[0])
+    return LandmarkGraph.load(landmarks, model_sha256=sha)

@@ -1,0 +1,197 @@
+"""The landmark graph: shortest paths around walls, subgoals, files and the agent hook."""
+
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from agent import checkpoint
+from agent.build_landmarks import main
+from agent.landmarks import LandmarkConfig, LandmarkGraph, for_checkpoint
+from agent.model import ModelConfig, WorldModel
+from agent.mpc import AgentConfig
+
+
+def _u_corridor(step=0.1):
+    """Latents = true 2-D positions along a U: up x=0, across y=1, down x=1 (no link across
+    the bottom, 10 steps apart). Two episodes walk it, one each way."""
+    up = [(0.0, y) for y in np.arange(0, 1 + 1e-9, step)]
+    across = [(x, 1.0) for x in np.arange(step, 1 + 1e-9, step)]
+    down = [(1.0, y) for y in np.arange(1 - step, -1e-9, -step)]
+    pts = np.array(up + across + down, dtype=np.float32)
+    z = torch.from_numpy(np.concatenate([pts, pts[::-1]]))
+    episode = np.repeat([0, 1], len(pts))
+    steps = np.concatenate([np.arange(len(pts))] * 2)
+    return z, episode, steps
+
+
+def _graph(**kw):
+    z, episode, steps = _u_corridor()
+    return LandmarkGraph.from_frames(z, episode, steps, LandmarkConfig(**kw))
+
+
+def test_path_goes_around_the_wall_not_through_it():
+    g = _graph(neighbours=4, radius=2.0)
+    g.reset(torch.tensor([1.0, 0.0]))
+    # straight-line the goal is 10 steps away; along the U it is 30
+    path = g.path_from(torch.tensor([0.0, 0.0]))
+    xs = g.z[path, 0].numpy()
+    assert g.to_goal[path[0]] == pytest.approx(30, abs=1)
+    assert g.z[path, 1].max() == pytest.approx(1.0)  # the path climbs to the top
+    assert np.all(np.diff(xs) >= -1e-6)  # and never steps back
+    sub, left = g.subgoal(torch.tensor([0.0, 0.0]), lookahead=5)
+    assert sub is not None and sub[0].item() == pytest.approx(0.0)  # up the left arm first
+    assert sub[1].item() == pytest.approx(0.5, abs=1e-5)  # the first node >= 5 steps away
+    assert left == pytest.approx(30, abs=1)
+
+
+def test_near_the_goal_the_agent_aims_at_the_goal_itself():
+    g = _graph()
+    g.reset(torch.tensor([1.0, 0.0]))
+    sub, left = g.subgoal(torch.tensor([1.0, 0.3]), lookahead=5)
+    assert sub is None and left <= 5
+
+
+def test_unreachable_goal_gives_no_subgoal():
+    z, episode, steps = _u_corridor()
+    far = torch.tensor([[50.0, 50.0], [50.0, 50.1]])  # an island two nodes wide
+    g = LandmarkGraph.from_frames(
+        torch.cat([z, far]),
+        np.concatenate([episode, [7, 7]]),
+        np.concatenate([steps, [0, 1]]),
+        LandmarkConfig(radius=2.0),
+    )
+    g.reset(torch.tensor([50.0, 50.0]))
+    assert g.subgoal(torch.tensor([0.0, 0.0]), lookahead=5) == (None, float("inf"))
+
+
+def test_proprio_must_agree_too():
+    z, episode, steps = _u_corridor()
+    proprio = torch.zeros(len(z), 1)
+    proprio[: len(z) // 2] = 100.0  # episode 0 is far from episode 1 in proprio
+    g = LandmarkGraph.from_frames(
+        z, episode, steps, LandmarkConfig(use_proprio=True), proprio=proprio
+    )
+    s, t, _ = g.edges
+    assert not np.any(episode[s] != episode[t])  # no link between the two episodes
+
+
+def test_save_load_roundtrip_and_model_pin(tmp_path):
+    g = _graph()
+    g.save(tmp_path / "g", {"model_sha256": "a" * 64})
+    h = LandmarkGraph.load(tmp_path / "g.safetensors", model_sha256="a" * 64)
+    for graph in (g, h):
+        graph.reset(torch.tensor([1.0, 0.0]))
+    np.testing.assert_allclose(g.to_goal, h.to_goal, rtol=1e-3)
+    a = g.subgoal(torch.tensor([0.0, 0.0]), 5)[0]
+    b = h.subgoal(torch.tensor([0.0, 0.0]), 5)[0]
+    torch.testing.assert_close(a, b, atol=1e-3, rtol=0)
+    with pytest.raises(checkpoint.CheckpointError, match="another world model"):
+        LandmarkGraph.load(tmp_path / "g.safetensors", model_sha256="b" * 64)
+    with pytest.raises(checkpoint.CheckpointError, match="agent.build_landmarks"):
+        LandmarkGraph.load(tmp_path / "missing.safetensors")
+
+
+def test_reset_is_required():
+    with pytest.raises(RuntimeError, match="reset"):
+        _graph().subgoal(torch.zeros(2), 5)
+
+
+def test_cli_builds_a_graph_for_its_model_and_refuses_bad_input(tiny_dataset, tmp_path, capsys):
+    torch.manual_seed(0)
+    model = WorldModel(ModelConfig(width=8, latent_dim=8, predictor_hidden=16))
+    ckpt = checkpoint.save(tmp_path / "model", model, {"task": "point_mass", "step": 1})
+    out = tmp_path / "pm-landmarks"
+    main(["--checkpoint", str(ckpt), "--data", str(tiny_dataset), "--out", str(out)])
+    manifest = json.loads(out.with_suffix(".json").read_text())
+    assert manifest["model_sha256"] == checkpoint.digest(ckpt)
+    assert manifest["nodes"] == 4 * 51 and manifest["edges"] > 4 * 50
+    graph = for_checkpoint(str(out.with_suffix(".safetensors")), ckpt)
+    assert graph.nodes == 4 * 51
+    assert for_checkpoint(None, ckpt) is None
+    # a graph never overwrites the world model, and a dataset of another task is refused
+    before = ckpt.read_bytes()
+    for argv, msg in (
+        (["--out", str(tmp_path / "model")], "would overwrite the world model"),
+        (["--out", str(out)], "holds task"),
+    ):
+        if msg == "holds task":
+            meta = tiny_dataset / "meta.json"
+            other = tmp_path / "other"
+            other.mkdir()
+            for p in tiny_dataset.iterdir():
+                (other / p.name).symlink_to(p)
+            (other / "meta.json").unlink()
+            (other / "meta.json").write_text(
+                json.dumps({**json.loads(meta.read_text()), "task": "umaze"})
+            )
+            data = str(other)
+        else:
+            data = str(tiny_dataset)
+        with pytest.raises(SystemExit) as e:
+            main(["--checkpoint", str(ckpt), "--data", data, *argv])
+        assert e.value.code == 2 and msg in capsys.readouterr().err
+    assert ckpt.read_bytes() == before
+
+
+def test_agent_plans_toward_the_subgoal_while_far():
+    import envs
+    from tests.agent.test_mpc import _agent
+
+    agent = _agent()
+    env = envs.make("point_mass")
+    obs, _ = env.reset(seed=5)
+    goal = env.unwrapped.goal_observation()
+    with torch.no_grad():
+        z0, zg = agent.model.encode(torch.from_numpy(np.stack([obs["pixels"], goal["pixels"]])))
+    # a 40-node chain of latents from the start to the goal: far, so subgoals come from it
+    nodes = torch.stack([z0 + (zg - z0) * t for t in torch.linspace(0, 1, 40)])
+    agent.landmarks = LandmarkGraph.from_frames(
+        nodes, np.zeros(40), np.arange(40), LandmarkConfig(neighbours=1, radius=1.5)
+    )
+    agent.reset(goal, seed=5)
+    agent.act(obs)
+    env.close()
+    assert agent.subgoal is not None
+    assert torch.allclose(agent.subgoal, nodes[5], atol=1e-5)  # 5 steps along the chain
+
+
+def test_lookahead_must_be_positive():
+    with pytest.raises(ValueError, match="lookahead"):
+        AgentConfig(lookahead=0)
+
+
+def test_record_eval_copies_a_matching_held_out_run_only(tmp_path, capsys):
+    torch.manual_seed(0)
+    model = WorldModel(ModelConfig(width=8, latent_dim=8, predictor_hidden=16))
+    ckpt = checkpoint.save(tmp_path / "model", model, {"task": "point_mass", "step": 1})
+    out = tmp_path / "g"
+    _graph().save(out, {"model_sha256": checkpoint.digest(ckpt)})
+
+    def results(seeds, landmarks=str(out) + ".safetensors"):
+        r = {
+            "checkpoint": str(ckpt),
+            "config": {"agent": {"landmarks": landmarks}},
+            "success_rate": 0.5,
+            "success_ci95": [0.1, 0.9],
+            "episodes": len(seeds),
+            "seeds": seeds,
+            "plan_ms_p50": 1.0,
+            "plan_ms_p95": 2.0,
+            "planner": "cem",
+        }
+        path = tmp_path / f"r{len(list(tmp_path.iterdir()))}.json"
+        path.write_text(json.dumps(r))
+        return str(path)
+
+    for bad, msg in (
+        (results([1, 2]), "training seeds"),
+        (results([100_000], landmarks=None), "evaluate with this graph first"),
+    ):
+        with pytest.raises(SystemExit):
+            main(["--out", str(out), "--record-eval", bad])
+        assert msg in capsys.readouterr().err
+    assert "evaluation" not in json.loads(out.with_suffix(".json").read_text())
+    main(["--out", str(out), "--record-eval", results([100_000, 100_001])])
+    assert json.loads(out.with_suffix(".json").read_text())["evaluation"]["episodes"] == 2
