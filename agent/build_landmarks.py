@@ -92,6 +92,9 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--neighbours", type=int, default=LandmarkConfig.neighbours)
     ap.add_argument("--radius", type=float, default=LandmarkConfig.radius)
     ap.add_argument("--proprio", action="store_true", help="links also need proprio to agree")
+    ap.add_argument(
+        "--proprio-dims", type=int, nargs="+", help="proprio entries to use (default: all)"
+    )
     ap.add_argument("--threads", type=int, default=0, help="torch threads (0 = default)")
     args = ap.parse_args(argv)
     if args.record_eval:
@@ -102,7 +105,8 @@ def main(argv: list[str] | None = None) -> None:
         raise ValueError("--checkpoint and --data are required to build a graph")
     if args.threads:
         torch.set_num_threads(args.threads)
-    cfg = LandmarkConfig(args.stride, args.neighbours, args.radius, args.proprio)
+    dims = None if args.proprio_dims is None else tuple(args.proprio_dims)
+    cfg = LandmarkConfig(args.stride, args.neighbours, args.radius, args.proprio, dims)
     command = "python -m agent.build_landmarks " + " ".join(argv or sys.argv[1:])
     info = build_landmarks(args.checkpoint, args.data, args.out, cfg, command)
     print(f"wrote {args.out}.safetensors: {info['edges']} edges in {info['build_seconds']} s")

@@ -41,10 +41,14 @@ class LandmarkConfig:
     #: link two nodes only if their latent distance is below this many median one-step moves
     radius: float = 3.0
     use_proprio: bool = False  #: links and matches also need the proprio to agree
+    #: which proprio entries count (None = all), e.g. [0, 1] for a position without velocity
+    proprio_dims: tuple[int, ...] | None = None
 
     def __post_init__(self) -> None:
         if self.stride < 1 or self.neighbours < 1 or self.radius <= 0:
             raise ValueError("landmarks: need stride >= 1, neighbours >= 1 and radius > 0")
+        if self.proprio_dims is not None and not self.use_proprio:
+            raise ValueError("landmarks: proprio_dims needs use_proprio (--proprio)")
 
 
 def _pairwise(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
@@ -81,11 +85,13 @@ class LandmarkGraph:
         proprio: torch.Tensor | None = None,
         punit: float = 1.0,
         radius: float = 3.0,
+        proprio_dims: list[int] | None = None,
     ) -> None:
         self.z = z.flatten(1).float()  # (M, D) node latents
         self.p = None if proprio is None else proprio.float()  # (M, P) node proprio
         if self.p is not None and len(self.p) != len(self.z):
             raise ValueError(f"landmarks: {len(self.p)} proprio rows for {len(self.z)} nodes")
+        self.pdims = None if proprio_dims is None else list(proprio_dims)  # of the robot's
         self.edges = edges  # (src, dst, weight in env steps)
         self.unit, self.punit, self.radius = unit, punit, radius
         self.to_goal: np.ndarray | None = None
@@ -149,7 +155,10 @@ class LandmarkGraph:
         self, z: torch.Tensor, proprio: Any = None, nodes: list[int] | None = None
     ) -> np.ndarray:
         z = z.detach().flatten()[None].float().cpu()
-        p = None if proprio is None else torch.as_tensor(np.asarray(proprio)).float()[None]
+        p = None
+        if proprio is not None and self.p is not None:
+            p = torch.as_tensor(np.asarray(proprio)).float()
+            p = (p if self.pdims is None else p[self.pdims])[None]
         return self._steps(z, p, nodes)[0].numpy()
 
     def _attach(self, z: torch.Tensor, proprio: Any = None) -> tuple[np.ndarray, np.ndarray]:
@@ -215,7 +224,12 @@ class LandmarkGraph:
         }
         if self.p is not None:
             tensors["proprio"] = self.p.half()
-        scales = {"unit": self.unit, "punit": self.punit, "radius": self.radius}
+        scales = {
+            "unit": self.unit,
+            "punit": self.punit,
+            "radius": self.radius,
+            "proprio_dims": self.pdims,
+        }
         checkpoint.write(path, tensors, {**manifest, **scales, "nodes": self.nodes}, FORMAT)
 
     @classmethod
@@ -242,6 +256,7 @@ class LandmarkGraph:
             t.get("proprio"),
             manifest["punit"],
             manifest["radius"],
+            manifest.get("proprio_dims"),
         )
 
 
@@ -262,14 +277,19 @@ def build(
             episode.append(np.full(len(idx), e))
             step.append(idx)
             if cfg.use_proprio:
-                proprio.append(torch.from_numpy(np.asarray(ep["proprio"][idx], np.float32)))
-    return LandmarkGraph.from_frames(
+                pr = np.asarray(ep["proprio"][idx], np.float32)
+                if cfg.proprio_dims is not None:
+                    pr = pr[:, list(cfg.proprio_dims)]
+                proprio.append(torch.from_numpy(pr))
+    graph = LandmarkGraph.from_frames(
         torch.cat(latents),
         np.concatenate(episode),
         np.concatenate(step),
         cfg,
         torch.cat(proprio) if cfg.use_proprio else None,
     )
+    graph.pdims = None if cfg.proprio_dims is None else list(cfg.proprio_dims)
+    return graph
 
 
 def for_checkpoint(landmarks: str | None, ckpt: str | os.PathLike) -> LandmarkGraph | None:

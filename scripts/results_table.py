@@ -5,7 +5,9 @@
 (baselines: runs/<task>/{oracle,random}/results.json)
 
 Every MPC number comes from ``checkpoints/<task>.json`` (written by ``agent.export`` from an
-``agent.evaluate`` run); baseline columns from ``agent.evaluate policy=oracle|random`` runs.
+``agent.evaluate`` run; the ``+ landmarks`` rows from ``checkpoints/landmarks/<task>.json``,
+written by ``agent.build_landmarks --record-eval``); baseline columns from
+``agent.evaluate policy=oracle|random`` runs.
 """
 
 from __future__ import annotations
@@ -34,18 +36,27 @@ def main() -> None:
     print("|---|---|---|---|---|---|---|---|")
     for meta in sorted(a.checkpoints.glob("*.json")):
         m = json.loads(meta.read_text())
-        e, met = m["evaluation"], m["metrics"]
-        lo, hi = e["success_ci95"]
-        sp = met["spearman"]
-        ratio = met["prediction_error"]["ratio"][-1]
-        task = m["task"]
-        print(
-            f"| {task} | {e['success_rate']:.2f} [{lo:.2f}, {hi:.2f}] | {e['episodes']} "
-            f"| {e['plan_ms_p50']:.0f} / {e['plan_ms_p95']:.0f} "
-            f"| {sp['all']:.2f} / {sp['near']:.2f} "
-            f"| {ratio:.2f} | {_rate(a.baselines / task / 'oracle' / 'results.json')} "
-            f"| {_rate(a.baselines / task / 'random' / 'results.json')} |"
-        )
+        rows = [(m["task"], m["evaluation"])]
+        graph = a.checkpoints / "landmarks" / meta.name
+        if graph.exists() and "evaluation" in json.loads(graph.read_text()):
+            rows.append((f"{m['task']} + landmarks", json.loads(graph.read_text())["evaluation"]))
+        for name, e in rows:
+            _row(a.baselines, m, name, e)
+
+
+def _row(baselines: Path, m: dict, name: str, e: dict) -> None:
+    met = m["metrics"]
+    lo, hi = e["success_ci95"]
+    sp = met["spearman"]
+    ratio = met["prediction_error"]["ratio"][-1]
+    task = m["task"]
+    print(
+        f"| {name} | {e['success_rate']:.2f} [{lo:.2f}, {hi:.2f}] | {e['episodes']} "
+        f"| {e['plan_ms_p50']:.0f} / {e['plan_ms_p95']:.0f} "
+        f"| {sp['all']:.2f} / {sp['near']:.2f} "
+        f"| {ratio:.2f} | {_rate(baselines / task / 'oracle' / 'results.json')} "
+        f"| {_rate(baselines / task / 'random' / 'results.json')} |"
+    )
 
 
 if __name__ == "__main__":

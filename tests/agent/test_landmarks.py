@@ -195,3 +195,33 @@ def test_record_eval_copies_a_matching_held_out_run_only(tmp_path, capsys):
     assert "evaluation" not in json.loads(out.with_suffix(".json").read_text())
     main(["--out", str(out), "--record-eval", results([100_000, 100_001])])
     assert json.loads(out.with_suffix(".json").read_text())["evaluation"]["episodes"] == 2
+
+
+def test_proprio_dims_select_what_must_agree_and_survive_a_file(tmp_path):
+    from agent.landmarks import build
+
+    torch.manual_seed(0)
+    model = WorldModel(ModelConfig(width=8, latent_dim=8, predictor_hidden=16))
+    rng = np.random.default_rng(0)
+    x = np.arange(11) * 0.1
+    frames = (np.arange(11)[:, None, None, None] * 20 * np.ones((1, 64, 64, 3))).astype(np.uint8)
+    episodes = [  # the same images in both episodes: only the proprio position tells them apart
+        {
+            "pixels": frames,
+            "proprio": np.stack([x + off, 0 * x, rng.normal(0, 50, 11)], 1).astype(np.float32),
+        }
+        for off in (0.0, 2.0)
+    ]
+    cfg = LandmarkConfig(stride=1, use_proprio=True, proprio_dims=(0, 1))
+    g = build(model, episodes, cfg)
+    g.save(tmp_path / "g", {})
+    for graph in (g, LandmarkGraph.load(tmp_path / "g.safetensors")):
+        with torch.no_grad():
+            z = model.encode(torch.from_numpy(frames[[0, 10]]))
+        graph.reset(z[1], np.array([1.0, 0.0, 999.0]))  # the velocity-like entry is ignored
+        path = graph.path_from(z[0], np.array([0.0, 0.0, -999.0]))
+        xs = graph.p[path, 0].numpy()
+        assert xs[0] <= 0.3 and np.all(np.diff(xs) > 0) and xs.max() <= 1.0  # episode 0 only
+        assert graph.pdims == [0, 1]
+    with pytest.raises(ValueError, match="use_proprio"):
+        LandmarkConfig(proprio_dims=(0,))
