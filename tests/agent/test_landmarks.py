@@ -225,3 +225,37 @@ def test_proprio_dims_select_what_must_agree_and_survive_a_file(tmp_path):
         assert graph.pdims == [0, 1]
     with pytest.raises(ValueError, match="use_proprio"):
         LandmarkConfig(proprio_dims=(0,))
+
+
+def test_harness_plans_with_a_graph_and_refuses_one_of_another_model(tiny_dataset, tmp_path):
+    from agent.evaluation import EvalConfig, EvalSettings, evaluate
+    from envs.config import EnvConfig
+
+    torch.manual_seed(0)
+    ckpts = [
+        checkpoint.save(
+            tmp_path / f"m{i}",
+            WorldModel(ModelConfig(width=8, latent_dim=8, predictor_hidden=16)),
+            {"task": "point_mass", "step": 1},
+        )
+        for i in range(2)
+    ]
+    graph = tmp_path / "g"
+    main(["--checkpoint", str(ckpts[0]), "--data", str(tiny_dataset), "--out", str(graph)])
+
+    def cfg(ckpt):
+        return EvalConfig(
+            env=EnvConfig("point_mass"),
+            checkpoint=str(ckpt),
+            planner={"name": "cem", "num_samples": 16, "iterations": 1, "num_elites": 2},
+            agent=AgentConfig(horizon=2, landmarks=str(graph) + ".safetensors"),
+            output_dir=str(tmp_path / "eval"),
+            eval=EvalSettings(episodes=1, seed=100_000, workers=1, videos=0),
+        )
+
+    r = evaluate(cfg(ckpts[0]))
+    assert r["episodes"] == 1
+    saved = json.loads((tmp_path / "eval" / "results.json").read_text())
+    assert saved["config"]["agent"]["landmarks"].endswith("g.safetensors")
+    with pytest.raises(checkpoint.CheckpointError, match="another world model"):
+        evaluate(cfg(ckpts[1]))

@@ -60,3 +60,20 @@ def test_readme_python_api_runs():
     namespace: dict = {}
     exec(compile(snippet, "README.md", "exec"), namespace)
     assert namespace["info"]["success"]
+
+
+GRAPHS = sorted((ROOT / "checkpoints" / "landmarks").glob("*.safetensors"))
+
+
+@pytest.mark.parametrize("path", GRAPHS, ids=lambda p: p.stem)
+def test_shipped_landmark_graph_belongs_to_its_model(path):
+    """Each graph pins the shipped world model it was encoded with, and loads against it."""
+    from agent import landmarks
+
+    manifest = json.loads(path.with_suffix(".json").read_text())
+    model = ROOT / "checkpoints" / f"{path.stem}.safetensors"
+    assert manifest["model_sha256"] == checkpoint.digest(model)
+    assert manifest["evaluation"]["episodes"] >= 100
+    assert manifest["evaluation"]["seeds"][0] >= 100_000
+    graph = landmarks.for_checkpoint(str(path), model)
+    assert graph.nodes == manifest["nodes"] and path.stat().st_size < 10 * 2**20
