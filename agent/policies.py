@@ -59,11 +59,38 @@ def noisy_oracle(
     return act
 
 
+def oracle_segments(
+    rng: np.random.Generator,
+    dim: int,
+    push: tuple[int, int] = (10, 30),
+    wander: tuple[int, int] = (5, 15),
+    sigma: float = 0.1,
+) -> Policy:
+    """Alternate segments of the oracle (small Gaussian noise, ``push`` steps) and of
+    Ornstein-Uhlenbeck exploration (``wander`` steps): purposeful contact for object tasks whose
+    random data barely touches the object (Push-T), plus off-oracle actions for the planner."""
+    ou = ornstein_uhlenbeck(rng, dim)
+    state = {"oracle": True, "left": int(rng.integers(push[0], push[1] + 1))}
+
+    def act(env: object) -> np.ndarray:
+        if state["left"] == 0:
+            state["oracle"] = not state["oracle"]
+            lo, hi = push if state["oracle"] else wander
+            state["left"] = int(rng.integers(lo, hi + 1))
+        state["left"] -= 1
+        if state["oracle"]:
+            return np.clip(env.oracle_action() + sigma * rng.standard_normal(dim), -1.0, 1.0)
+        return ou(env)
+
+    return act
+
+
 POLICIES: dict[str, Callable[..., Policy]] = {
     "random": uniform_random,
     "repeat": repeated_random,
     "ou": ornstein_uhlenbeck,
     "noisy_oracle": noisy_oracle,
+    "oracle_segments": oracle_segments,
 }
 #: "mixed" draws one of these per episode
 MIXED = ("repeat", "ou", "noisy_oracle")

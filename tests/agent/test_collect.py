@@ -90,7 +90,7 @@ def test_parallel_workers_give_the_same_data(tmp_path):
 def test_policies_cover_distance():
     env = envs.make("point_mass")
     spread, final = {}, {}
-    for policy in ("random", "repeat", "ou", "noisy_oracle"):
+    for policy in ("random", "repeat", "ou", "noisy_oracle", "oracle_segments"):
         span = []
         for seed in range(4):
             ep = run_episode(env, seed=seed, policy_name=policy)
@@ -100,6 +100,7 @@ def test_policies_cover_distance():
         final[policy] = float(ep.obs["distance"][-1])
     env.close()
     assert final["noisy_oracle"] < 0.05  # it heads for the goal and stays near it
+    assert spread["oracle_segments"] > spread["random"]
     assert spread["repeat"] > spread["random"]  # correlated actions travel further
     assert spread["ou"] > spread["random"]
 
