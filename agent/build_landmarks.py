@@ -27,6 +27,7 @@ import torch
 from agent import checkpoint
 from agent.dataset import Dataset, atomic_write_json
 from agent.errors import friendly_errors
+from agent.export import evaluation_of
 from agent.landmarks import FORMAT, LandmarkConfig, build
 
 
@@ -74,9 +75,7 @@ def record_evaluation(out: str, results: str) -> dict:
         raise ValueError(f"{results} used another world model than {weights} was built for")
     if min(r["seeds"]) < 100_000:
         raise ValueError(f"{results} ran on training seeds (< 100000): evaluate on held-out ones")
-    keys = ("success_rate", "success_ci95", "episodes", "seeds", "plan_ms_p50", "plan_ms_p95")
-    manifest["evaluation"] = {k: r[k] for k in (*keys, "planner")}
-    manifest["evaluation"]["config"] = r["config"]
+    manifest["evaluation"] = evaluation_of(r)
     atomic_write_json(meta, manifest)
     return manifest
 

@@ -18,6 +18,7 @@ import json
 import shutil
 import sys
 from pathlib import Path
+from typing import Any
 
 from agent import checkpoint
 from agent.dataset import atomic_write_json
@@ -34,10 +35,7 @@ def export(
     manifest = checkpoint.read_manifest(src)
     checkpoint.load(src)  # refuse to ship something that does not load
     if results is not None:
-        r = json.loads(results.read_text())
-        keys = ("success_rate", "success_ci95", "episodes", "seeds", "plan_ms_p50", "plan_ms_p95")
-        manifest["evaluation"] = {k: r[k] for k in (*keys, "planner")}
-        manifest["evaluation"]["config"] = r["config"]
+        manifest["evaluation"] = evaluation_of(json.loads(results.read_text()))
     if validation:  # checked before anything is written
         manifest["selection"] = _selection(validation, manifest)
     weights, meta = checkpoint.paths(out)
@@ -56,6 +54,12 @@ def export(
         manifest["total_train_wall_s"] = round(pre["train_wall_s"] + manifest["train_wall_s"], 1)
     atomic_write_json(meta, manifest)
     return weights
+
+
+def evaluation_of(results: dict[str, Any]) -> dict[str, Any]:
+    """The part of an ``agent.evaluate`` results.json that a manifest records."""
+    keys = ("success_rate", "success_ci95", "episodes", "seeds", "plan_ms_p50", "plan_ms_p95")
+    return {**{k: results[k] for k in (*keys, "planner")}, "config": results["config"]}
 
 
 def _selection(paths: list[Path], manifest: dict) -> dict:

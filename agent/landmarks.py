@@ -115,17 +115,23 @@ class LandmarkGraph:
             raise ValueError(f"landmarks: need >= 2 nodes with one episode/step each, got {m}")
         same = episode[1:] == episode[:-1]
         gap = (step[1:] - step[:-1])[same]
-        graph = cls(z, (np.zeros(0, int),) * 2 + (np.zeros(0),), _unit(z, same, gap))
-        if proprio is not None:
-            graph.p, graph.punit = proprio.float(), _unit(proprio.float(), same, gap)
-        graph.radius = cfg.radius
+        p = None if proprio is None else proprio.float()
+        graph = cls(
+            z,
+            (np.zeros(0, np.int64),) * 2 + (np.zeros(0),),  # linked below, by _steps
+            _unit(z, same, gap),
+            p,
+            1.0 if p is None else _unit(p, same, gap),
+            cfg.radius,
+            None if cfg.proprio_dims is None else list(cfg.proprio_dims),
+        )
         first = np.flatnonzero(same)
         src, dst, w = [first], [first + 1], [gap.astype(np.float64)]
         k = min(cfg.neighbours + 1, m)
         for lo in range(0, m, 2048):  # blockwise k-NN: O(M^2) time, O(2048 M) memory
             block = z[lo : lo + 2048]
-            p = None if graph.p is None else graph.p[lo : lo + 2048]
-            dist, idx = graph._steps(block, p).topk(k, dim=1, largest=False)
+            pb = None if p is None else p[lo : lo + 2048]
+            dist, idx = graph._steps(block, pb).topk(k, dim=1, largest=False)
             dist, idx = dist[:, 1:].numpy().ravel(), idx[:, 1:].numpy().ravel()  # drop self
             rows = np.repeat(np.arange(lo, lo + len(block)), k - 1)
             keep = dist <= cfg.radius
@@ -140,39 +146,33 @@ class LandmarkGraph:
     def nodes(self) -> int:
         return len(self.z)
 
-    def _steps(
-        self, z: torch.Tensor, p: torch.Tensor | None, nodes: list[int] | None = None
-    ) -> torch.Tensor:
-        """Distances (B, M) from latents z (B, D) to the nodes (default all), in env steps."""
-        zn = self.z if nodes is None else self.z[nodes]
-        d = _pairwise(z, zn) / self.unit
+    def _steps(self, z: torch.Tensor, p: torch.Tensor | None) -> torch.Tensor:
+        """Distances (B, M) from latents z (B, D) (and proprio p) to every node, in env steps."""
+        d = _pairwise(z, self.z) / self.unit
         if self.p is not None and p is not None:
-            pn = self.p if nodes is None else self.p[nodes]
-            d = torch.maximum(d, _pairwise(p, pn) / self.punit)
+            d = torch.maximum(d, _pairwise(p, self.p) / self.punit)
         return d
 
-    def _query(
-        self, z: torch.Tensor, proprio: Any = None, nodes: list[int] | None = None
-    ) -> np.ndarray:
+    def steps_to(self, z: torch.Tensor, proprio: Any = None) -> np.ndarray:
+        """Distance (M,) from one observation's latent (and proprio) to every node, in steps."""
         z = z.detach().flatten()[None].float().cpu()
         p = None
         if proprio is not None and self.p is not None:
             p = torch.as_tensor(np.asarray(proprio)).float()
             p = (p if self.pdims is None else p[self.pdims])[None]
-        return self._steps(z, p, nodes)[0].numpy()
+        return self._steps(z, p)[0].numpy()
 
-    def _attach(self, z: torch.Tensor, proprio: Any = None) -> tuple[np.ndarray, np.ndarray]:
-        """Nodes within ``radius`` of z (at least the nearest) and their distances in steps."""
-        d = self._query(z, proprio)
+    def _attach(self, d: np.ndarray) -> np.ndarray:
+        """Nodes within ``radius`` of a query with distances ``d`` (at least the nearest)."""
         near = np.flatnonzero(d <= self.radius)
-        if near.size == 0:
-            near = np.array([int(d.argmin())])
-        return near, d[near]
+        return near if near.size else np.array([int(d.argmin())])
 
     def reset(self, z_goal: torch.Tensor, proprio: Any = None) -> None:
         """One Dijkstra from the goal over the reversed graph: each node's steps-to-goal."""
         m = self.nodes
-        near, d = self._attach(z_goal, proprio)
+        dist_goal = self.steps_to(z_goal, proprio)
+        near = self._attach(dist_goal)
+        d = dist_goal[near]
         s, t, w = self.edges
         # reversed edges (t -> s), plus a virtual goal node m linked to the nodes near the goal
         rows = np.concatenate([t, np.full(near.size, m)])
@@ -186,10 +186,14 @@ class LandmarkGraph:
 
     def path_from(self, z: torch.Tensor, proprio: Any = None) -> list[int]:
         """Nodes of the shortest path from z's best entry node to the goal ([] if none)."""
+        return self._path(self.steps_to(z, proprio))
+
+    def _path(self, d: np.ndarray) -> list[int]:
+        """The path from the entry node of a query with node distances ``d``."""
         if self.to_goal is None:
             raise RuntimeError("LandmarkGraph.reset(z_goal) must be called before planning")
-        near, d = self._attach(z, proprio)
-        total = d + self.to_goal[near]
+        near = self._attach(d)
+        total = d[near] + self.to_goal[near]
         if not np.isfinite(total).any():
             return []
         node = int(near[np.argmin(total)])
@@ -206,10 +210,11 @@ class LandmarkGraph:
     ) -> tuple[torch.Tensor | None, float]:
         """The first node on the path at least ``lookahead`` steps from z (None: aim at the
         goal itself), and the graph's steps-to-goal from z's entry node."""
-        path = self.path_from(z, proprio)
+        d = self.steps_to(z, proprio)  # one distance computation serves entry and subgoal
+        path = self._path(d)
         if not path:
             return None, float("inf")
-        far = np.flatnonzero(self._query(z, proprio, nodes=path) >= lookahead)
+        far = np.flatnonzero(d[path] >= lookahead)
         left = float(self.to_goal[path[0]])
         return (None, left) if far.size == 0 else (self.z[path[int(far[0])]], left)
 
@@ -281,15 +286,13 @@ def build(
                 if cfg.proprio_dims is not None:
                     pr = pr[:, list(cfg.proprio_dims)]
                 proprio.append(torch.from_numpy(pr))
-    graph = LandmarkGraph.from_frames(
+    return LandmarkGraph.from_frames(
         torch.cat(latents),
         np.concatenate(episode),
         np.concatenate(step),
         cfg,
         torch.cat(proprio) if cfg.use_proprio else None,
     )
-    graph.pdims = None if cfg.proprio_dims is None else list(cfg.proprio_dims)
-    return graph
 
 
 def for_checkpoint(landmarks: str | None, ckpt: str | os.PathLike) -> LandmarkGraph | None:

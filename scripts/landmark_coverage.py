@@ -47,7 +47,7 @@ def main() -> None:
         graph.reset(zg, goal.get("proprio"))
         reach.append(float(np.isfinite(graph.to_goal).mean()))
         start_ok.append(bool(graph.path_from(z0, obs.get("proprio"))))
-        goal_gap.append(float(graph._query(zg, goal.get("proprio")).min()))
+        goal_gap.append(float(graph.steps_to(zg, goal.get("proprio")).min()))
     env.close()
     print(
         f"{a.env}: {graph.nodes} nodes, {len(graph.edges[0])} edges, link radius "
