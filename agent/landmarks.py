@@ -277,8 +277,10 @@ def build(
         for e, ep in enumerate(episodes):
             idx = np.arange(0, len(ep["pixels"]), cfg.stride)
             px = np.asarray(ep["pixels"][idx])
+            pr_all = torch.from_numpy(np.asarray(ep["proprio"][idx], np.float32))
             for lo in range(0, len(px), batch):
-                latents.append(model.encode(torch.from_numpy(px[lo : lo + batch])).flatten(1))
+                z = model.encode(torch.from_numpy(px[lo : lo + batch]), pr_all[lo : lo + batch])
+                latents.append(z.flatten(1))
             episode.append(np.full(len(idx), e))
             step.append(idx)
             if cfg.use_proprio:

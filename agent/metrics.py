@@ -20,10 +20,19 @@ from agent.model import WorldModel
 
 
 @torch.no_grad()
-def encode_all(model: WorldModel, pixels: torch.Tensor, batch: int = 512) -> torch.Tensor:
+def encode_all(
+    model: WorldModel, pixels: torch.Tensor, proprio: torch.Tensor | None = None, batch: int = 512
+) -> torch.Tensor:
+    """Latents of many frames (and their proprio, which proprio_state models need)."""
     dev = next(model.parameters()).device
     return torch.cat(
-        [model.encode(pixels[i : i + batch].to(dev)).cpu() for i in range(0, len(pixels), batch)]
+        [
+            model.encode(
+                pixels[i : i + batch].to(dev),
+                None if proprio is None else proprio[i : i + batch].to(dev),
+            ).cpu()
+            for i in range(0, len(pixels), batch)
+        ]
     )
 
 
@@ -114,9 +123,10 @@ def plannability_report(
     distance: Callable[[np.ndarray, np.ndarray], np.ndarray],
 ) -> dict:
     model.eval()
-    z_tr = encode_all(model, train.pixels[:: max(1, len(train.pixels) // 5000)])
-    s_tr = train.state[:: max(1, len(train.pixels) // 5000)]
-    z_he = encode_all(model, held.pixels)
+    every = max(1, len(train.pixels) // 5000)
+    z_tr = encode_all(model, train.pixels[::every], train.proprio[::every])
+    s_tr = train.state[::every]
+    z_he = encode_all(model, held.pixels, held.proprio)
     return {
         "prediction_error": prediction_error(model, held, z_he),
         "probe_r2": probe_r2(z_tr, s_tr, z_he, held.state),

@@ -95,10 +95,18 @@ class MPCAgent:
     def _to_pixels(self, pixels: np.ndarray) -> torch.Tensor:
         return torch.as_tensor(np.array(pixels, copy=True), device=self.device)[None]
 
+    def _encode(self, obs: dict[str, np.ndarray]) -> torch.Tensor:
+        """One observation -> (1, *latent); proprio_state models also read its proprio."""
+        p = obs.get("proprio") if self.model.cfg.proprio_state else None
+        p = None if p is None else torch.as_tensor(np.asarray(p, np.float32), device=self.device)
+        return self.model.encode(self._to_pixels(obs["pixels"]), None if p is None else p[None])
+
     @torch.no_grad()
     def reset(self, goal: dict[str, np.ndarray], seed: int | None = None) -> None:
-        """Start an episode toward ``goal`` (``pixels`` and optional ``proprio``)."""
-        self.z_goal = self.model.encode(self._to_pixels(goal["pixels"]))[0]  # (*latent)
+        """Start an episode toward ``goal`` (``pixels`` and optional ``proprio``).
+
+        A ``model.proprio_state`` world model needs the goal's proprio as well."""
+        self.z_goal = self._encode(goal)[0]  # (*latent)
         gp = goal.get("proprio")
         self.goal_proprio = None if gp is None else torch.as_tensor(gp, device=self.device).float()
         self.plan: torch.Tensor | None = None  # (H, A) warm start
@@ -138,7 +146,7 @@ class MPCAgent:
         t0 = time.perf_counter()
         k = self.cfg.replan_every
         with torch.no_grad():
-            z0 = self.model.encode(self._to_pixels(obs["pixels"]))  # (1, *latent) = K=1 history
+            z0 = self._encode(obs)  # (1, *latent) = K=1 history
         init = None
         if self.plan is not None:
             init = torch.cat([self.plan[k:], self.plan[-1:].expand(k, -1)])  # shift, pad tail

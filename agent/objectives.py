@@ -5,6 +5,7 @@ pretrain: action-free JEPA on video. The online encoder sees frame t, the action
   log-spread regularizers that keep latent distance meaningful for planning.
 finetune: action-conditioned. With the encoder frozen (default) the targets are its latents;
   loss = teacher-forced one-step + autoregressive multi-step rollout, plus a proprio probe.
+  With model.proprio_state the latents carry the normalized proprio, so both losses cover it.
 """
 
 from __future__ import annotations
@@ -71,10 +72,10 @@ class FinetuneObjective(nn.Module):
 
     def forward(self, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
         m, k = self.model, self.model.cfg.history
-        if "latents" in batch:  # frozen encoder: latents precomputed once
+        if "latents" in batch:  # frozen encoder: latents precomputed once (+ proprio part)
             z = batch["latents"]
         else:
-            z = encode_window(m.encoder, batch["pixels"])
+            z = m.with_proprio(encode_window(m.encoder, batch["pixels"]), batch["proprio"])
         target = z if self.train_encoder else z.detach()
         acts = batch["actions"]  # (B, W-1, A)
         steps = z.shape[1] - k
@@ -91,7 +92,7 @@ class FinetuneObjective(nn.Module):
             "proprio": losses.latent_mse(proprio, batch["proprio"]),
         }
         if "frame" in batch:  # one frame per window for the picture decoder
-            pic = m.decoder(z[: len(batch["frame"]), 0].detach())
+            pic = m.decoder(m.image_part(z[: len(batch["frame"]), 0]).detach())
             out["decoder"] = losses.latent_mse(pic, batch["frame"].float() / 255.0)
         out["loss"] = sum(getattr(self.w, name) * v for name, v in list(out.items()))
         return out

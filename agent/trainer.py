@@ -171,8 +171,10 @@ class Trainer:
             self.step = extra["step"]
             if extra.get("dataset_sha256") != self.data.meta["sha256"]:
                 raise DatasetError(f"resume: {cfg.data} is not the dataset this run started on")
+        if self.model.cfg.proprio_state and not cfg.resume:
+            self.model.set_proprio_stats(self.train.proprio)  # resume restores them
         if cfg.stage == "finetune" and not cfg.train_encoder:
-            self.latents = encode_all(self.model, self.train.pixels)
+            self.latents = encode_all(self.model, self.train.pixels, self.train.proprio)
         log = _Logger(self.out, enabled=self.rank == 0)
         bar = tqdm(
             total=cfg.steps,

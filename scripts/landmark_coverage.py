@@ -43,7 +43,8 @@ def main() -> None:
         obs, _ = env.reset(seed=s)
         goal = task.goal_observation()
         with torch.no_grad():
-            z0, zg = model.encode(torch.from_numpy(np.stack([obs["pixels"], goal["pixels"]])))
+            px = torch.from_numpy(np.stack([obs["pixels"], goal["pixels"]]))
+            z0, zg = model.encode(px, torch.from_numpy(np.stack([obs["proprio"], goal["proprio"]])))
         graph.reset(zg, goal.get("proprio"))
         reach.append(float(np.isfinite(graph.to_goal).mean()))
         start_ok.append(bool(graph.path_from(z0, obs.get("proprio"))))

@@ -20,6 +20,10 @@ class ModelConfig:
     history: int = 1  #: latents of context the predictor sees (1 = Markov)
     action_dim: int = 2  #: A (from the dataset's action space)
     proprio_dim: int = 4  #: proprio size (from the dataset)
+    #: conv only: the latent also carries the robot's normalized proprio, so the predictor
+    #: sees it and predicts it (DINO-WM's proprio concat); encode() then needs the proprio
+    proprio_state: bool = False
+    proprio_scale: float = 1.0  #: multiplies the normalized proprio inside the latent
 
     def __post_init__(self) -> None:
         if self.encoder not in ("conv", "vit"):
@@ -34,11 +38,25 @@ class ModelConfig:
         ):
             if getattr(self, name) < 1:
                 raise ValueError(f"model.{name}={getattr(self, name)} must be >= 1")
+        if self.proprio_state and self.encoder != "conv":
+            raise ValueError("model.proprio_state=true needs model.encoder=conv (global latent)")
+        if self.proprio_state and self.proprio_dim < 1:
+            raise ValueError(
+                "model.proprio_state=true needs a dataset with proprio (proprio_dim is 0): "
+                "collect one with agent.collect or set model.proprio_state=false"
+            )
+        if self.proprio_state and self.proprio_scale <= 0:
+            raise ValueError(f"model.proprio_scale={self.proprio_scale}: use a number > 0")
         if self.image_size % 8 or (self.encoder == "vit" and self.image_size % self.patch_size):
             raise ValueError(
                 f"model.image_size={self.image_size} must be a multiple of 8 (and of patch_size "
                 f"{self.patch_size} for vit)"
             )
+
+    @property
+    def state_dim(self) -> int:
+        """Size of each latent token as the predictor sees it (image latent [+ proprio])."""
+        return self.latent_dim + (self.proprio_dim if self.proprio_state else 0)
 
     @property
     def tokens(self) -> int:

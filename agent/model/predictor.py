@@ -23,8 +23,8 @@ class MLPPredictor(nn.Module):
 
     def __init__(self, cfg: ModelConfig) -> None:
         super().__init__()
-        din = cfg.latent_dim * cfg.history + cfg.action_dim
-        self.net = mlp(din, cfg.predictor_hidden, cfg.latent_dim, cfg.predictor_layers)
+        din = cfg.state_dim * cfg.history + cfg.action_dim
+        self.net = mlp(din, cfg.predictor_hidden, cfg.state_dim, cfg.predictor_layers)
         nn.init.zeros_(self.net[-1].weight)
         nn.init.zeros_(self.net[-1].bias)
 
@@ -63,12 +63,14 @@ class TokenPredictor(nn.Module):
 
 
 class FramePredictor(nn.Module):
-    """Action-free predictor for pretraining: latent history (N, K, ...) -> next latent."""
+    """Action-free predictor for pretraining: latent history (N, K, ...) -> next latent.
+
+    It works on the image latent alone (pretraining has no proprio)."""
 
     def __init__(self, cfg: ModelConfig) -> None:
         super().__init__()
         self.inner = (MLPPredictor if cfg.encoder == "conv" else TokenPredictor)(
-            ModelConfig(**{**cfg.__dict__, "action_dim": 1})
+            ModelConfig(**{**cfg.__dict__, "action_dim": 1, "proprio_state": False})
         )
 
     def forward(self, hist: torch.Tensor) -> torch.Tensor:

@@ -2,6 +2,8 @@
 
 Shapes: N samples, H horizon, A action dim, K history, D latent, P patch tokens.
 A latent ``z`` is (D,) for the conv encoder and (P, D) for the ViT; batched (B, *latent).
+With ``model.proprio_state`` (conv only) it is (D + proprio_dim,): the image latent followed by
+the normalized proprio, so the predictor conditions on the robot's state and predicts it.
 """
 
 from __future__ import annotations
@@ -24,22 +26,55 @@ class WorldModel(nn.Module):
         self.target_encoder = copy.deepcopy(self.encoder).requires_grad_(False)  # EMA copy
         self.frame_predictor = FramePredictor(cfg)  # action-free, pretraining only
         self.predictor = make_predictor(cfg)  # action-conditioned
-        d = cfg.latent_dim * cfg.tokens
+        d = cfg.state_dim * cfg.tokens
+        if cfg.proprio_state:  # normalization of the proprio inside the latent (from the data)
+            self.register_buffer("proprio_mean", torch.zeros(cfg.proprio_dim))
+            self.register_buffer("proprio_std", torch.ones(cfg.proprio_dim))
         self.proprio_head = nn.Linear(d, cfg.proprio_dim)  # optional proprio cost term
         self.decoder = ConvDecoder(cfg)  # for videos of imagined futures only
 
     @property
     def latent_shape(self) -> tuple[int, ...]:
         return (
-            (self.cfg.latent_dim,)
+            (self.cfg.state_dim,)
             if self.cfg.encoder == "conv"
             else (self.cfg.tokens, self.cfg.latent_dim)
         )
 
+    # ---- proprio inside the latent (model.proprio_state) --------------------------------
+    def set_proprio_stats(self, proprio: torch.Tensor) -> None:
+        """Normalization of the latent's proprio part from data rows (N, P)."""
+        p = proprio.double()
+        self.proprio_mean.copy_(p.mean(0).float())
+        self.proprio_std.copy_(p.std(0).clamp_min(1e-3).float())
+
+    def embed_proprio(self, proprio: torch.Tensor) -> torch.Tensor:
+        """(..., P) raw proprio -> (..., P) the latent's proprio part."""
+        p = proprio.to(self.proprio_mean.device, torch.float32)
+        return (p - self.proprio_mean) / self.proprio_std * self.cfg.proprio_scale
+
+    def with_proprio(self, z: torch.Tensor, proprio: torch.Tensor | None) -> torch.Tensor:
+        """Image latents (..., D) -> model latents: + the proprio part with proprio_state."""
+        if not self.cfg.proprio_state:
+            return z
+        if proprio is None or not torch.isfinite(torch.as_tensor(proprio)).all():
+            raise ValueError(
+                "this world model plans on proprio too (model.proprio_state=true): give the "
+                "observation's and the goal's proprio (finite), or use an image-only checkpoint"
+            )
+        return torch.cat([z, self.embed_proprio(torch.as_tensor(proprio))], dim=-1)
+
+    def image_part(self, z: torch.Tensor) -> torch.Tensor:
+        """(..., *latent) -> the image latent alone (drops the proprio part, if any)."""
+        return z[..., : self.cfg.latent_dim] if self.cfg.proprio_state else z
+
     # ---- verbs --------------------------------------------------------------------------
-    def encode(self, pixels: torch.Tensor) -> torch.Tensor:
-        """(B, H, W, 3) uint8 -> (B, *latent)."""
-        return self.encoder(pixels)
+    def encode(self, pixels: torch.Tensor, proprio: torch.Tensor | None = None) -> torch.Tensor:
+        """(B, H, W, 3) uint8 [+ (B, P) proprio] -> (B, *latent).
+
+        ``proprio`` is needed by ``model.proprio_state`` models and ignored by the others.
+        """
+        return self.with_proprio(self.encoder(pixels), proprio)
 
     def next(self, z_hist: torch.Tensor, action: torch.Tensor) -> torch.Tensor:
         """(N, K, *latent) history and (N, A) action -> (N, *latent) next latent."""
@@ -62,7 +97,7 @@ class WorldModel(nn.Module):
     @torch.no_grad()
     def decode(self, z: torch.Tensor) -> torch.Tensor:
         """(B, *latent) -> (B, H, W, 3) uint8 picture of what the latent shows."""
-        return (self.decoder(z) * 255).round().to(torch.uint8)
+        return (self.decoder(self.image_part(z)) * 255).round().to(torch.uint8)
 
     # ---- costs --------------------------------------------------------------------------
     @staticmethod
@@ -86,5 +121,12 @@ class WorldModel(nn.Module):
         return d[:, -1] if weights is None else d @ weights
 
     def proprio_cost(self, zs: torch.Tensor, goal_proprio: torch.Tensor) -> torch.Tensor:
-        """Squared error of the proprio decoded from the final latent (N, H, ...) -> (N,)."""
+        """Squared proprio error of the final imagined latent (N, H, ...) -> (N,).
+
+        proprio_state models: the latent's own (normalized) proprio part; others: the proprio
+        decoded by the probe head, in raw units.
+        """
+        if self.cfg.proprio_state:
+            part = zs[:, -1, self.cfg.latent_dim :]
+            return (part - self.embed_proprio(goal_proprio)).pow(2).mean(-1)
         return (self.proprio_head(zs[:, -1].flatten(1)) - goal_proprio).pow(2).mean(-1)

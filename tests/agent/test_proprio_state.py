@@ -1,0 +1,87 @@
+"""model.proprio_state: the latent carries the normalized proprio; training, planning, refusals."""
+
+import numpy as np
+import pytest
+import torch
+
+import envs
+import planners
+from agent import checkpoint
+from agent.model import ModelConfig, WorldModel
+from agent.mpc import AgentConfig, MPCAgent
+from agent.trainer import TrainConfig, Trainer
+
+CFG = dict(width=8, latent_dim=16, predictor_hidden=32, predictor_layers=1, proprio_dim=4)
+
+
+def _model(**kw) -> WorldModel:
+    torch.manual_seed(0)
+    return WorldModel(ModelConfig(**{**CFG, "proprio_state": True, **kw}))
+
+
+def test_latent_is_image_latent_then_normalized_proprio():
+    m = _model(proprio_scale=2.0)
+    m.set_proprio_stats(torch.tensor([[0.0, 1, 2, 3], [2.0, 3, 4, 5]]))
+    px = torch.randint(0, 256, (2, 64, 64, 3), dtype=torch.uint8)
+    p = torch.tensor([[1.0, 2, 3, 4], [2.0, 3, 4, 5]])
+    z = m.encode(px, p)
+    assert z.shape == (2, 20) == (2, *m.latent_shape)
+    torch.testing.assert_close(z[:, :16], m.encoder(px))
+    std = 2**0.5  # sample std of {a, a + 2}
+    torch.testing.assert_close(z[1, 16:], torch.full((4,), 1 / std * 2.0))
+    assert m.rollout(z[:1], torch.zeros(3, 5, 2)).shape == (3, 5, 20)
+    assert m.decode(z[:1]).shape == (1, 64, 64, 3)  # the decoder sees the image part only
+    # the proprio cost reads the latent's own proprio part
+    zs = z[None, None, 1].expand(3, 2, 20)
+    torch.testing.assert_close(m.proprio_cost(zs, p[1]), torch.zeros(3))
+    assert torch.all(m.proprio_cost(zs, p[0]) > 0)
+
+
+def test_image_only_models_ignore_proprio_and_proprio_models_demand_it():
+    plain = WorldModel(ModelConfig(**CFG))
+    px = torch.randint(0, 256, (1, 64, 64, 3), dtype=torch.uint8)
+    torch.testing.assert_close(plain.encode(px, torch.ones(1, 4)), plain.encode(px))
+    m = _model()
+    with pytest.raises(ValueError, match="proprio_state=true"):
+        m.encode(px)
+    with pytest.raises(ValueError, match="finite"):
+        m.encode(px, torch.full((1, 4), float("nan")))
+    with pytest.raises(ValueError, match="encoder=conv"):
+        ModelConfig(**{**CFG, "encoder": "vit", "proprio_state": True})
+    with pytest.raises(ValueError, match="dataset with proprio"):
+        ModelConfig(**{**CFG, "proprio_dim": 0, "proprio_state": True})
+
+
+def test_checkpoint_keeps_the_proprio_normalization(tmp_path):
+    m = _model()
+    m.set_proprio_stats(torch.randn(50, 4) * 3 + 1)
+    loaded, _ = checkpoint.load(checkpoint.save(tmp_path / "m", m, {"task": "point_mass"}))
+    torch.testing.assert_close(loaded.proprio_mean, m.proprio_mean)
+    torch.testing.assert_close(loaded.proprio_std, m.proprio_std)
+
+
+def test_finetune_learns_the_proprio_part_and_the_agent_plans_with_it(tiny_dataset, tmp_path):
+    def cfg(out, **kw):
+        model = ModelConfig(**{**CFG, "proprio_state": True})
+        base = dict(data=str(tiny_dataset), out=str(tmp_path / out), model=model, steps=30)
+        return TrainConfig(**{**base, "batch_size": 8, "window": 3, "threads": 1, **kw})
+
+    pre = Trainer(cfg("pre", steps=2)).fit()
+    ft = Trainer(cfg("ft", stage="finetune", init=str(pre))).fit()
+    model, manifest = checkpoint.load(ft)
+    assert model.cfg.proprio_state and manifest["model"]["proprio_state"]
+    # stats come from the data: point_mass proprio (position, velocity) is not standard normal
+    assert not torch.allclose(model.proprio_std, torch.ones(4))
+    planner = planners.make(
+        "cem", [-1, -1], [1, 1], horizon=3, num_samples=16, iterations=2, num_elites=4
+    )
+    env = envs.make("point_mass")
+    obs, _ = env.reset(seed=3)
+    agent = MPCAgent(model, planner, AgentConfig(horizon=3, proprio_weight=1.0), seed=0)
+    agent.reset(env.unwrapped.goal_observation(), seed=0)
+    actions = [agent.act(obs) for _ in range(2)]
+    assert all(np.all(np.abs(a) <= 1) for a in actions)
+    assert agent.imagined.shape == (3, 16 + 4)
+    with pytest.raises(ValueError, match="goal's proprio"):
+        agent.reset({"pixels": obs["pixels"]})
+    env.close()
