@@ -2,7 +2,8 @@
 
     python scripts/results_table.py [--baselines runs]
 
-(baselines: runs/<task>/{oracle,random}/results.json)
+(baselines: runs/<task>/{oracle,random}/results.json; ``checkpoints/variants/<task>_<name>`` rows
+are other ways to plan the same task, e.g. ``reacher_easy (image)``: image-only planning)
 
 Every MPC number comes from ``checkpoints/<task>.json`` (written by ``agent.export`` from an
 ``agent.evaluate`` run; the ``+ landmarks`` rows from ``checkpoints/landmarks/<task>.json``,
@@ -34,9 +35,13 @@ def main() -> None:
         "| pred. error h5 / copy | oracle | random |"
     )
     print("|---|---|---|---|---|---|---|---|")
-    for meta in sorted(a.checkpoints.glob("*.json")):
+    metas = sorted(a.checkpoints.glob("*.json")) + sorted(a.checkpoints.glob("variants/*.json"))
+    for meta in sorted(metas, key=lambda p: p.stem):
         m = json.loads(meta.read_text())
-        rows = [(m["task"], m["evaluation"])]
+        name = (
+            m["task"] if "variant" not in m else f"{m['task']} ({meta.stem[len(m['task']) + 1 :]})"
+        )
+        rows = [(name, m["evaluation"])]
         graph = a.checkpoints / "landmarks" / meta.name
         if graph.exists() and "evaluation" in json.loads(graph.read_text()):
             rows.append((f"{m['task']} + landmarks", json.loads(graph.read_text())["evaluation"]))

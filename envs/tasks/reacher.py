@@ -7,7 +7,9 @@ image of the arm at a goal configuration (drawn uniformly over the joint ranges)
 Success rule (dm_control's radii): the fingertip is within ``0.06`` m (easy: target 0.05 +
 finger 0.01) or ``0.025`` m (hard: target 0.015 + finger 0.01) of the goal fingertip position.
 Step budget: 50 steps at 12.5 Hz (action repeat 4). Actions: 2 joint torques in [-1, 1].
-Proprio: cos/sin of both joint angles (4) and joint velocities (2).
+Proprio (5): cos/sin of the shoulder angle (an unlimited hinge), the wrist angle itself (a hinge
+limited to +-160 deg: its cos/sin would put the arm folded at -160 deg next to a goal at +120
+deg, across the limit, and a planner would press the arm into the limit), both joint velocities.
 """
 
 from __future__ import annotations
@@ -81,7 +83,7 @@ class Reacher(GoalEnv):
 
     def _proprio(self) -> np.ndarray:
         q = self.data.qpos
-        return np.concatenate([np.cos(q), np.sin(q), self.data.qvel])
+        return np.concatenate([[np.cos(q[0]), np.sin(q[0]), q[1]], self.data.qvel])
 
     def state(self) -> np.ndarray:
         return np.concatenate([self._fingertip(), self.data.qpos])

@@ -12,40 +12,53 @@ import pytest
 
 from agent import checkpoint
 from agent.evaluation import EvalConfig, EvalSettings, evaluate
+from agent.mpc import AgentConfig
 from envs.config import EnvConfig
 
 ROOT = Path(__file__).resolve().parents[2]
 SHIPPED = sorted((ROOT / "checkpoints").glob("*.safetensors"))
+#: other ways to plan the same task (checkpoints/variants/<task>_<variant>.*)
+VARIANTS = sorted((ROOT / "checkpoints" / "variants").glob("*.safetensors"))
+
+
+def _task(path: Path) -> str:
+    return json.loads(path.with_suffix(".json").read_text())["task"]
 
 
 def test_there_is_a_shipped_checkpoint_for_the_default_task():
     assert (ROOT / "checkpoints" / "point_mass.safetensors").exists()
 
 
-@pytest.mark.parametrize("path", SHIPPED, ids=lambda p: p.stem)
+@pytest.mark.parametrize("path", SHIPPED + VARIANTS, ids=lambda p: p.stem)
 def test_manifest_describes_the_weights(path):
     manifest = json.loads(path.with_suffix(".json").read_text())
     assert manifest["weights_sha256"] == hashlib.sha256(path.read_bytes()).hexdigest()
-    assert manifest["task"] == path.stem
+    if path in SHIPPED:
+        assert manifest["task"] == path.stem
+    else:
+        assert path.stem.startswith(manifest["task"] + "_") and manifest["variant"]
     assert manifest["commands"] and manifest["evaluation"]["episodes"] >= 100
     assert manifest["evaluation"]["seeds"][0] >= 100_000  # held out from the training seeds
-    model, _ = checkpoint.load(path, expect={"task": path.stem})
+    model, _ = checkpoint.load(path, expect={"task": manifest["task"]})
     assert path.stat().st_size < 10 * 2**20
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("path", SHIPPED, ids=lambda p: p.stem)
+@pytest.mark.parametrize("path", SHIPPED + VARIANTS, ids=lambda p: p.stem)
 def test_shipped_checkpoint_keeps_its_success_floor(path, tmp_path):
-    """A few fixed held-out seeds; the floor sits well below the shipped success rate."""
+    """A few fixed held-out seeds with the shipped evaluation's planner and agent settings;
+    the floor sits well below the shipped success rate."""
     manifest = json.loads(path.with_suffix(".json").read_text())
     shipped_rate = manifest["evaluation"]["success_rate"]
     if shipped_rate < 0.5:
         pytest.skip(f"{path.stem} ships at {shipped_rate:.2f}: no success floor to keep")
+    shipped_cfg = manifest["evaluation"]["config"]
     cfg = EvalConfig(
-        env=EnvConfig(path.stem),
+        env=EnvConfig(_task(path)),
         checkpoint=str(path),
         output_dir=str(tmp_path),
-        planner=manifest["evaluation"]["config"]["planner"],
+        planner=shipped_cfg["planner"],
+        agent=AgentConfig(**shipped_cfg["agent"]),
         eval=EvalSettings(episodes=6, seed=300_000, workers=2, videos=0),
     )
     r = evaluate(cfg)

@@ -132,3 +132,18 @@ def test_oracle_reaches_the_goal_within_budget(name):
             f"{name} oracle failed on seed {seed}: distance {info['distance_to_goal']:.3f}"
         )
     e.close()
+
+
+def test_reacher_proprio_keeps_the_limited_wrist_as_an_angle():
+    """cos/sin would put a wrist folded at -160 deg next to a goal at +120 deg (across the
+    limit); the raw angle keeps them apart, as the arm has to travel between them."""
+    env = envs.make("reacher_easy")
+    obs, _ = env.reset(seed=3)
+    task = env.unwrapped
+    q = task.data.qpos
+    assert obs["proprio"].shape == (5,)
+    np.testing.assert_allclose(obs["proprio"][:3], [np.cos(q[0]), np.sin(q[0]), q[1]], rtol=1e-5)
+    goal = task.goal_observation()["proprio"]
+    np.testing.assert_allclose(goal[2], task._goal_qpos()[1], rtol=1e-5)
+    np.testing.assert_allclose(goal[3:], 0.0)  # the goal is at rest
+    env.close()
