@@ -86,16 +86,19 @@ def rank_correlation(
     n_pairs: int = 4000,
     seed: int = 0,
     episode: np.ndarray | None = None,
+    dim_weights: torch.Tensor | None = None,
 ) -> dict[str, float]:
     """Spearman between latent L2 cost and the task's true distance over random pairs.
 
     ``all``/``near``: pairs drawn across the whole held-out set. ``within`` (when ``episode``
     gives each frame's episode): both frames from one episode, as in planning, where the goal
     image shares the episode's scene (two_room's door) with the current one.
+    ``dim_weights`` (latent size,): the cost is ``sum(w * diff^2)`` instead of the mean square
+    (see ``planning_cost_weights``).
     """
     rng = np.random.default_rng(seed)
     i, j = rng.integers(len(z), size=(2, n_pairs))
-    lat = _latent_cost(z, i, j)
+    lat = _latent_cost(z, i, j, dim_weights)
     true = distance(state[i], state[j])
     near = true < np.median(true)
     out = {
@@ -107,13 +110,30 @@ def rank_correlation(
         e = episode[i]  # episodes are contiguous runs of frames
         j = first[e] + (rng.random(n_pairs) * count[e]).astype(int)
         out["within"] = float(
-            spearmanr(_latent_cost(z, i, j), distance(state[i], state[j])).statistic
+            spearmanr(_latent_cost(z, i, j, dim_weights), distance(state[i], state[j])).statistic
         )
     return out
 
 
-def _latent_cost(z: torch.Tensor, i: np.ndarray, j: np.ndarray) -> np.ndarray:
-    return (z[i] - z[j]).flatten(1).pow(2).mean(-1).numpy()
+def _latent_cost(
+    z: torch.Tensor, i: np.ndarray, j: np.ndarray, w: torch.Tensor | None = None
+) -> np.ndarray:
+    d = (z[i] - z[j]).flatten(1).pow(2)
+    return (d.mean(-1) if w is None else d @ w).numpy()
+
+
+def planning_cost_weights(model: WorldModel, proprio_weight: float) -> torch.Tensor:
+    """Per-dimension weights that turn the squared latent difference into the agent's l2 cost
+    with ``agent.proprio_weight`` (mean over the latent + weight x mean over its proprio part)."""
+    if not model.cfg.proprio_state:
+        raise ValueError(
+            "proprio_weight in the plannability report needs a model.proprio_state checkpoint "
+            "(its latent holds the proprio): drop --proprio-weight for this one"
+        )
+    n, d = model.cfg.state_dim, model.cfg.latent_dim
+    w = torch.full((n,), 1.0 / n)
+    w[d:] += proprio_weight / (n - d)
+    return w
 
 
 def plannability_report(
@@ -121,14 +141,22 @@ def plannability_report(
     train: Windows,
     held: Windows,
     distance: Callable[[np.ndarray, np.ndarray], np.ndarray],
+    proprio_weight: float = 0.0,
 ) -> dict:
+    """The metrics above; with ``proprio_weight`` also ``spearman_cost``: the same ranking for
+    the cost the agent plans with at that ``agent.proprio_weight``."""
     model.eval()
     every = max(1, len(train.pixels) // 5000)
     z_tr = encode_all(model, train.pixels[::every], train.proprio[::every])
     s_tr = train.state[::every]
     z_he = encode_all(model, held.pixels, held.proprio)
-    return {
+    report = {
         "prediction_error": prediction_error(model, held, z_he),
         "probe_r2": probe_r2(z_tr, s_tr, z_he, held.state),
         "spearman": rank_correlation(z_he, held.state, distance, episode=held.episode),
     }
+    if proprio_weight:
+        w = planning_cost_weights(model, proprio_weight)
+        cost = rank_correlation(z_he, held.state, distance, episode=held.episode, dim_weights=w)
+        report["spearman_cost"] = {**cost, "proprio_weight": proprio_weight}
+    return report

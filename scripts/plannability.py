@@ -5,7 +5,8 @@
 Prints the same report as training runs write into their manifests (prediction error vs the
 copy baseline, probe R^2, Spearman all / near / within one episode), so metrics added after a
 model shipped can be read off it without retraining. The held-out split is the trainer's
-(last 10% of episodes).
+(last 10% of episodes). ``--proprio-weight W`` adds ``spearman_cost``: the ranking by the cost
+the agent plans with at ``agent.proprio_weight=W`` (model.proprio_state checkpoints).
 """
 
 from __future__ import annotations
@@ -26,6 +27,12 @@ def main() -> None:
     p.add_argument("--data", required=True)
     p.add_argument("--window", type=int, default=6, help="prediction horizon + history")
     p.add_argument("--heldout-fraction", type=float, default=0.1)
+    p.add_argument(
+        "--proprio-weight",
+        type=float,
+        default=0.0,
+        help="also rank with the agent's cost at this agent.proprio_weight (proprio_state models)",
+    )
     a = p.parse_args()
     data = Dataset(a.data)
     model, manifest = checkpoint.load(a.checkpoint, expect={"task": data.task})
@@ -33,7 +40,7 @@ def main() -> None:
     task = envs.make(data.task).unwrapped
     report = plannability_report(
         model, Windows(data, train_eps, a.window), Windows(data, held_eps, a.window),
-        task.state_distance,
+        task.state_distance, a.proprio_weight,
     )  # fmt: skip
     task.close()
     print(json.dumps({"checkpoint": a.checkpoint, "data": a.data, **report}, indent=1))

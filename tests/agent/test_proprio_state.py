@@ -85,3 +85,20 @@ def test_finetune_learns_the_proprio_part_and_the_agent_plans_with_it(tiny_datas
     with pytest.raises(ValueError, match="goal's proprio"):
         agent.reset({"pixels": obs["pixels"]})
     env.close()
+
+
+def test_plannability_cost_weights_reproduce_the_agents_cost():
+    from agent.metrics import planning_cost_weights
+
+    m = _model()
+    m.set_proprio_stats(torch.randn(50, 4) * 2)
+    px = torch.randint(0, 256, (2, 64, 64, 3), dtype=torch.uint8)
+    p = torch.randn(2, 4)
+    z = m.encode(px, p)
+    w = planning_cost_weights(m, 10.0)
+    agent_cost = m.latent_cost(z[None, None, 0], z[1]) + 10.0 * m.proprio_cost(
+        z[None, None, 0], p[1]
+    )
+    torch.testing.assert_close((z[0] - z[1]).pow(2) @ w, agent_cost[0])
+    with pytest.raises(ValueError, match="proprio_state"):
+        planning_cost_weights(WorldModel(ModelConfig(**CFG)), 10.0)
