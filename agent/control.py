@@ -16,6 +16,7 @@ import hydra
 import numpy as np
 from omegaconf import DictConfig, OmegaConf
 
+from agent import shipped_settings
 from agent.config import to_dataclass
 from agent.control_loop import ControlLoop, LoopConfig, RunResult
 from agent.errors import friendly_errors
@@ -102,6 +103,8 @@ def control(cfg: ControlConfig, config_dump: dict[str, Any] | None = None) -> Ru
 @friendly_errors
 def main(cfg: DictConfig) -> None:
     raw = OmegaConf.to_container(cfg, resolve=True)
+    if raw["mode"] == "run":  # the planning settings the checkpoint was shipped with
+        shipped_settings.fill_in(raw)
     result = control(to_dataclass(ControlConfig, raw), config_dump=raw)
     if result is None:
         print(f"wrote goal image {cfg.goal}")

@@ -1,5 +1,8 @@
 """``python -m agent.evaluate env=<task> checkpoint=<path> planner=<name> eval.episodes=N
-eval.seed=S output_dir=<dir>``: success rate, latency and videos on held-out seeds."""
+eval.seed=S output_dir=<dir>``: success rate, latency and videos on held-out seeds.
+
+With ``policy=mpc`` the agent settings a shipped checkpoint (and landmark graph) was evaluated
+with are the defaults (``agent.shipped_settings``); the command line still wins."""
 
 from __future__ import annotations
 
@@ -8,6 +11,7 @@ import json
 import hydra
 from omegaconf import DictConfig, OmegaConf
 
+from agent import shipped_settings
 from agent.config import to_dataclass
 from agent.errors import friendly_errors
 from agent.evaluation import EvalConfig, evaluate
@@ -17,6 +21,8 @@ from agent.evaluation import EvalConfig, evaluate
 @friendly_errors
 def main(cfg: DictConfig) -> None:
     raw = OmegaConf.to_container(cfg, resolve=True)
+    if raw["policy"] == "mpc":
+        shipped_settings.fill_in(raw)
     summary = evaluate(to_dataclass(EvalConfig, raw), config_dump=raw)
     keys = (
         "task",
