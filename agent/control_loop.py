@@ -70,7 +70,7 @@ class LoopConfig:
 class RunResult:
     """How a run ended."""
 
-    reason: str  #: max_steps | fault | disconnected | interrupted | <robot state>
+    reason: str  #: max_steps | fault | disconnected | interrupted | error | <robot state>
     message: str  #: one line for humans
     steps: int = 0  #: actions sent
     sources: dict[str, int] = field(default_factory=lambda: dict.fromkeys(SOURCES, 0))
@@ -181,6 +181,9 @@ class ControlLoop:
             result.message = str(e)
         except KeyboardInterrupt:
             result.reason, result.message = "interrupted", "stopped by Ctrl-C"
+        except Exception as e:  # e.g. a goal the policy cannot use: the log says so, then raise
+            result.reason, result.message = "error", f"{type(e).__name__}: {e}"
+            raise
         finally:
             self._stop(result)
             self._final_obs(runlog, result)

@@ -102,3 +102,23 @@ def test_plannability_cost_weights_reproduce_the_agents_cost():
     torch.testing.assert_close((z[0] - z[1]).pow(2) @ w, agent_cost[0])
     with pytest.raises(ValueError, match="proprio_state"):
         planning_cost_weights(WorldModel(ModelConfig(**CFG)), 10.0)
+
+
+def test_landmark_graph_encodes_frames_with_their_proprio():
+    from agent import landmarks
+
+    m = _model()
+    rng = np.random.default_rng(0)
+    eps = [
+        {
+            "pixels": rng.integers(0, 256, (9, 64, 64, 3), dtype=np.uint8),
+            "proprio": rng.normal(size=(9, 4)).astype(np.float32),
+        }
+        for _ in range(2)
+    ]
+    graph = landmarks.build(m, eps, landmarks.LandmarkConfig(stride=2))
+    assert graph.z.shape == (10, 20)  # 5 nodes per episode, image latent + proprio part
+    want = m.encode(
+        torch.from_numpy(eps[1]["pixels"][::2]), torch.from_numpy(eps[1]["proprio"][::2])
+    )
+    torch.testing.assert_close(graph.z[5:], want)

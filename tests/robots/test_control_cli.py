@@ -78,3 +78,20 @@ def test_cli_capture_and_run(tmp_path, tiny_ckpt):
     assert json.loads((out / "meta.json").read_text())["reason"] == "max_steps"
     bad = subprocess.run([*base, "robot.safety.max_velocity=0"], capture_output=True, text=True)
     assert bad.returncode == 2 and "error: safety.max_velocity=0" in bad.stderr
+
+
+def test_proprio_state_model_without_goal_proprio_is_one_clear_error(tmp_path):
+    """A goal image captured on a robot has no proprio; a model that plans on proprio says so
+    before any motion instead of planning toward NaN."""
+    cfg = ModelConfig(
+        width=8, latent_dim=16, predictor_hidden=32, action_dim=4, proprio_dim=7,
+        proprio_state=True,
+    )  # fmt: skip
+    ckpt = str(tmp_path / "arm_ps.safetensors")
+    checkpoint.save(ckpt, WorldModel(cfg), {"task": "arm_reach"})
+    assert control(config(tmp_path, ckpt, mode="capture_goal")) is None
+    with pytest.raises(ValueError, match="goal's proprio"):
+        control(config(tmp_path, ckpt))
+    meta = json.loads((tmp_path / "run" / "meta.json").read_text())
+    assert meta["reason"] == "error" and "goal's proprio" in meta["message"]
+    assert meta["transitions"] == 0  # it stopped before the first action
