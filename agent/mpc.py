@@ -106,8 +106,15 @@ class MPCAgent:
         """Start an episode toward ``goal`` (``pixels`` and optional ``proprio``).
 
         A ``model.proprio_state`` world model needs the goal's proprio as well."""
-        self.z_goal = self._encode(goal)[0]  # (*latent)
         gp = goal.get("proprio")
+        uses_proprio = self.model.cfg.proprio_state or self.cfg.proprio_weight
+        if uses_proprio and gp is not None and len(gp) != self.model.cfg.proprio_dim:
+            raise ValueError(
+                f"the goal's proprio has {len(gp)} values, the world model was trained on "
+                f"{self.model.cfg.proprio_dim}: use a checkpoint trained on this task's current "
+                "data, or agent.proprio_weight=0 with an image-only one"
+            )
+        self.z_goal = self._encode(goal)[0]  # (*latent)
         self.goal_proprio = None if gp is None else torch.as_tensor(gp, device=self.device).float()
         self.plan: torch.Tensor | None = None  # (H, A) warm start
         self.queue: list[np.ndarray] = []

@@ -42,7 +42,7 @@ def _method(r: dict[str, Any]) -> str:
     if r["policy"] == "rl":
         algo = cfg["algo"]
         return f"{algo['name']}{'+her' if algo.get('her') else ''} (state)"
-    return f"mpc {r['planner']} (pixels)"
+    return f"mpc {r['planner']} ({'pixels + proprio' if r.get('_proprio') else 'pixels'})"
 
 
 def load(runs: Path | None, mpc: Path | None) -> dict[tuple, list[dict[str, Any]]]:
@@ -59,6 +59,7 @@ def load(runs: Path | None, mpc: Path | None) -> dict[tuple, list[dict[str, Any]
                 manifest = json.loads(Path(r["checkpoint"]).with_suffix(".json").read_text())
                 seed = manifest["config"].get("seed", 0)
                 steps = manifest["dataset_transitions"]
+                r["_proprio"] = manifest["model"].get("proprio_state", False)
             else:
                 continue
             r["_seed"], r["_path"] = seed, str(path)

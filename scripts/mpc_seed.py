@@ -2,10 +2,12 @@
 
     python scripts/mpc_seed.py --task arm_reach --seed 1 [--runs runs] [--episodes 100]
 
-Reads the shipped manifest's own commands (``checkpoints/<task>.json``), reruns pretrain and
-finetune with ``seed=S`` into ``<runs>/<task>/seed<S>/``, then evaluates on the held-out seeds
-into ``<runs>/mpc_seeds/<task>/seed<S>/results.json``. ``--seed 0`` evaluates the original run
-(``<runs>/<task>/finetune``) when it exists, so every result names the run that made it. The
+Reads the shipped manifest's own commands (``checkpoints/<task>.json``). With ``<run>`` the
+folder holding the shipped finetune run (``runs/<task>`` for most tasks, the parent of the
+finetune command's ``out=``), it reruns pretrain and finetune with ``seed=S`` into
+``<run>/seed<S>/``, then evaluates on the held-out seeds into
+``<runs>/mpc_seeds/<run name>/seed<S>/results.json``. ``--seed 0`` evaluates the original
+finetune run when it exists, so every result names the run that made it. The
 dataset is the same for every seed; only initialization and batch order change. Finished steps
 are skipped, so rerunning resumes.
 """
@@ -40,11 +42,13 @@ def main() -> None:
         raise SystemExit(f"no shipped checkpoint {shipped}: choose a task in checkpoints/")
     commands = json.loads(shipped.read_text())["commands"]
     evaluate = shlex.split(commands[-1])
-    original = Path(a.runs) / a.task / "finetune" / "model.json"  # the first run: seed 0
+    finetune_out = next(w[4:] for w in shlex.split(commands[2]) if w.startswith("out="))
+    run = Path(a.runs) / Path(finetune_out).parent.name  # the shipped recipe's run folder
+    original = run / "finetune" / "model.json"  # the first run: seed 0
     if a.seed == 0 and original.exists() and _seed_of(original) == 0:
         model = original.with_suffix(".safetensors")
     else:
-        root = Path(a.runs) / a.task / f"seed{a.seed}"
+        root = run / f"seed{a.seed}"
         for stage, cmd in (("pretrain", commands[1]), ("finetune", commands[2])):
             out = root / stage
             if (out / "model.json").exists():
@@ -56,7 +60,7 @@ def main() -> None:
                 args.append(f"init={root / 'pretrain' / 'model.safetensors'}")
             _run(args)
         model = root / "finetune" / "model.safetensors"
-    out = Path(a.runs) / "mpc_seeds" / a.task / f"seed{a.seed}"
+    out = Path(a.runs) / "mpc_seeds" / run.name / f"seed{a.seed}"
     if (out / "results.json").exists():
         print(f"{out}/results.json exists: done")
         return

@@ -84,6 +84,8 @@ def test_finetune_learns_the_proprio_part_and_the_agent_plans_with_it(tiny_datas
     assert agent.imagined.shape == (3, 16 + 4)
     with pytest.raises(ValueError, match="goal's proprio"):
         agent.reset({"pixels": obs["pixels"]})
+    with pytest.raises(ValueError, match="has 3 values"):
+        agent.reset({"pixels": obs["pixels"], "proprio": np.zeros(3, np.float32)})
     env.close()
 
 
