@@ -118,6 +118,7 @@ class MPCAgent:
         self.goal_proprio = None if gp is None else torch.as_tensor(gp, device=self.device).float()
         self.plan: torch.Tensor | None = None  # (H, A) warm start
         self.queue: list[np.ndarray] = []
+        self.history: list[torch.Tensor] = []  # latents of the last K env steps (K > 1)
         if seed is not None:
             self.generator.manual_seed(seed)
         if hasattr(self.planner, "reset"):
@@ -145,6 +146,12 @@ class MPCAgent:
 
     def act(self, obs: dict[str, np.ndarray]) -> np.ndarray:
         self.planned = not self.queue
+        k = self.model.cfg.history
+        if k > 1:  # the predictor reads the last K latents: encode every step, not just replans
+            with torch.no_grad():
+                z = self._encode(obs)[0]
+            # an episode's first frame stands in for the frames before it (zero motion)
+            self.history = [*(self.history or [z] * k)[1:], z]
         if self.planned:
             self._replan(obs)
         return self.queue.pop(0)
@@ -152,8 +159,11 @@ class MPCAgent:
     def _replan(self, obs: dict[str, np.ndarray]) -> None:
         t0 = time.perf_counter()
         k = self.cfg.replan_every
-        with torch.no_grad():
-            z0 = self._encode(obs)  # (1, *latent) = K=1 history
+        if self.model.cfg.history > 1:
+            z0 = torch.stack(self.history)  # (K, *latent), oldest first
+        else:
+            with torch.no_grad():
+                z0 = self._encode(obs)  # (1, *latent) = K=1 history
         init = None
         if self.plan is not None:
             init = torch.cat([self.plan[k:], self.plan[-1:].expand(k, -1)])  # shift, pad tail
@@ -162,7 +172,7 @@ class MPCAgent:
         goal = None
         if self.landmarks is not None:
             with torch.no_grad():
-                goal, _ = self.landmarks.subgoal(z0[0], self.cfg.lookahead, obs.get("proprio"))
+                goal, _ = self.landmarks.subgoal(z0[-1], self.cfg.lookahead, obs.get("proprio"))
             if goal is not None:
                 goal = goal.to(self.device).reshape(self.z_goal.shape)
         self.subgoal = goal

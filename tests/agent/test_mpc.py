@@ -141,3 +141,25 @@ def test_random_baseline_rarely_succeeds(tmp_path):
         eval=EvalSettings(episodes=2, workers=1, videos=0),
     )
     assert evaluate(cfg)["success_rate"] <= 0.5
+
+
+def test_history_models_plan_from_the_last_k_latents():
+    """A predictor with history K > 1 gets the latents of the last K env steps (the first
+    frame standing in for the ones before the episode), not one latent."""
+    torch.manual_seed(0)
+    model = WorldModel(ModelConfig(width=8, latent_dim=16, predictor_hidden=32, history=2))
+    planner = planners.make(
+        "cem", [-1, -1], [1, 1], horizon=4, num_samples=32, iterations=2, num_elites=4
+    )
+    agent = MPCAgent(model, planner, AgentConfig(horizon=4, replan_every=2), seed=0)
+    env = envs.make("point_mass")
+    obs, _ = env.reset(seed=5)
+    agent.reset(env.unwrapped.goal_observation(), seed=5)
+    seen = []
+    for _ in range(3):
+        seen.append(model.encode(torch.as_tensor(obs["pixels"])[None])[0])
+        obs, *_ = env.step(agent.act(obs))
+    env.close()
+    assert len(agent.history) == 2
+    torch.testing.assert_close(torch.stack(agent.history), torch.stack(seen[-2:]))
+    assert agent.imagined.shape == (4, 16)
