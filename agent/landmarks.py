@@ -277,17 +277,15 @@ def build(
         for e, ep in enumerate(episodes):
             idx = np.arange(0, len(ep["pixels"]), cfg.stride)
             px = np.asarray(ep["pixels"][idx])
-            pr_all = torch.from_numpy(np.asarray(ep["proprio"][idx], np.float32))
+            pr = torch.from_numpy(np.asarray(ep["proprio"][idx], np.float32))
             for lo in range(0, len(px), batch):
-                z = model.encode(torch.from_numpy(px[lo : lo + batch]), pr_all[lo : lo + batch])
+                z = model.encode(torch.from_numpy(px[lo : lo + batch]), pr[lo : lo + batch])
                 latents.append(z.flatten(1))
             episode.append(np.full(len(idx), e))
             step.append(idx)
             if cfg.use_proprio:
-                pr = np.asarray(ep["proprio"][idx], np.float32)
-                if cfg.proprio_dims is not None:
-                    pr = pr[:, list(cfg.proprio_dims)]
-                proprio.append(torch.from_numpy(pr))
+                dims = cfg.proprio_dims
+                proprio.append(pr if dims is None else pr[:, list(dims)])
     return LandmarkGraph.from_frames(
         torch.cat(latents),
         np.concatenate(episode),

@@ -43,8 +43,9 @@ def main() -> None:
         )
         rows = [(name, m["evaluation"])]
         graph = a.checkpoints / "landmarks" / meta.name
-        if graph.exists() and "evaluation" in json.loads(graph.read_text()):
-            rows.append((f"{m['task']} + landmarks", json.loads(graph.read_text())["evaluation"]))
+        graph_eval = json.loads(graph.read_text()).get("evaluation") if graph.exists() else None
+        if graph_eval:
+            rows.append((f"{m['task']} + landmarks", graph_eval))
         for name, e in rows:
             _row(a.baselines, m, name, e)
 

@@ -57,12 +57,13 @@ class WorldModel(nn.Module):
         """Image latents (..., D) -> model latents: + the proprio part with proprio_state."""
         if not self.cfg.proprio_state:
             return z
-        if proprio is None or not torch.isfinite(torch.as_tensor(proprio)).all():
+        p = None if proprio is None else torch.as_tensor(proprio)
+        if p is None or not torch.isfinite(p).all():
             raise ValueError(
                 "this world model plans on proprio too (model.proprio_state=true): give the "
                 "observation's and the goal's proprio (finite), or use an image-only checkpoint"
             )
-        return torch.cat([z, self.embed_proprio(torch.as_tensor(proprio))], dim=-1)
+        return torch.cat([z, self.embed_proprio(p)], dim=-1)
 
     def image_part(self, z: torch.Tensor) -> torch.Tensor:
         """(..., *latent) -> the image latent alone (drops the proprio part, if any)."""
