@@ -1,7 +1,7 @@
 import numpy as np
 import torch
 
-from agent.metrics import rank_correlation
+from agent.metrics import probe_r2, probe_r2_dims, rank_correlation
 
 
 def test_within_episode_ranking_sees_through_a_per_episode_constant():
@@ -16,3 +16,13 @@ def test_within_episode_ranking_sees_through_a_per_episode_constant():
     r = rank_correlation(z, state, dist, episode=episode)
     assert r["within"] > 0.95 and r["all"] < 0.3
     assert "within" not in rank_correlation(z, state, dist)
+
+
+def test_probe_r2_per_dimension_names_the_factor_the_latent_lacks():
+    """State = (encoded, unencoded, constant): R^2 near 1, near 0, None; the mean skips None."""
+    rng = np.random.default_rng(0)
+    s = np.c_[rng.uniform(-1, 1, (2000, 2)), np.ones(2000)]
+    z = torch.tensor(np.c_[3 * s[:, :1] + 1, rng.standard_normal((2000, 7))])
+    dims = probe_r2_dims(z[:1500], s[:1500], z[1500:], s[1500:])
+    assert dims[0] > 0.99 and abs(dims[1]) < 0.05 and dims[2] is None
+    assert probe_r2(z[:1500], s[:1500], z[1500:], s[1500:]) == np.mean(dims[:2])
