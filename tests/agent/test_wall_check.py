@@ -1,0 +1,32 @@
+import importlib.util
+from pathlib import Path
+
+import pytest
+import torch
+
+from agent.model import ModelConfig, WorldModel
+
+spec = importlib.util.spec_from_file_location(
+    "wall_check", Path(__file__).parents[2] / "scripts" / "wall_check.py"
+)
+wall_check = importlib.util.module_from_spec(spec)
+spec.loader.exec_module(wall_check)
+
+CFG = dict(width=8, latent_dim=16, predictor_hidden=32, predictor_layers=1, proprio_dim=4)
+
+
+def test_a_model_that_predicts_no_motion_agrees_with_the_wall_only_where_the_ball_stays():
+    """An untrained predictor (zero last layer) keeps the ball where it starts: it agrees with
+    the simulator on the side of the wall exactly where the simulated ball stayed, and its
+    position error is the simulated travel, which the door sequence makes large."""
+    torch.manual_seed(0)
+    m = WorldModel(ModelConfig(**CFG, proprio_state=True))
+    m.set_proprio_stats(torch.randn(100, 4))
+    r = wall_check.wall_check(m, starts=4, steps=12)
+    assert r["wall_side_agreement"] == r["wall_sim_stays"] > 0.5
+    assert r["door_position_error_m"] > 0.3
+
+
+def test_image_only_models_are_refused():
+    with pytest.raises(ValueError, match="proprio_state"):
+        wall_check.wall_check(WorldModel(ModelConfig(**CFG)), starts=1, steps=1)
