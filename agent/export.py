@@ -1,7 +1,7 @@
 """Ship a trained model into ``checkpoints/``.
 
     python -m agent.export --run <dir> --eval <results.json> --out checkpoints/<task> \
-        [--validation <results.json> ...]
+        [--validation <results.json> ...] [--variant "<how it differs>"]
 
 Copies the run's final weights into ``<out>.safetensors`` and writes ``<out>.json``: the
 training manifest plus sha256, the commands that made it, data size, training time and the
@@ -30,6 +30,7 @@ def export(
     out: Path,
     commands: list[str],
     validation: list[Path] | None = None,
+    variant: str | None = None,
 ) -> Path:
     src, _ = checkpoint.paths(run / "model")
     manifest = checkpoint.read_manifest(src)
@@ -47,6 +48,8 @@ def export(
     manifest["weights_sha256"] = checkpoint.digest(weights)
     manifest["size_mb"] = round(weights.stat().st_size / 2**20, 2)
     manifest["commands"] = commands
+    if variant:  # checkpoints/variants/<task>_<name>: another way to plan the task (README)
+        manifest["variant"] = variant
     init = manifest.get("config", {}).get("init")
     if init and checkpoint.paths(init)[1].exists():
         pre = checkpoint.read_manifest(init)
@@ -92,9 +95,14 @@ def main(argv: list[str] | None = None) -> None:
         default=[],
         help="results.json of every candidate on validation seeds, when choosing among several",
     )
+    p.add_argument(
+        "--variant",
+        default=None,
+        help="for checkpoints/variants/<task>_<name>: one line on how it differs from the main one",
+    )
     a = p.parse_args(argv)
     try:
-        w = export(a.run, a.eval, a.out, a.command, a.validation)
+        w = export(a.run, a.eval, a.out, a.command, a.validation, a.variant)
     except (checkpoint.CheckpointError, FileNotFoundError, KeyError, ValueError) as e:
         print(f"error: {e}", file=sys.stderr)
         sys.exit(2)

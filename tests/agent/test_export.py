@@ -67,3 +67,12 @@ def test_validation_on_the_test_seeds_is_refused(tmp_path, run, capsys):
     assert e.value.code == 2
     assert "overlap the held-out seeds" in capsys.readouterr().err
     assert not out.with_suffix(".json").exists() and not out.with_suffix(".safetensors").exists()
+
+
+def test_variant_line_is_recorded_and_absent_otherwise(tmp_path, run):
+    test = _results(tmp_path / "test.json", [100_000, 100_009], 1.0)
+    out = tmp_path / "ship" / "variants" / "point_mass_wide"
+    main(["--run", str(run), "--eval", str(test), "--out", str(out), "--variant", "wider"])
+    assert json.loads(out.with_suffix(".json").read_text())["variant"] == "wider"
+    main(["--run", str(run), "--eval", str(test), "--out", str(tmp_path / "main" / "point_mass")])
+    assert "variant" not in json.loads((tmp_path / "main" / "point_mass.json").read_text())
