@@ -11,15 +11,17 @@ from agent.dataset import Dataset, DatasetError
 class Windows:
     """All frames of some episodes in RAM, and sampling of length-W windows.
 
-    A window is W consecutive observations and the W-1 actions between them.
+    A window is W observations ``stride`` env steps apart and the (W-1) * stride actions
+    between them (stride > 1: a ``model.frameskip`` world model).
     """
 
-    def __init__(self, data: Dataset, episodes: np.ndarray, window: int) -> None:
+    def __init__(self, data: Dataset, episodes: np.ndarray, window: int, stride: int = 1) -> None:
         eps = list(data.iter_episodes())
         sel = [eps[i] for i in episodes]
         if not sel:
             raise DatasetError(f"{data.root} has no episodes in this split: collect more episodes")
-        self.window = window
+        self.window, self.stride = window, stride
+        span = (window - 1) * stride + 1  # env-step frames a window covers
         self.pixels = torch.from_numpy(
             np.concatenate([e["pixels"] for e in sel])
         )  # (N_obs, H, W, 3)
@@ -35,12 +37,16 @@ class Windows:
         starts_obs, starts_act = [], []
         act_off = obs_off - np.arange(len(sel))
         for i, t in enumerate(lengths):
-            n = t + 1 - window + 1
+            n = t + 1 - span + 1
             if n > 0:
                 starts_obs.append(obs_off[i] + np.arange(n))
                 starts_act.append(act_off[i] + np.arange(n))
         if not starts_obs:
-            raise DatasetError(f"episodes in {data.root} are shorter than window={window}")
+            raise DatasetError(
+                f"episodes in {data.root} are shorter than window={window}"
+                + (f" x frameskip {stride}" if stride > 1 else "")
+                + ": use a shorter window"
+            )
         self.start_obs = torch.from_numpy(np.concatenate(starts_obs))
         self.start_act = torch.from_numpy(np.concatenate(starts_act))
 
@@ -48,14 +54,17 @@ class Windows:
         return len(self.start_obs)
 
     def sample(self, batch: int, generator: torch.Generator) -> dict[str, torch.Tensor]:
-        """pixels (B, W, H, W, 3) uint8, actions (B, W-1, A), proprio (B, W, P)."""
+        """pixels (B, W, H, W, 3) uint8, actions (B, (W-1) * stride, A), proprio (B, W, P)."""
         idx = torch.randint(len(self.start_obs), (batch,), generator=generator)
         return self.gather(idx)
 
+    def frames(self, idx: torch.Tensor) -> torch.Tensor:
+        """(B, W) indices into ``pixels`` of the windows ``idx``."""
+        return self.start_obs[idx, None] + torch.arange(self.window) * self.stride
+
     def gather(self, idx: torch.Tensor) -> dict[str, torch.Tensor]:
-        w = torch.arange(self.window)
-        o = self.start_obs[idx, None] + w  # (B, W)
-        a = self.start_act[idx, None] + w[:-1]  # (B, W-1)
+        o = self.frames(idx)  # (B, W)
+        a = self.start_act[idx, None] + torch.arange((self.window - 1) * self.stride)
         return {"pixels": self.pixels[o], "actions": self.actions[a], "proprio": self.proprio[o]}
 
 

@@ -45,8 +45,9 @@ def prediction_error(
     idx = torch.randint(len(win), (min(n, len(win)),), generator=g)
     k = model.cfg.history
     steps = win.window - k
-    o = win.start_obs[idx, None] + torch.arange(win.window)
-    a = win.start_act[idx, None] + torch.arange(k - 1, win.window - 1)
+    s = win.stride  # a model.frameskip model: frames ``stride`` env steps apart
+    o = win.frames(idx)
+    a = win.start_act[idx, None] + torch.arange((k - 1) * s, (win.window - 1) * s)
     zw = z[o]  # (B, W, *latent)
     pred = model.rollout(zw[:, :k], win.actions[a])  # (B, steps, *latent)
     target = zw[:, k:]

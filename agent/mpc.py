@@ -23,8 +23,10 @@ class AgentConfig:
 
     horizon: int = 5  #: H, planned actions per plan
     replan_every: int = 1  #: k, planned actions executed per plan
-    #: each planned action is held this many env steps (DINO-WM's frameskip); the model rolls
-    #: out horizon x action_repeat steps, so the lookahead grows at no extra planner dimensions
+    #: each planned action is held this many env steps; the model rolls out horizon x
+    #: action_repeat steps, so the lookahead grows at no extra planner dimensions. A
+    #: ``model.frameskip`` k model multiplies the hold by k (each of its steps is k env steps)
+    #: at no extra predictor calls: lookahead = horizon x action_repeat x frameskip env steps
     action_repeat: int = 1
     cost_metric: str = "l2"  #: l2 | l1 distance between latents
     cost_weighting: str = "final"  #: final | uniform | linear (over the horizon)
@@ -92,6 +94,11 @@ class MPCAgent:
         self.planned = False  # whether the last act() made a new plan
         self.imagined: torch.Tensor | None = None  # (H, *latent) of the last plan
 
+    @property
+    def _hold(self) -> int:
+        """Env steps each planned action is held: agent.action_repeat x model.frameskip."""
+        return self.cfg.action_repeat * self.model.cfg.frameskip
+
     def _to_pixels(self, pixels: np.ndarray) -> torch.Tensor:
         return torch.as_tensor(np.array(pixels, copy=True), device=self.device)[None]
 
@@ -132,11 +139,11 @@ class MPCAgent:
         goal = self.z_goal if goal is None else goal
         model, cfg, weights, gp = self.model, self.cfg, self.weights, self.goal_proprio
 
-        repeat = self.cfg.action_repeat
+        hold = self._hold
 
         def cost(actions: torch.Tensor) -> torch.Tensor:  # (N, H, A) -> (N,)
-            steps = actions.repeat_interleave(repeat, dim=1)  # (N, H*r, A)
-            zs = model.rollout(z0, steps)  # (N, H*r, *latent)
+            steps = actions.repeat_interleave(hold, dim=1)  # (N, H*r*k, A) env-step actions
+            zs = model.rollout(z0, steps)  # (N, H*r, *latent): one per predictor step
             c = model.latent_cost(zs, goal, cfg.cost_metric, weights)
             if cfg.proprio_weight and gp is not None and final:
                 c = c + cfg.proprio_weight * model.proprio_cost(zs, gp)
@@ -185,7 +192,7 @@ class MPCAgent:
                 deadline_s=deadline,
             )
         self.plan = result.actions.detach()
-        r = self.cfg.action_repeat
+        r = self._hold
         with torch.no_grad():
             self.imagined = self.model.rollout(z0, self.plan[None].repeat_interleave(r, dim=1))[0]
         self.queue = [a for a in self.plan[:k].cpu().numpy().astype(np.float32) for _ in range(r)]

@@ -77,14 +77,16 @@ class FinetuneObjective(nn.Module):
         else:
             z = m.with_proprio(encode_window(m.encoder, batch["pixels"]), batch["proprio"])
         target = z if self.train_encoder else z.detach()
-        acts = batch["actions"]  # (B, W-1, A)
+        acts = batch["actions"]  # (B, (W-1) * frameskip, A): env-step actions
         steps = z.shape[1] - k
+        fs = m.cfg.frameskip
+        chunks = acts.reshape(acts.shape[0], -1, fs * acts.shape[-1])  # (B, W-1, fs * A)
         # teacher forcing: every position predicted from true history
         hist = torch.stack([z[:, t : t + k] for t in range(steps)], dim=1)  # (B, S, K, *latent)
         b = hist.shape[0]
-        one = m.next(hist.flatten(0, 1), acts[:, k - 1 : k - 1 + steps].flatten(0, 1))
+        one = m.next(hist.flatten(0, 1), chunks[:, k - 1 : k - 1 + steps].flatten(0, 1))
         one = one.reshape(b, steps, *one.shape[1:])
-        roll = m.rollout(z[:, :k], acts[:, k - 1 :])  # (B, S, *latent)
+        roll = m.rollout(z[:, :k], acts[:, (k - 1) * fs :])  # (B, S, *latent)
         proprio = m.proprio_head(z.detach().flatten(2)).float()  # (B, W, P)
         out = {
             "one_step": losses.latent_mse(one, target[:, k:]),

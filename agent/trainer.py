@@ -101,8 +101,10 @@ class Trainer:
             }
         )
         train_eps, held_eps = split_episodes(self.data.episodes, cfg.heldout_fraction)
-        self.train = Windows(self.data, train_eps, cfg.window)
-        self.held = Windows(self.data, held_eps, cfg.window)
+        # a frameskip model learns from frames k steps apart; pretraining sees every frame
+        stride = model_cfg.frameskip if cfg.stage == "finetune" else 1
+        self.train = Windows(self.data, train_eps, cfg.window, stride)
+        self.held = Windows(self.data, held_eps, cfg.window, stride)
         self.pool = self.train
         if cfg.extra_video:
             parts = [self.train]
@@ -113,7 +115,7 @@ class Trainer:
                         f"extra_video {path} has {extra.meta['image_size']}px images, {cfg.data} "
                         f"has {meta['image_size']}px: collect or import at the same image_size"
                     )
-                parts.append(Windows(extra, np.arange(extra.episodes), cfg.window))
+                parts.append(Windows(extra, np.arange(extra.episodes), cfg.window, stride))
             self.pool = ConcatWindows(parts)
         torch.manual_seed(cfg.seed)
         self.model = WorldModel(model_cfg)
@@ -205,9 +207,8 @@ class Trainer:
         idx = torch.randint(len(self.pool), (self.cfg.batch_size,), generator=self.gen)
         batch = self.pool.gather(idx)
         if self.latents is not None:
-            o = self.train.start_obs[idx, None] + torch.arange(self.cfg.window)
             batch = {
-                "latents": self.latents[o],
+                "latents": self.latents[self.train.frames(idx)],
                 "actions": batch["actions"],
                 "proprio": batch["proprio"],
                 "frame": batch["pixels"][: self.DECODER_BATCH, 0],

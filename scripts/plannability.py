@@ -39,7 +39,9 @@ def main() -> None:
     train_eps, held_eps = split_episodes(data.episodes, a.heldout_fraction)
     task = envs.make(data.task).unwrapped
     report = plannability_report(
-        model, Windows(data, train_eps, a.window), Windows(data, held_eps, a.window),
+        model,
+        Windows(data, train_eps, a.window, model.cfg.frameskip),
+        Windows(data, held_eps, a.window, model.cfg.frameskip),
         task.state_distance, a.proprio_weight,
     )  # fmt: skip
     task.close()

@@ -1,6 +1,6 @@
 """Does a two_room world model know the wall? Imagined vs simulated pushes, from held-out starts.
 
-    python scripts/wall_check.py --checkpoint runs/<run>/model.safetensors [--starts 40]
+    python scripts/wall_check.py --checkpoint runs/<run>/model.safetensors [--steps 24]
 
 From each start (reset seeds 300000+, held out from training and evaluation) two action
 sequences of ``--steps`` env steps are run in the simulator and rolled out by the model:
@@ -40,12 +40,17 @@ def _scripted(u: object, kind: str, side: float) -> np.ndarray:
     return a.astype(np.float32)
 
 
-def wall_check(model: WorldModel, starts: int = 40, steps: int = 20, seed: int = 300000) -> dict:
+def wall_check(model: WorldModel, starts: int = 40, steps: int = 24, seed: int = 300000) -> dict:
     """The report above for a loaded ``model.proprio_state`` two_room model."""
     if not model.cfg.proprio_state:
         raise ValueError(
             "this is not a model.proprio_state checkpoint: its latent holds no ball position "
             "to compare; check a proprio_state model"
+        )
+    if steps % model.cfg.frameskip:
+        raise ValueError(
+            f"steps={steps} is not a multiple of the model's frameskip {model.cfg.frameskip}: "
+            f"pass --steps {steps + model.cfg.frameskip - steps % model.cfg.frameskip}"
         )
     model.eval()
     env = envs.make("two_room")
@@ -88,7 +93,7 @@ def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--checkpoint", required=True)
     p.add_argument("--starts", type=int, default=40)
-    p.add_argument("--steps", type=int, default=20)
+    p.add_argument("--steps", type=int, default=24)
     p.add_argument("--seed", type=int, default=300000)
     a = p.parse_args()
     model, _ = checkpoint.load(a.checkpoint, expect={"task": "two_room"})

@@ -18,6 +18,10 @@ class ModelConfig:
     predictor_hidden: int = 128  #: width of the predictor MLP / transformer MLP
     predictor_layers: int = 2  #: hidden layers of the predictor
     history: int = 1  #: latents of context the predictor sees (1 = Markov)
+    #: env steps per predictor step: the predictor maps a latent and the ``frameskip`` actions
+    #: that follow it to the latent ``frameskip`` steps later (DINO-WM's frameskip), so a
+    #: rollout over T env steps costs T / frameskip predictor calls
+    frameskip: int = 1
     action_dim: int = 2  #: A (from the dataset's action space)
     proprio_dim: int = 4  #: proprio size (from the dataset)
     #: conv only: the latent also carries the robot's normalized proprio, so the predictor
@@ -35,9 +39,15 @@ class ModelConfig:
             "predictor_layers",
             "history",
             "action_dim",
+            "frameskip",
         ):
             if getattr(self, name) < 1:
                 raise ValueError(f"model.{name}={getattr(self, name)} must be >= 1")
+        if self.frameskip > 1 and self.history > 1:
+            raise ValueError(
+                f"model.frameskip={self.frameskip} with model.history={self.history} is not "
+                "supported: use one of the two (history=1 or frameskip=1)"
+            )
         if self.proprio_state and self.encoder != "conv":
             raise ValueError("model.proprio_state=true needs model.encoder=conv (global latent)")
         if self.proprio_state and self.proprio_dim < 1:

@@ -23,13 +23,13 @@ class MLPPredictor(nn.Module):
 
     def __init__(self, cfg: ModelConfig) -> None:
         super().__init__()
-        din = cfg.state_dim * cfg.history + cfg.action_dim
+        din = cfg.state_dim * cfg.history + cfg.action_dim * cfg.frameskip
         self.net = mlp(din, cfg.predictor_hidden, cfg.state_dim, cfg.predictor_layers)
         nn.init.zeros_(self.net[-1].weight)
         nn.init.zeros_(self.net[-1].bias)
 
     def forward(self, hist: torch.Tensor, action: torch.Tensor) -> torch.Tensor:
-        # hist: (N, K, D); action: (N, A)
+        # hist: (N, K, D); action: (N, A * frameskip)
         return hist[:, -1] + self.net(torch.cat([hist.flatten(1), action], dim=-1))  # (N, D)
 
 
@@ -39,7 +39,7 @@ class TokenPredictor(nn.Module):
     def __init__(self, cfg: ModelConfig) -> None:
         super().__init__()
         d = cfg.latent_dim
-        self.act = nn.Linear(cfg.action_dim, d)
+        self.act = nn.Linear(cfg.action_dim * cfg.frameskip, d)
         self.time = nn.Parameter(torch.zeros(1, cfg.history, 1, d))
         block = nn.TransformerEncoderLayer(
             d,
@@ -70,7 +70,9 @@ class FramePredictor(nn.Module):
     def __init__(self, cfg: ModelConfig) -> None:
         super().__init__()
         self.inner = (MLPPredictor if cfg.encoder == "conv" else TokenPredictor)(
-            ModelConfig(**{**cfg.__dict__, "action_dim": 1, "proprio_state": False})
+            ModelConfig(
+                **{**cfg.__dict__, "action_dim": 1, "frameskip": 1, "proprio_state": False}
+            )
         )
 
     def forward(self, hist: torch.Tensor) -> torch.Tensor:

@@ -78,14 +78,27 @@ class WorldModel(nn.Module):
         return self.with_proprio(self.encoder(pixels), proprio)
 
     def next(self, z_hist: torch.Tensor, action: torch.Tensor) -> torch.Tensor:
-        """(N, K, *latent) history and (N, A) action -> (N, *latent) next latent."""
+        """(N, K, *latent) history and (N, A * frameskip) actions -> (N, *latent) next latent.
+
+        With ``model.frameskip`` k > 1 the action is the k env-step actions that follow the
+        latent, concatenated in time order, and the result is the latent k env steps later."""
         return self.predictor(z_hist, action)
 
     def rollout(self, z0: torch.Tensor, actions: torch.Tensor) -> torch.Tensor:
         """Imagine H steps from z0 (K, *latent) or (N, K, *latent).
 
-        actions (N, H, A) -> imagined latents (N, H, *latent).
+        actions (N, H, A) -> imagined latents (N, H, *latent). With ``model.frameskip`` k > 1,
+        actions are still per env step, H must be a multiple of k, and the result holds the
+        H / k latents after every k-th step: (N, H / k, *latent).
         """
+        k = self.cfg.frameskip
+        if k > 1:
+            n, t, a = actions.shape
+            if t % k:
+                raise ValueError(
+                    f"rollout of {t} env steps with model.frameskip={k}: pass a multiple of {k}"
+                )
+            actions = actions.reshape(n, t // k, k * a)  # one predictor step per k env steps
         n, h, _ = actions.shape
         hist = z0.expand(n, *z0.shape) if z0.dim() == len(self.latent_shape) + 1 else z0
         out = []

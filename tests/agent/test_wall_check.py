@@ -30,3 +30,9 @@ def test_a_model_that_predicts_no_motion_agrees_with_the_wall_only_where_the_bal
 def test_image_only_models_are_refused():
     with pytest.raises(ValueError, match="proprio_state"):
         wall_check.wall_check(WorldModel(ModelConfig(**CFG)), starts=1, steps=1)
+
+
+def test_steps_must_be_whole_predictor_steps():
+    m = WorldModel(ModelConfig(**CFG, proprio_state=True, frameskip=3))
+    with pytest.raises(ValueError, match="--steps 6"):
+        wall_check.wall_check(m, starts=1, steps=4)
