@@ -70,9 +70,7 @@ class FramePredictor(nn.Module):
     def __init__(self, cfg: ModelConfig) -> None:
         super().__init__()
         self.inner = (MLPPredictor if cfg.encoder == "conv" else TokenPredictor)(
-            ModelConfig(
-                **{**cfg.__dict__, "action_dim": 1, "frameskip": 1, "proprio_state": False}
-            )
+            ModelConfig(**{**cfg.__dict__, "action_dim": 1, "frameskip": 1, "proprio_state": False})
         )
 
     def forward(self, hist: torch.Tensor) -> torch.Tensor:
