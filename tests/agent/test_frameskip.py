@@ -3,8 +3,8 @@
 import numpy as np
 import pytest
 import torch
+from test_mpc import _episode  # tests/agent is on sys.path under pytest
 
-import envs
 import planners
 from agent import checkpoint
 from agent.batches import Windows, split_episodes
@@ -60,14 +60,7 @@ def test_finetune_and_agent_with_frameskip(tiny_dataset, tmp_path):
         "cem", [-1, -1], [1, 1], horizon=3, num_samples=16, iterations=2, num_elites=4
     )
     agent = MPCAgent(model, planner, AgentConfig(horizon=3, action_repeat=2), seed=0)
-    env = envs.make("point_mass")
-    obs, _ = env.reset(seed=3)
-    agent.reset(env.unwrapped.goal_observation(), seed=0)
-    actions = []
-    for _ in range(5):
-        actions.append(agent.act(obs))
-        obs, *_ = env.step(actions[-1])
-    env.close()
+    actions = _episode(agent, steps=5, seed=3)
     # each planned action is held action_repeat x frameskip = 4 env steps
     np.testing.assert_array_equal(actions[0], actions[3])
     assert not np.array_equal(actions[3], actions[4]) and agent.planned
