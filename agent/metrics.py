@@ -91,7 +91,10 @@ def probe_r2(
     ridge: float = 1e-3,
 ) -> float:
     """R^2 (averaged over the non-constant state dims) of a ridge probe state <- latent."""
-    dims = probe_r2_dims(z_train, s_train, z_test, s_test, ridge)
+    return _mean_r2(probe_r2_dims(z_train, s_train, z_test, s_test, ridge))
+
+
+def _mean_r2(dims: list[float | None]) -> float:
     return float(np.mean([r for r in dims if r is not None]))
 
 
@@ -169,7 +172,7 @@ def plannability_report(
     dims = probe_r2_dims(z_tr, s_tr, z_he, held.state)
     report = {
         "prediction_error": prediction_error(model, held, z_he),
-        "probe_r2": float(np.mean([r for r in dims if r is not None])),
+        "probe_r2": _mean_r2(dims),  # the same fit, averaged (probe_r2)
         "probe_r2_dims": dims,
         "spearman": rank_correlation(z_he, held.state, distance, episode=held.episode),
     }

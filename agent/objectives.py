@@ -80,7 +80,7 @@ class FinetuneObjective(nn.Module):
         acts = batch["actions"]  # (B, (W-1) * frameskip, A): env-step actions
         steps = z.shape[1] - k
         fs = m.cfg.frameskip
-        chunks = acts.reshape(acts.shape[0], -1, fs * acts.shape[-1])  # (B, W-1, fs * A)
+        chunks = m.action_chunks(acts)  # (B, W-1, fs * A)
         # teacher forcing: every position predicted from true history
         hist = torch.stack([z[:, t : t + k] for t in range(steps)], dim=1)  # (B, S, K, *latent)
         b = hist.shape[0]

@@ -72,8 +72,7 @@ def wall_check(model: WorldModel, starts: int = 40, steps: int = 24, seed: int =
                     torch.from_numpy(obs["pixels"][None]), torch.from_numpy(obs["proprio"][None])
                 )
                 z = model.rollout(z0, torch.from_numpy(np.stack(acts))[None])[0, -1]
-                prop = z[model.cfg.latent_dim :] / model.cfg.proprio_scale
-                pred = (prop * model.proprio_std + model.proprio_mean)[:2].numpy()
+                pred = model.proprio_of(z)[:2].numpy()
             err[kind].append(float(np.linalg.norm(pred - true)))
             if kind == "wall":
                 same_side.append(bool(np.sign(pred[0]) == np.sign(true[0])))

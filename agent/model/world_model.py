@@ -53,6 +53,12 @@ class WorldModel(nn.Module):
         p = proprio.to(self.proprio_mean.device, torch.float32)
         return (p - self.proprio_mean) / self.proprio_std * self.cfg.proprio_scale
 
+    def proprio_of(self, z: torch.Tensor) -> torch.Tensor:
+        """(..., *latent) of a proprio_state model -> (..., P) the raw proprio it carries
+        (the inverse of ``embed_proprio``), e.g. the robot state an imagined latent predicts."""
+        part = z[..., self.cfg.latent_dim :] / self.cfg.proprio_scale
+        return part * self.proprio_std + self.proprio_mean
+
     def with_proprio(self, z: torch.Tensor, proprio: torch.Tensor | None) -> torch.Tensor:
         """Image latents (..., D) -> model latents: + the proprio part with proprio_state."""
         if not self.cfg.proprio_state:
@@ -91,14 +97,7 @@ class WorldModel(nn.Module):
         actions are still per env step, H must be a multiple of k, and the result holds the
         H / k latents after every k-th step: (N, H / k, *latent).
         """
-        k = self.cfg.frameskip
-        if k > 1:
-            n, t, a = actions.shape
-            if t % k:
-                raise ValueError(
-                    f"rollout of {t} env steps with model.frameskip={k}: pass a multiple of {k}"
-                )
-            actions = actions.reshape(n, t // k, k * a)  # one predictor step per k env steps
+        actions = self.action_chunks(actions)
         n, h, _ = actions.shape
         hist = z0.expand(n, *z0.shape) if z0.dim() == len(self.latent_shape) + 1 else z0
         out = []
@@ -107,6 +106,17 @@ class WorldModel(nn.Module):
             out.append(z)
             hist = torch.cat([hist[:, 1:], z[:, None]], dim=1)  # (N, K, *latent)
         return torch.stack(out, dim=1)  # (N, H, *latent)
+
+    def action_chunks(self, actions: torch.Tensor) -> torch.Tensor:
+        """Env-step actions (N, T, A) -> predictor actions (N, T / k, k * A): each predictor
+        step takes the ``model.frameskip`` k actions it spans, in time order."""
+        k = self.cfg.frameskip
+        n, t, a = actions.shape
+        if t % k:
+            raise ValueError(
+                f"rollout of {t} env steps with model.frameskip={k}: pass a multiple of {k}"
+            )
+        return actions.reshape(n, t // k, k * a)
 
     @torch.no_grad()
     def decode(self, z: torch.Tensor) -> torch.Tensor:

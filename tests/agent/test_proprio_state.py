@@ -29,6 +29,7 @@ def test_latent_is_image_latent_then_normalized_proprio():
     torch.testing.assert_close(z[:, :16], m.encoder(px))
     std = 2**0.5  # sample std of {a, a + 2}
     torch.testing.assert_close(z[1, 16:], torch.full((4,), 1 / std * 2.0))
+    torch.testing.assert_close(m.proprio_of(z), p)  # the inverse of the embedding
     assert m.rollout(z[:1], torch.zeros(3, 5, 2)).shape == (3, 5, 20)
     assert m.decode(z[:1]).shape == (1, 64, 64, 3)  # the decoder sees the image part only
     # the proprio cost reads the latent's own proprio part
