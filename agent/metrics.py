@@ -70,7 +70,7 @@ def probe_r2_dims(
     """R^2 of a ridge probe state <- latent for each state dimension (None: constant there).
 
     Per dimension, because an average hides which factor the latent lacks (two_room: the door
-    is decoded at 0.99 while the ball is at 0.69)."""
+    is decoded at 0.99 while the ball x / y are at 0.74 / 0.63)."""
     x, xt = z_train.flatten(1).double().numpy(), z_test.flatten(1).double().numpy()
     mu, sd = x.mean(0), x.std(0) + 1e-8
     x, xt = (x - mu) / sd, (xt - mu) / sd
