@@ -3,7 +3,8 @@
 One code path for every policy: ``mpc`` (a checkpoint + planner), and the baselines
 ``random`` (uniform actions), ``oracle`` (the task's true-state controller), so model error
 and planner error can be told apart, and ``rl`` (a state-based RL policy from
-``agent.train_baseline``). An episode succeeds if ``info["success"]`` holds at any
+``agent.train_baseline``), and ``sim_mpc`` (the planner with the simulator as its model:
+``agent.sim_mpc``). An episode succeeds if ``info["success"]`` holds at any
 step within the task's budget; it stops there.
 """
 
@@ -26,7 +27,7 @@ from agent.dataset import atomic_write_json
 from agent.mpc import AgentConfig
 from envs.config import EnvConfig
 
-POLICIES = ("mpc", "random", "oracle", "rl")
+POLICIES = ("mpc", "random", "oracle", "rl", "sim_mpc")
 
 
 @dataclass(frozen=True)
@@ -49,7 +50,8 @@ class EvalConfig:
     """Settings of ``python -m agent.evaluate``."""
 
     env: EnvConfig = field(default_factory=EnvConfig)  #: task
-    policy: str = "mpc"  #: mpc | random | oracle | rl
+    policy: str = "mpc"  #: mpc | random | oracle | rl | sim_mpc
+    sim_cost: str = "state"  #: policy=sim_mpc: state | task (agent.sim_mpc)
     #: world model (policy=mpc) or RL policy (policy=rl)
     checkpoint: str = "checkpoints/point_mass.safetensors"
     planner: dict[str, Any] = field(default_factory=lambda: {"name": "cem"})  #: planner config
@@ -60,6 +62,8 @@ class EvalConfig:
     def __post_init__(self) -> None:
         if self.policy not in POLICIES:
             raise ValueError(f"policy={self.policy!r} is unknown: choose one of {list(POLICIES)}")
+        if self.sim_cost not in ("state", "task"):
+            raise ValueError(f"sim_cost={self.sim_cost!r} is unknown: choose state or task")
 
 
 def build_policy(cfg: EvalConfig, env: Any, torch_threads: int | None = None):
@@ -88,6 +92,15 @@ def build_policy(cfg: EvalConfig, env: Any, torch_threads: int | None = None):
         return (lambda goal, seed: None), (lambda obs: act_state(state_observation(task))), None
 
     import planners
+
+    if cfg.policy == "sim_mpc":
+        from agent.sim_mpc import SimMPC
+
+        planner = planners.make_from_config(
+            dict(cfg.planner), env.action_space.low, env.action_space.high, cfg.agent.horizon
+        )
+        sim = SimMPC(task, cfg.env.name, planner, cfg.agent, cfg.sim_cost)
+        return (lambda goal, seed: sim.reset(goal, seed)), sim.act, sim
     from agent import checkpoint, landmarks
 
     model, _ = checkpoint.load(cfg.checkpoint, expect={"task": cfg.env.name})
@@ -155,6 +168,9 @@ def _worker_episode(args: tuple[EvalConfig, int, bool, int]) -> dict[str, Any]:
 
 
 def _close_worker() -> None:
+    agent = _WORKER.get("policy", (None, None, None))[2]
+    if hasattr(agent, "close"):  # sim_mpc's twin task
+        agent.close()
     if "env" in _WORKER:
         _WORKER["env"].close()
     _WORKER.clear()
@@ -223,7 +239,7 @@ def write_results(
     summary = {
         "task": cfg.env.name,
         "policy": cfg.policy,
-        "planner": cfg.planner.get("name") if cfg.policy == "mpc" else None,
+        "planner": cfg.planner.get("name") if cfg.policy in ("mpc", "sim_mpc") else None,
         "checkpoint": cfg.checkpoint if cfg.policy in ("mpc", "rl") else None,
         "success_rate": float(succ.mean()),
         "success_ci95": bootstrap_ci(succ, cfg.eval.bootstrap),
