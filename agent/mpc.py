@@ -31,6 +31,10 @@ class AgentConfig:
     cost_metric: str = "l2"  #: l2 | l1 distance between latents
     cost_weighting: str = "final"  #: final | uniform | linear (over the horizon)
     proprio_weight: float = 0.0  #: weight of the optional proprio cost term
+    #: model.proprio_state latents: weight of their proprio part inside the latent cost
+    #: (1 = plain distance over the whole latent; 0 = the image part alone, for goals that
+    #: are a scene, not a robot pose, e.g. the robot-masked arm tasks)
+    proprio_part_weight: float = 1.0
     deadline_ms: float | None = None  #: planner deadline per plan (None = run all iterations)
     #: landmark graph (agent.build_landmarks) that turns far goals into near subgoals
     landmarks: str | None = None
@@ -42,6 +46,10 @@ class AgentConfig:
             raise ValueError(
                 f"agent.horizon={self.horizon}, agent.replan_every={self.replan_every}: need "
                 "horizon >= 1 and 1 <= replan_every <= horizon"
+            )
+        if self.proprio_part_weight < 0:
+            raise ValueError(
+                f"agent.proprio_part_weight={self.proprio_part_weight}: use a number >= 0"
             )
         if self.lookahead <= 0:
             raise ValueError(f"agent.lookahead={self.lookahead}: use a number > 0")
@@ -89,10 +97,25 @@ class MPCAgent:
         self.weights = horizon_weights(cfg.cost_weighting, cfg.horizon * cfg.action_repeat)
         if self.weights is not None:
             self.weights = self.weights.to(self.device)
+        self.part_scale = self._part_scale()  # None: plain latent cost
         self.needs_grad = bool(getattr(planner, "needs_grad", False))
         self.last_plan_ms: float | None = None
         self.planned = False  # whether the last act() made a new plan
         self.imagined: torch.Tensor | None = None  # (H, *latent) of the last plan
+
+    def _part_scale(self) -> torch.Tensor | None:
+        w = self.cfg.proprio_part_weight
+        if w == 1.0:
+            return None
+        mcfg = self.model.cfg
+        if not mcfg.proprio_state:
+            raise ValueError(
+                f"agent.proprio_part_weight={w} needs a model.proprio_state checkpoint (its "
+                "latent has a proprio part): leave it at 1 for this one"
+            )
+        scale = torch.ones(mcfg.state_dim, device=self.device)
+        scale[mcfg.latent_dim :] = w**0.5  # squared distances: the part weighs w
+        return scale
 
     @property
     def _hold(self) -> int:
@@ -139,12 +162,14 @@ class MPCAgent:
         goal = self.z_goal if goal is None else goal
         model, cfg, weights, gp = self.model, self.cfg, self.weights, self.goal_proprio
 
-        hold = self._hold
+        hold, scale = self._hold, self.part_scale
+        goal_c = goal if scale is None else goal * scale
 
         def cost(actions: torch.Tensor) -> torch.Tensor:  # (N, H, A) -> (N,)
             steps = actions.repeat_interleave(hold, dim=1)  # (N, H*r*k, A) env-step actions
             zs = model.rollout(z0, steps)  # (N, H*r, *latent): one per predictor step
-            c = model.latent_cost(zs, goal, cfg.cost_metric, weights)
+            zc = zs if scale is None else zs * scale
+            c = model.latent_cost(zc, goal_c, cfg.cost_metric, weights)
             if cfg.proprio_weight and gp is not None and final:
                 c = c + cfg.proprio_weight * model.proprio_cost(zs, gp)
             return c

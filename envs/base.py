@@ -52,6 +52,8 @@ class GoalEnv(gym.Env):
     camera: str | int = -1
     #: render ``pixels``; False gives black frames at no cost (state-based baselines, oracles)
     render_observations: bool = True
+    #: visualization options of the observation camera (None: MuJoCo's defaults)
+    scene_option: mujoco.MjvOption | None = None
 
     def __init__(self, image_size: int = 64, render_mode: str | None = "rgb_array") -> None:
         if not isinstance(image_size, int) or image_size < 8 or image_size > 1024:
@@ -215,7 +217,7 @@ class GoalEnv(gym.Env):
     def _render_pixels(self) -> np.ndarray:
         if self._renderer is None:
             self._renderer = mujoco.Renderer(self.model, self.image_size, self.image_size)
-        self._renderer.update_scene(self.data, camera=self.camera)
+        self._renderer.update_scene(self.data, camera=self.camera, scene_option=self.scene_option)
         return self._renderer.render().copy()
 
     def __del__(self) -> None:  # renderers must close before the GL context is torn down

@@ -45,6 +45,14 @@ TASKS: dict[str, TaskSpec] = {
         TaskSpec("arm_reach", "envs.tasks.arm:ArmReach", {}, "manipulation"),
         TaskSpec("arm_push", "envs.tasks.arm:ArmPush", {}, "manipulation"),
         TaskSpec("arm_pick_place", "envs.tasks.arm:ArmPickPlace", {}, "manipulation"),
+        # the same tasks seen without the robot in the images (robot known from proprio)
+        TaskSpec("arm_push_masked", "envs.tasks.arm:ArmPush", {"hide_robot": True}, "manipulation"),
+        TaskSpec(
+            "arm_pick_place_masked",
+            "envs.tasks.arm:ArmPickPlace",
+            {"hide_robot": True},
+            "manipulation",
+        ),
         TaskSpec("push_t", "envs.tasks.push_t:PushT", {}, "manipulation"),
     ]
 }

@@ -33,6 +33,14 @@ Success rules (Fetch's 5 cm threshold, in metres):
   the goals on the table, half up to 0.15 m above it). Budget: 100 steps (8 s). Goal image:
   the cube at the goal, held between the pads.
 
+Robot-masked observations (``hide_robot=True``; the tasks ``arm_push_masked`` /
+``arm_pick_place_masked``): the robot's geoms (gantry bridge, carriage, column, palm, fingers)
+are left out of every rendered image, goal image included, shadows too, so the pixels show
+only the table and the cube, and the robot is known from its proprio alone. A real arm gets
+the same observation by masking the pixels its kinematic model projects onto (robot-aware
+visual control, Hu et al. 2022); a world model then needs ``model.proprio_state=true`` to know
+where the gripper is. Physics, proprio and success are unchanged.
+
 Starts: the gripper 8-18 cm above the table anywhere over it, with a random opening; the cube
 at x, y in [-0.1, 0.1] m with yaw in +-45 deg (push) or +-0.4 rad (pick-place: the wrist does
 not rotate). Goals are drawn at least 10 cm from the start (ee for reach, cube otherwise).
@@ -67,6 +75,8 @@ _PUSH_Z = 0.025  # grasp-site height when pushing: pads straddle the cube's mid-
 _TRAVEL_Z = 0.085  # height at which the gripper clears the cube
 _BEHIND = 0.06  # pusher stand-off behind the cube centre along the push direction
 _BACK_OFF = 0.1  # after a push the gripper backs off this far (keeps the cube in view)
+_ROBOT_BODIES = ("bridge", "carriage", "column", "finger_l", "finger_r")
+_ROBOT_GROUP = 2  # geom group of the robot (shown by default); hide_robot turns it off
 
 
 def _segment_distance(p: np.ndarray, a: np.ndarray, b: np.ndarray) -> float:
@@ -110,10 +120,14 @@ class _ArmTask(GoalEnv):
     #: whether the scene has the cube
     has_cube: ClassVar[bool] = True
 
-    def __init__(self, **kwargs: Any) -> None:
+    def __init__(self, hide_robot: bool = False, **kwargs: Any) -> None:
         self._ramp_from = np.zeros(3)
         self._substep = 0
         super().__init__(**kwargs)
+        self.hide_robot = bool(hide_robot)
+        if self.hide_robot:
+            self.scene_option = mujoco.MjvOption()
+            self.scene_option.geomgroup[_ROBOT_GROUP] = 0
 
     # the controller state lives in ``data.userdata`` so ``get/set_physics_state`` restore it
     @property
@@ -138,6 +152,8 @@ class _ArmTask(GoalEnv):
         if not self.has_cube:
             spec.delete(spec.body("cube"))
         model = spec.compile()
+        robot = {model.body(n).id for n in _ROBOT_BODIES}
+        model.geom_group[np.isin(model.geom_bodyid, list(robot))] = _ROBOT_GROUP  # visual only
         joints = [model.joint(n) for n in self.joint_names]
         self._arm_q = np.array([int(j.qposadr[0]) for j in joints[:3]])
         self._arm_v = np.array([int(j.dofadr[0]) for j in joints[:3]])

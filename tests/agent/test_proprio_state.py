@@ -125,3 +125,30 @@ def test_landmark_graph_encodes_frames_with_their_proprio():
         torch.from_numpy(eps[1]["pixels"][::2]), torch.from_numpy(eps[1]["proprio"][::2])
     )
     torch.testing.assert_close(graph.z[5:], want)
+
+
+def test_proprio_part_weight_zero_plans_on_the_image_part_alone():
+    m = _model()
+    planner = planners.make(
+        "cem", [-1, -1], [1, 1], horizon=3, num_samples=8, iterations=1, num_elites=2
+    )
+    agent = MPCAgent(m, planner, AgentConfig(horizon=3, proprio_part_weight=0.0))
+    z0 = torch.randn(1, 20)
+    actions = torch.rand(5, 3, 2) * 2 - 1
+    agent.z_goal, agent.goal_proprio = torch.randn(20), None
+    c1 = agent.objective(z0)(actions)
+    agent.z_goal = torch.cat([agent.z_goal[:16], torch.randn(4) * 5])  # another goal pose
+    torch.testing.assert_close(agent.objective(z0)(actions), c1)
+    zs = m.rollout(z0, actions)  # the image part's mean square, over the whole latent size
+    want = (zs[:, -1, :16] - agent.z_goal[:16]).pow(2).sum(-1) / 20
+    torch.testing.assert_close(c1, want)
+    # weight 1 is the plain latent cost, and the weight needs a proprio_state model
+    agent1 = MPCAgent(m, planner, AgentConfig(horizon=3))
+    agent1.z_goal, agent1.goal_proprio = agent.z_goal, None
+    torch.testing.assert_close(
+        agent1.objective(z0)(actions), m.latent_cost(zs, agent.z_goal, "l2")
+    )
+    with pytest.raises(ValueError, match="proprio_part_weight"):
+        MPCAgent(WorldModel(ModelConfig(**CFG)), planner, AgentConfig(proprio_part_weight=0.0))
+    with pytest.raises(ValueError, match="proprio_part_weight"):
+        AgentConfig(proprio_part_weight=-1.0)

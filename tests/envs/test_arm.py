@@ -157,3 +157,23 @@ def test_physics_state_restores_controller(arm_envs):
     env.set_physics_state(saved)
     second = [env.step(a)[0]["proprio"] for a in actions]
     assert all(np.array_equal(a, b) for a, b in zip(first, second, strict=True))
+
+
+def test_masked_tasks_hide_the_robot_and_nothing_else():
+    import envs
+
+    shown, masked = envs.make("arm_push"), envs.make("arm_push_masked")
+    for env in (shown, masked):
+        env.reset(seed=4)
+    images = {}
+    for name, env in (("shown", shown), ("masked", masked)):
+        first = env.unwrapped.render()
+        for _ in range(4):  # the gripper moves, the cube stays (the start is above it)
+            env.step(np.array([1.0, 0.0, 0.0, 0.0]))
+        images[name] = (first, env.unwrapped.render())
+    assert np.abs(images["shown"][0].astype(int) - images["shown"][1]).max() > 50
+    np.testing.assert_array_equal(images["masked"][0], images["masked"][1])
+    np.testing.assert_array_equal(shown.unwrapped.state(), masked.unwrapped.state())
+    assert masked.unwrapped.hide_robot and not shown.unwrapped.hide_robot
+    shown.close()
+    masked.close()
