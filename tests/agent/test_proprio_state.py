@@ -145,9 +145,7 @@ def test_proprio_part_weight_zero_plans_on_the_image_part_alone():
     # weight 1 is the plain latent cost, and the weight needs a proprio_state model
     agent1 = MPCAgent(m, planner, AgentConfig(horizon=3))
     agent1.z_goal, agent1.goal_proprio = agent.z_goal, None
-    torch.testing.assert_close(
-        agent1.objective(z0)(actions), m.latent_cost(zs, agent.z_goal, "l2")
-    )
+    torch.testing.assert_close(agent1.objective(z0)(actions), m.latent_cost(zs, agent.z_goal, "l2"))
     with pytest.raises(ValueError, match="proprio_part_weight"):
         MPCAgent(WorldModel(ModelConfig(**CFG)), planner, AgentConfig(proprio_part_weight=0.0))
     with pytest.raises(ValueError, match="proprio_part_weight"):
