@@ -51,13 +51,13 @@ class EvalConfig:
 
     env: EnvConfig = field(default_factory=EnvConfig)  #: task
     policy: str = "mpc"  #: mpc | random | oracle | rl | sim_mpc
-    sim_cost: str = "state"  #: policy=sim_mpc: state | task (agent.sim_mpc)
     #: world model (policy=mpc) or RL policy (policy=rl)
     checkpoint: str = "checkpoints/point_mass.safetensors"
     planner: dict[str, Any] = field(default_factory=lambda: {"name": "cem"})  #: planner config
     agent: AgentConfig = field(default_factory=AgentConfig)  #: MPC settings
     eval: EvalSettings = field(default_factory=EvalSettings)  #: episodes and seeds
     output_dir: str = "outputs/eval"  #: results.json, results.csv, videos/
+    sim_cost: str = "state"  #: policy=sim_mpc: state | task (agent.sim_mpc)
 
     def __post_init__(self) -> None:
         if self.policy not in POLICIES:

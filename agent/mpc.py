@@ -31,15 +31,15 @@ class AgentConfig:
     cost_metric: str = "l2"  #: l2 | l1 distance between latents
     cost_weighting: str = "final"  #: final | uniform | linear (over the horizon)
     proprio_weight: float = 0.0  #: weight of the optional proprio cost term
-    #: model.proprio_state latents: weight of their proprio part inside the latent cost
-    #: (1 = plain distance over the whole latent; 0 = the image part alone, for goals that
-    #: are a scene, not a robot pose, e.g. the robot-masked arm tasks)
-    proprio_part_weight: float = 1.0
     deadline_ms: float | None = None  #: planner deadline per plan (None = run all iterations)
     #: landmark graph (agent.build_landmarks) that turns far goals into near subgoals
     landmarks: str | None = None
     lookahead: float = 5.0  #: subgoal distance along the graph's path, in env steps
     device: str = "cpu"  #: cpu | cuda | auto
+    #: model.proprio_state latents: weight of their proprio part inside the latent cost
+    #: (1 = plain distance over the whole latent; 0 = the image part alone, for goals that
+    #: are a scene, not a robot pose, e.g. the robot-masked arm tasks)
+    proprio_part_weight: float = 1.0
 
     def __post_init__(self) -> None:
         if self.horizon < 1 or not 1 <= self.replan_every <= self.horizon:
