@@ -25,6 +25,7 @@ from tqdm import tqdm
 import envs
 from agent.dataset import atomic_write_json
 from agent.mpc import AgentConfig
+from agent.sim_mpc import SIM_COSTS
 from envs.config import EnvConfig
 
 POLICIES = ("mpc", "random", "oracle", "rl", "sim_mpc")
@@ -62,8 +63,10 @@ class EvalConfig:
     def __post_init__(self) -> None:
         if self.policy not in POLICIES:
             raise ValueError(f"policy={self.policy!r} is unknown: choose one of {list(POLICIES)}")
-        if self.sim_cost not in ("state", "task"):
-            raise ValueError(f"sim_cost={self.sim_cost!r} is unknown: choose state or task")
+        if self.sim_cost not in SIM_COSTS:
+            raise ValueError(
+                f"sim_cost={self.sim_cost!r} is unknown: choose one of {list(SIM_COSTS)}"
+            )
 
 
 def build_policy(cfg: EvalConfig, env: Any, torch_threads: int | None = None):

@@ -75,6 +75,22 @@ def horizon_weights(kind: str, h: int) -> torch.Tensor | None:
     return w / w.sum()
 
 
+def warm_start(plan: torch.Tensor | None, planner: Any, k: int) -> torch.Tensor | None:
+    """The previous plan (H, A) shifted by the ``k`` executed actions, tail padded with its
+    last action (None before the first plan); planners that keep state (iCEM's elites) shift
+    too."""
+    if plan is None:
+        return None
+    if hasattr(planner, "shift"):
+        planner.shift(k)
+    return torch.cat([plan[k:], plan[-1:].expand(k, -1)])
+
+
+def executed(plan: torch.Tensor, k: int, hold: int) -> list[np.ndarray]:
+    """The env-step actions to execute: the plan's first ``k``, each held ``hold`` steps."""
+    return [a for a in plan[:k].cpu().numpy().astype(np.float32) for _ in range(hold)]
+
+
 class MPCAgent:
     """``reset(goal_obs)``, then ``act(obs) -> action`` every env step."""
 
@@ -196,11 +212,7 @@ class MPCAgent:
         else:
             with torch.no_grad():
                 z0 = self._encode(obs)  # (1, *latent) = K=1 history
-        init = None
-        if self.plan is not None:
-            init = torch.cat([self.plan[k:], self.plan[-1:].expand(k, -1)])  # shift, pad tail
-            if hasattr(self.planner, "shift"):
-                self.planner.shift(k)
+        init = warm_start(self.plan, self.planner, k)
         goal = None
         if self.landmarks is not None:
             with torch.no_grad():
@@ -220,5 +232,5 @@ class MPCAgent:
         r = self._hold
         with torch.no_grad():
             self.imagined = self.model.rollout(z0, self.plan[None].repeat_interleave(r, dim=1))[0]
-        self.queue = [a for a in self.plan[:k].cpu().numpy().astype(np.float32) for _ in range(r)]
+        self.queue = executed(self.plan, k, r)
         self.last_plan_ms = (time.perf_counter() - t0) * 1000

@@ -23,7 +23,7 @@ import numpy as np
 import torch
 
 import envs
-from agent.mpc import AgentConfig
+from agent.mpc import AgentConfig, executed, warm_start
 
 SIM_COSTS = ("state", "task")
 
@@ -87,17 +87,11 @@ class SimMPC:
     def _replan(self) -> None:
         t0 = time.perf_counter()
         k = self.cfg.replan_every
-        init = None
-        if self.plan is not None:
-            init = torch.cat([self.plan[k:], self.plan[-1:].expand(k, -1)])
-            if hasattr(self.planner, "shift"):
-                self.planner.shift(k)
         result = self.planner.plan(
             self.objective(self.task.get_physics_state()),
-            init_mean=init,
+            init_mean=warm_start(self.plan, self.planner, k),
             generator=self.generator,
         )
         self.plan = result.actions.detach()
-        r = self.cfg.action_repeat
-        self.queue = [a for a in self.plan[:k].numpy().astype(np.float32) for _ in range(r)]
+        self.queue = executed(self.plan, k, self.cfg.action_repeat)
         self.last_plan_ms = (time.perf_counter() - t0) * 1000

@@ -2,6 +2,7 @@
 
 import numpy as np
 import pytest
+import torch
 
 import envs
 import planners
@@ -36,8 +37,6 @@ def test_cost_is_the_true_state_distance_after_the_held_actions():
     env.reset(seed=3)
     agent.reset(env.unwrapped.goal_observation(), seed=3)
     plan = np.full((1, 4, 2), 0.7, np.float32)
-    import torch
-
     cost = agent.objective(env.unwrapped.get_physics_state())(torch.as_tensor(plan))
     for a in plan[0]:  # the same 4 x 3 env steps in the real task
         for _ in range(3):
