@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import json
+import math
 import os
 import time
 from dataclasses import asdict, dataclass, field
@@ -41,6 +42,9 @@ class TrainConfig:
     batch_size: int = 64  #: windows per step (per process)
     window: int = 6  #: frames per window (finetune: history + rollout horizon)
     lr: float = 1e-3  #: AdamW learning rate
+    #: constant | cosine (lr * (1 + cos(pi * step / steps)) / 2, down to 0 at the last step;
+    #: a function of the step alone, so resume=true continues it exactly)
+    lr_schedule: str = "constant"
     weight_decay: float = 1e-4  #: AdamW weight decay
     ema: float = 0.99  #: target-encoder EMA decay (pretrain)
     train_encoder: bool = False  #: finetune: also update the encoder
@@ -61,8 +65,22 @@ class TrainConfig:
             raise ValueError("extra_video is for stage=pretrain (finetuning needs actions)")
         if self.window < self.model.history + 1:
             raise ValueError(f"window={self.window} must exceed model.history={self.model.history}")
+        if self.lr_schedule not in LR_SCHEDULES:
+            raise ValueError(
+                f"lr_schedule={self.lr_schedule!r} is unknown: use one of {list(LR_SCHEDULES)}"
+            )
         if self.device not in ("cpu", "cuda", "auto"):
             raise ValueError(f"device={self.device!r} is unknown: use cpu, cuda or auto")
+
+
+LR_SCHEDULES = ("constant", "cosine")
+
+
+def learning_rate(cfg: TrainConfig, step: int) -> float:
+    """The learning rate of optimizer step ``step`` (0-based) under ``cfg.lr_schedule``."""
+    if cfg.lr_schedule == "cosine":
+        return cfg.lr * 0.5 * (1.0 + math.cos(math.pi * step / cfg.steps))
+    return cfg.lr
 
 
 def _dist_info() -> tuple[int, int]:
@@ -223,6 +241,8 @@ class Trainer:
             )
         self.opt.zero_grad(set_to_none=True)
         loss.backward()
+        for group in self.opt.param_groups:
+            group["lr"] = learning_rate(self.cfg, self.step)
         torch.nn.utils.clip_grad_norm_(self.model.parameters(), 1.0)
         self.opt.step()
         if self.cfg.stage == "pretrain":

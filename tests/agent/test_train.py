@@ -11,7 +11,7 @@ from safetensors.torch import load_file
 from agent import checkpoint
 from agent.dataset import DatasetError
 from agent.model import ModelConfig
-from agent.trainer import TrainConfig, Trainer
+from agent.trainer import TrainConfig, Trainer, learning_rate
 
 TINY = ModelConfig(width=8, latent_dim=16, predictor_hidden=32, predictor_layers=1)
 
@@ -48,9 +48,11 @@ def test_pretrain_then_finetune_writes_checkpoints_and_metrics(tiny_dataset, tmp
     assert any(not torch.equal(pre_w[k], ft_w[k]) for k in pre_w if k.startswith("predictor."))
 
 
-@pytest.mark.parametrize("stage", ["pretrain", "finetune"])
-def test_resume_continues_exactly(tiny_dataset, tmp_path, stage):
-    kw = {"stage": stage}
+@pytest.mark.parametrize(
+    "stage,schedule", [("pretrain", "constant"), ("finetune", "constant"), ("pretrain", "cosine")]
+)
+def test_resume_continues_exactly(tiny_dataset, tmp_path, stage, schedule):
+    kw = {"stage": stage, "lr_schedule": schedule}
     if stage == "finetune":
         kw["init"] = str(Trainer(_cfg(tiny_dataset, tmp_path / "init", steps=2)).fit())
     straight = Trainer(_cfg(tiny_dataset, tmp_path / "a", **kw)).fit()
@@ -64,6 +66,19 @@ def test_resume_continues_exactly(tiny_dataset, tmp_path, stage):
     a, b = load_file(str(straight)), load_file(str(resumed))
     for k in a:
         torch.testing.assert_close(a[k], b[k], msg=k, rtol=0, atol=0)
+
+
+def test_cosine_schedule_decays_to_zero(tiny_dataset, tmp_path):
+    cfg = _cfg(tiny_dataset, tmp_path / "c", lr=1e-3, steps=10, lr_schedule="cosine")
+    rates = [learning_rate(cfg, s) for s in range(cfg.steps + 1)]
+    assert rates[0] == 1e-3 and rates[5] == pytest.approx(5e-4) and rates[10] == pytest.approx(0)
+    assert all(a > b for a, b in zip(rates, rates[1:], strict=False))
+    assert learning_rate(_cfg(tiny_dataset, tmp_path / "k", steps=10), 7) == 1e-3
+    a = load_file(str(Trainer(_cfg(tiny_dataset, tmp_path / "a", steps=3)).fit()))
+    b = Trainer(_cfg(tiny_dataset, tmp_path / "b", steps=3, lr_schedule="cosine")).fit()
+    assert not all(torch.equal(a[k], v) for k, v in load_file(str(b)).items())
+    with pytest.raises(ValueError, match="lr_schedule='linear' is unknown"):
+        _cfg(tiny_dataset, tmp_path / "x", lr_schedule="linear")
 
 
 def test_same_seed_same_model(tiny_dataset, tmp_path):
