@@ -1,5 +1,6 @@
 """Training runs: both stages, exact resume, clear refusals."""
 
+import itertools
 import json
 import shutil
 
@@ -72,7 +73,7 @@ def test_cosine_schedule_decays_to_zero(tiny_dataset, tmp_path):
     cfg = _cfg(tiny_dataset, tmp_path / "c", lr=1e-3, steps=10, lr_schedule="cosine")
     rates = [learning_rate(cfg, s) for s in range(cfg.steps + 1)]
     assert rates[0] == 1e-3 and rates[5] == pytest.approx(5e-4) and rates[10] == pytest.approx(0)
-    assert all(a > b for a, b in zip(rates, rates[1:], strict=False))
+    assert all(a > b for a, b in itertools.pairwise(rates))
     assert learning_rate(_cfg(tiny_dataset, tmp_path / "k", steps=10), 7) == 1e-3
     a = load_file(str(Trainer(_cfg(tiny_dataset, tmp_path / "a", steps=3)).fit()))
     b = Trainer(_cfg(tiny_dataset, tmp_path / "b", steps=3, lr_schedule="cosine")).fit()
