@@ -70,7 +70,10 @@ def _selection(paths: list[Path], manifest: dict) -> dict:
     rows = []
     for path in paths:
         r = json.loads(Path(path).read_text())
-        rows.append({k: r[k] for k in ("checkpoint", "success_rate", "episodes", "seeds")})
+        row = {k: r[k] for k in ("checkpoint", "success_rate", "episodes", "seeds")}
+        # what told the candidates apart when they share a checkpoint (horizon, planner)
+        row.update({k: r["config"][k] for k in ("agent", "planner") if k in r["config"]})
+        rows.append(row)
     test = manifest.get("evaluation", {}).get("seeds")
     for row in rows:
         lo, hi = row["seeds"]

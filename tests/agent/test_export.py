@@ -10,7 +10,7 @@ from agent.export import main
 from agent.model import ModelConfig, WorldModel
 
 
-def _results(path, seeds, rate, ckpt="runs/x/model.safetensors"):
+def _results(path, seeds, rate, ckpt="runs/x/model.safetensors", horizon=5):
     path.parent.mkdir(parents=True, exist_ok=True)
     r = {
         "checkpoint": ckpt,
@@ -21,7 +21,7 @@ def _results(path, seeds, rate, ckpt="runs/x/model.safetensors"):
         "plan_ms_p50": 9.0,
         "plan_ms_p95": 12.0,
         "planner": "cem",
-        "config": {},
+        "config": {"agent": {"horizon": horizon}, "planner": {"name": "cem"}},
     }
     path.write_text(json.dumps(r))
     return path
@@ -38,7 +38,8 @@ def run(tmp_path):
 def test_export_records_evaluation_commands_and_the_validation_choice(tmp_path, run):
     test = _results(tmp_path / "test.json", [100_000, 100_009], 1.0)
     vals = [
-        _results(tmp_path / f"val{s}.json", [200_000, 200_009], r) for s, r in ((0, 0.9), (1, 1.0))
+        _results(tmp_path / f"val{h}.json", [200_000, 200_009], r, horizon=h)
+        for h, r in ((5, 0.9), (8, 1.0))
     ]
     argv = [
         "--run",
@@ -55,6 +56,7 @@ def test_export_records_evaluation_commands_and_the_validation_choice(tmp_path, 
     m = json.loads((tmp_path / "ship" / "point_mass.json").read_text())
     assert m["evaluation"]["success_rate"] == 1.0 and m["commands"] == ["make it"]
     assert [c["success_rate"] for c in m["selection"]["candidates"]] == [0.9, 1.0]
+    assert [c["agent"]["horizon"] for c in m["selection"]["candidates"]] == [5, 8]
     checkpoint.load(tmp_path / "ship" / "point_mass.safetensors")  # still loads
 
 
