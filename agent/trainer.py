@@ -25,6 +25,8 @@ from agent.model import ModelConfig, WorldModel
 from agent.objectives import FinetuneObjective, LossWeights, PretrainObjective, ema_update
 from agent.train_state import load_state, save_state
 
+LR_SCHEDULES = ("constant", "cosine")  #: values of TrainConfig.lr_schedule
+
 
 @dataclass(frozen=True)
 class TrainConfig:
@@ -71,9 +73,6 @@ class TrainConfig:
             )
         if self.device not in ("cpu", "cuda", "auto"):
             raise ValueError(f"device={self.device!r} is unknown: use cpu, cuda or auto")
-
-
-LR_SCHEDULES = ("constant", "cosine")
 
 
 def learning_rate(cfg: TrainConfig, step: int) -> float:

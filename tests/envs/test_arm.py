@@ -6,6 +6,7 @@ import mujoco
 import numpy as np
 import pytest
 
+import envs
 from envs.tasks.arm import CUBE_HALF, PAD_GAP, ArmPickPlace, ArmPush, ArmReach
 
 TASKS = (ArmReach, ArmPush, ArmPickPlace)
@@ -160,8 +161,6 @@ def test_physics_state_restores_controller(arm_envs):
 
 
 def test_masked_tasks_hide_the_robot_and_nothing_else():
-    import envs
-
     shown, masked = envs.make("arm_push"), envs.make("arm_push_masked")
     for env in (shown, masked):
         env.reset(seed=4)
