@@ -1,4 +1,9 @@
-"""In-memory training windows drawn from a dataset, split by episode into train / held-out."""
+"""Training windows drawn from a dataset, split by episode into train / held-out.
+
+Actions, proprio and state are copied into RAM (small); the frames stay in the dataset's
+memory-mapped chunks (``Frames``) and are read per batch, so a 4,800-episode dataset trains in
+the memory its small arrays take, not the 6 GB its pixels do.
+"""
 
 from __future__ import annotations
 
@@ -8,23 +13,81 @@ import torch
 from agent.dataset import Dataset, DatasetError
 
 
+def _rows_of(view: np.ndarray, base: object) -> bool:
+    """Whether ``view`` is a run of whole rows of the array ``base`` (a chunk)."""
+    if not isinstance(base, np.ndarray) or base.ndim != view.ndim:
+        return False
+    if base.shape[1:] != view.shape[1:] or base.strides != view.strides:
+        return False
+    off = view.__array_interface__["data"][0] - base.__array_interface__["data"][0]
+    return (
+        off >= 0 and off % base.strides[0] == 0 and off // base.strides[0] + len(view) <= len(base)
+    )
+
+
+class Frames:
+    """The frames of some episodes, read from their memory-mapped chunks on indexing.
+
+    ``frames[i]`` with an integer array / tensor of any shape, or a slice, gives a uint8 tensor
+    ``(*i.shape, H, W, 3)``: the same values a concatenation of the episodes would give.
+    """
+
+    def __init__(self, episodes: list[np.ndarray]) -> None:
+        # one entry per distinct chunk array; each frame knows its chunk and row there
+        bases: dict[int, int] = {}
+        self.sources: list[np.ndarray] = []
+        chunk, row = [], []
+        for px in episodes:
+            src = px.base if _rows_of(px, px.base) else px  # index the chunk, not a copy
+            key = id(src)
+            if key not in bases:
+                bases[key] = len(self.sources)
+                self.sources.append(src)
+            first = (px.__array_interface__["data"][0] - src.__array_interface__["data"][0]) // (
+                src.strides[0]
+            )
+            chunk.append(np.full(len(px), bases[key], np.int32))
+            row.append(first + np.arange(len(px)))
+        self.chunk = np.concatenate(chunk)  # (N,) which source array
+        self.row = np.concatenate(row).astype(np.int64)  # (N,) row in it
+        self.shape = (len(self.chunk), *self.sources[0].shape[1:])
+        self.dtype = self.sources[0].dtype
+
+    def __len__(self) -> int:
+        return self.shape[0]
+
+    def __getitem__(self, key) -> torch.Tensor:
+        if isinstance(key, slice):
+            idx = np.arange(*key.indices(len(self)))
+        else:
+            idx = np.asarray(key.cpu() if isinstance(key, torch.Tensor) else key, np.int64)
+        flat = idx.reshape(-1)
+        if flat.size and (flat.min() < -len(self) or flat.max() >= len(self)):
+            raise IndexError(f"frame index out of range for {len(self)} frames")
+        flat = flat % len(self) if flat.size else flat
+        out = np.empty((flat.size, *self.shape[1:]), self.dtype)
+        chunk, row = self.chunk[flat], self.row[flat]
+        for c in np.unique(chunk):
+            sel = np.flatnonzero(chunk == c)
+            out[sel] = self.sources[c][row[sel]]
+        return torch.from_numpy(out.reshape(*idx.shape, *self.shape[1:]))
+
+
 class Windows:
-    """All frames of some episodes in RAM, and sampling of length-W windows.
+    """Some episodes of a dataset (frames read lazily, ``Frames``), and length-W windows.
 
     A window is W observations ``stride`` env steps apart and the (W-1) * stride actions
     between them (stride > 1: a ``model.frameskip`` world model).
     """
 
     def __init__(self, data: Dataset, episodes: np.ndarray, window: int, stride: int = 1) -> None:
-        eps = list(data.iter_episodes())
+        eps = list(data.iter_episodes())  # views of the memory-mapped chunks: nothing read yet
         sel = [eps[i] for i in episodes]
         if not sel:
             raise DatasetError(f"{data.root} has no episodes in this split: collect more episodes")
         self.window, self.stride = window, stride
         span = (window - 1) * stride + 1  # env-step frames a window covers
-        self.pixels = torch.from_numpy(
-            np.concatenate([e["pixels"] for e in sel])
-        )  # (N_obs, H, W, 3)
+        self.pixels = Frames([e["pixels"] for e in sel])  # (N_obs, H, W, 3), read on indexing
         self.actions = torch.from_numpy(np.concatenate([e["actions"] for e in sel]))  # (N_act, A)
         self.proprio = torch.from_numpy(np.concatenate([e["proprio"] for e in sel]))
         self.state = np.concatenate([e["state"] for e in sel])
@@ -62,10 +125,12 @@ class Windows:
         """(B, W) indices into ``pixels`` of the windows ``idx``."""
         return self.start_obs[idx, None] + torch.arange(self.window) * self.stride
 
-    def gather(self, idx: torch.Tensor) -> dict[str, torch.Tensor]:
+    def gather(self, idx: torch.Tensor, pixels: bool = True) -> dict[str, torch.Tensor]:
+        """The windows ``idx``; ``pixels=False`` leaves their frames unread."""
         o = self.frames(idx)  # (B, W)
         a = self.start_act[idx, None] + torch.arange((self.window - 1) * self.stride)
-        return {"pixels": self.pixels[o], "actions": self.actions[a], "proprio": self.proprio[o]}
+        out = {"actions": self.actions[a], "proprio": self.proprio[o]}
+        return {"pixels": self.pixels[o], **out} if pixels else out
 
 
 class ConcatWindows:

@@ -149,6 +149,7 @@ class Trainer:
         self.gen = torch.Generator().manual_seed(cfg.seed * 1000 + self.rank)
         self.step = 0
         self.latents: torch.Tensor | None = None
+        self.anon_peak_mb: float | None = None  # largest _anon_memory_mb() seen
         self.task = envs.make(meta["task"]).unwrapped
 
     def _check_init(self, manifest: dict[str, Any], model_cfg: ModelConfig) -> None:
@@ -194,6 +195,7 @@ class Trainer:
             self.model.set_proprio_stats(self.train.proprio)  # resume restores them
         if cfg.stage == "finetune" and not cfg.train_encoder:
             self.latents = encode_all(self.model, self.train.pixels, self.train.proprio)
+        self._note_memory()
         log = _Logger(self.out, enabled=self.rank == 0)
         bar = tqdm(
             total=cfg.steps,
@@ -211,6 +213,7 @@ class Trainer:
             if self.step % cfg.log_every == 0 or self.step == cfg.steps:
                 rate = seen / (time.perf_counter() - t0)
                 log.write(self.step, {**stats, "samples_per_s": rate})
+                self._note_memory()
                 bar.set_postfix(loss=f"{stats['loss']:.4f}", sps=f"{rate:.0f}")
             if self.rank == 0 and (self.step % cfg.checkpoint_every == 0 or self.step == cfg.steps):
                 save_state(self.out, self.step, self.model, self.opt, self.gen, self._extra())
@@ -222,14 +225,15 @@ class Trainer:
 
     def _train_step(self) -> dict[str, float]:
         idx = torch.randint(len(self.pool), (self.cfg.batch_size,), generator=self.gen)
-        batch = self.pool.gather(idx)
-        if self.latents is not None:
+        if self.latents is not None:  # frozen encoder: cached latents, a few frames to decode
+            o = self.train.frames(idx)
             batch = {
-                "latents": self.latents[self.train.frames(idx)],
-                "actions": batch["actions"],
-                "proprio": batch["proprio"],
-                "frame": batch["pixels"][: self.DECODER_BATCH, 0],
+                "latents": self.latents[o],
+                **self.train.gather(idx, pixels=False),
+                "frame": self.train.pixels[o[: self.DECODER_BATCH, 0]],
             }
+        else:
+            batch = self.pool.gather(idx)
         batch = {k: v.to(self.device, non_blocking=True) for k, v in batch.items()}
         self.objective.train()
         out = self.objective(batch)
@@ -247,6 +251,11 @@ class Trainer:
         if self.cfg.stage == "pretrain":
             ema_update(self.model.target_encoder, self.model.encoder, self.cfg.ema)
         return {k: float(v.detach()) for k, v in out.items()}
+
+    def _note_memory(self) -> None:
+        now = _anon_memory_mb()
+        if now is not None:
+            self.anon_peak_mb = max(now, self.anon_peak_mb or 0.0)
 
     def _extra(self) -> dict[str, Any]:
         return {
@@ -266,6 +275,7 @@ class Trainer:
     def _finish(self, wall_s: float) -> Path:
         report = plannability_report(self.model, self.train, self.held, self.task.state_distance)
         peak_mb = _peak_memory_mb()
+        self._note_memory()
         manifest = {
             "task": self.data.task,
             "stage": self.cfg.stage,
@@ -275,6 +285,7 @@ class Trainer:
             "dataset_transitions": self.data.transitions,
             "train_wall_s": round(wall_s, 1),
             "peak_memory_mb": peak_mb,
+            "peak_anon_memory_mb": self.anon_peak_mb,
             "metrics": report,
             "config": _jsonable(self.cfg),
             "action_space": self.data.meta["action_space"],
@@ -323,6 +334,20 @@ def _jsonable(cfg: Any) -> dict[str, Any]:
 
 
 def _peak_memory_mb() -> float:
+    """Peak resident memory: with the frames memory-mapped it includes the dataset pages read,
+    which the OS can drop at any time (``_anon_memory_mb`` is what the process itself holds)."""
     import resource
 
     return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
+
+
+def _anon_memory_mb() -> float | None:
+    """Resident memory not backed by a file (tensors, arrays) now; None off Linux."""
+    try:
+        with open("/proc/self/status") as f:
+            for line in f:
+                if line.startswith("RssAnon:"):
+                    return round(int(line.split()[1]) / 1024, 1)
+    except OSError:
+        pass
+    return None

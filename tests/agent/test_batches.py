@@ -1,0 +1,40 @@
+"""Training windows read their frames from the dataset's memory-mapped chunks, unchanged."""
+
+import numpy as np
+import pytest
+import torch
+
+from agent.batches import Frames, Windows
+from agent.dataset import Dataset
+
+
+def test_frames_match_a_concatenation_without_copying_the_dataset(tiny_dataset):
+    data = Dataset(tiny_dataset)
+    eps = list(data.iter_episodes())
+    pick = [3, 0, 2]  # out of order, across both chunks
+    ref = torch.from_numpy(np.concatenate([np.asarray(eps[i]["pixels"]) for i in pick]))
+    frames = Frames([eps[i]["pixels"] for i in pick])
+    assert frames.shape == tuple(ref.shape) and len(frames) == len(ref)
+    assert all(isinstance(s, np.memmap) for s in frames.sources)  # the chunks, not copies
+    assert len(frames.sources) == 2  # four episodes in chunks of two
+    idx = torch.randint(len(ref), (7, 5), generator=torch.Generator().manual_seed(0))
+    assert torch.equal(frames[idx], ref[idx])
+    assert torch.equal(frames[3:250:7], ref[3:250:7]) and torch.equal(frames[::5], ref[::5])
+    assert torch.equal(frames[np.array([-1])], ref[-1:])
+    with pytest.raises(IndexError, match="out of range"):
+        frames[np.array([len(ref)])]
+    # arrays that are not rows of a chunk (here reversed in time) are indexed as they are
+    flipped = Frames([np.asarray(eps[1]["pixels"])[::-1]])
+    assert torch.equal(
+        flipped[np.arange(4)], torch.from_numpy(np.asarray(eps[1]["pixels"])[:-5:-1].copy())
+    )
+
+
+def test_windows_gather_the_same_batch_with_or_without_frames(tiny_dataset):
+    win = Windows(Dataset(tiny_dataset), np.arange(4), window=4, stride=2)
+    idx = torch.arange(0, len(win), 37)
+    full, lean = win.gather(idx), win.gather(idx, pixels=False)
+    assert "pixels" not in lean and full["pixels"].shape[:2] == (len(idx), 4)
+    for k in lean:
+        assert torch.equal(full[k], lean[k])
+    assert torch.equal(full["pixels"], win.pixels[win.frames(idx)])
