@@ -2,6 +2,7 @@
 
     python -m agent.build_landmarks --checkpoint checkpoints/<task>.safetensors \
         --data data/<task> --out checkpoints/landmarks/<task> [--stride 4] [--proprio]
+        [--scene-size 32 --scene-episodes 100]
 
     python -m agent.build_landmarks --out checkpoints/landmarks/<task> --record-eval <results.json>
 
@@ -94,6 +95,12 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument(
         "--proprio-dims", type=int, nargs="+", help="proprio entries to use (default: all)"
     )
+    ap.add_argument(
+        "--scene-size", type=int, default=0, help="per-episode scene thumbnail side (0 = off)"
+    )
+    ap.add_argument(
+        "--scene-episodes", type=int, default=0, help="plan through this many matched scenes"
+    )
     ap.add_argument("--threads", type=int, default=0, help="torch threads (0 = default)")
     args = ap.parse_args(argv)
     if args.record_eval:
@@ -105,7 +112,15 @@ def main(argv: list[str] | None = None) -> None:
     if args.threads:
         torch.set_num_threads(args.threads)
     dims = None if args.proprio_dims is None else tuple(args.proprio_dims)
-    cfg = LandmarkConfig(args.stride, args.neighbours, args.radius, args.proprio, dims)
+    cfg = LandmarkConfig(
+        args.stride,
+        args.neighbours,
+        args.radius,
+        args.proprio,
+        dims,
+        args.scene_size,
+        args.scene_episodes,
+    )
     command = "python -m agent.build_landmarks " + " ".join(argv or sys.argv[1:])
     info = build_landmarks(args.checkpoint, args.data, args.out, cfg, command)
     print(f"wrote {args.out}.safetensors: {info['edges']} edges in {info['build_seconds']} s")

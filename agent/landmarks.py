@@ -10,6 +10,12 @@ the agent enters the graph at the node minimising (distance to it + its steps-to
 hands the MPC the first node on the shortest path that is ``lookahead`` steps away, or the goal
 itself once the path is that short.
 
+Scenes that change per episode (two-room's door) break the graph's links: a path follows another
+episode through *its* door. With ``scene_size`` the graph keeps, per training episode, a small
+grey thumbnail of its per-pixel median frame (the static scene: the moving parts vanish in the
+median), and ``reset`` keeps only the ``scene_episodes`` episodes whose scene is nearest the
+goal image's, so every path runs through frames of the goal's own layout.
+
 Built by ``python -m agent.build_landmarks`` and stored as safetensors + JSON next to the
 world model it was encoded with (the manifest pins that model's sha256). No task knowledge:
 the graph sees only frames, their order, the encoder and (optionally) the proprio.
@@ -43,10 +49,20 @@ class LandmarkConfig:
     use_proprio: bool = False  #: links and matches also need the proprio to agree
     #: which proprio entries count (None = all), e.g. [0, 1] for a position without velocity
     proprio_dims: tuple[int, ...] | None = None
+    #: side of each episode's static-scene thumbnail (0 = no scene matching)
+    scene_size: int = 0
+    #: at reset, plan only through the episodes whose scene is nearest the goal's
+    scene_episodes: int = 0
 
     def __post_init__(self) -> None:
         if self.stride < 1 or self.neighbours < 1 or self.radius <= 0:
             raise ValueError("landmarks: need stride >= 1, neighbours >= 1 and radius > 0")
+        if self.scene_size < 0 or self.scene_episodes < 0:
+            raise ValueError("landmarks: scene_size and scene_episodes must be >= 0")
+        if bool(self.scene_size) != bool(self.scene_episodes):
+            raise ValueError(
+                "landmarks: scene matching needs both --scene-size and --scene-episodes > 0"
+            )
         if self.proprio_dims is not None and not self.use_proprio:
             raise ValueError("landmarks: proprio_dims needs use_proprio (--proprio)")
 
@@ -61,6 +77,15 @@ def _unit(x: torch.Tensor, same: np.ndarray, gap: np.ndarray) -> float:
     """Median distance per env step between consecutive nodes of one episode."""
     hop = torch.linalg.vector_norm(x[1:] - x[:-1], dim=1).numpy()[same]
     return max(float(np.median(hop / np.maximum(gap, 1))), 1e-8) if hop.size else 1.0
+
+
+def scene_thumbnail(pixels: Any, size: int) -> torch.Tensor:
+    """(T, H, W, C) uint8 frames -> (size * size,) grey thumbnail of their per-pixel median
+    in [0, 1] (one frame: that frame). Area-averaged, so sub-pixel moves still show."""
+    x = torch.from_numpy(np.array(pixels, np.float32))  # a copy: frames may be read-only
+    x = x[None] if x.dim() == 3 else x
+    still = x.median(dim=0).values.mean(-1) / 255.0  # (H, W)
+    return torch.nn.functional.adaptive_avg_pool2d(still[None, None], size).flatten()
 
 
 def _shortest_unique(
@@ -86,6 +111,9 @@ class LandmarkGraph:
         punit: float = 1.0,
         radius: float = 3.0,
         proprio_dims: list[int] | None = None,
+        episode: np.ndarray | None = None,
+        scenes: torch.Tensor | None = None,
+        scene_episodes: int = 0,
     ) -> None:
         self.z = z.flatten(1).float()  # (M, D) node latents
         self.p = None if proprio is None else proprio.float()  # (M, P) node proprio
@@ -97,6 +125,13 @@ class LandmarkGraph:
         self.to_goal: np.ndarray | None = None
         self.next_hop: np.ndarray | None = None
         self.goal_nodes: set[int] = set()
+        #: scene matching: each node's episode, each episode's thumbnail, how many to keep
+        self.episode = None if episode is None else np.asarray(episode, np.int64)
+        self.scenes = None if scenes is None else scenes.float()
+        self.scene_episodes = scene_episodes
+        if self.scenes is not None and (self.episode is None or len(self.episode) != len(self.z)):
+            raise ValueError("landmarks: scene thumbnails need one episode index per node")
+        self.allowed: np.ndarray | None = None  # nodes of the matched episodes (None: all)
 
     @classmethod
     def from_frames(
@@ -106,8 +141,11 @@ class LandmarkGraph:
         step: np.ndarray,
         cfg: LandmarkConfig,
         proprio: torch.Tensor | None = None,
+        scenes: torch.Tensor | None = None,
     ) -> LandmarkGraph:
-        """Link consecutive nodes of an episode, then each node to its close latent neighbours."""
+        """Link consecutive nodes of an episode, then each node to its close latent neighbours.
+
+        ``scenes`` (E, S*S): the thumbnail of each episode (``episode`` indexes its rows)."""
         z = z.flatten(1).float()
         m = len(z)
         episode, step = np.asarray(episode), np.asarray(step)
@@ -124,6 +162,9 @@ class LandmarkGraph:
             1.0 if p is None else _unit(p, same, gap),
             cfg.radius,
             None if cfg.proprio_dims is None else list(cfg.proprio_dims),
+            episode if scenes is not None else None,
+            scenes,
+            cfg.scene_episodes if scenes is not None else 0,
         )
         first = np.flatnonzero(same)
         src, dst, w = [first], [first + 1], [gap.astype(np.float64)]
@@ -160,20 +201,40 @@ class LandmarkGraph:
         if proprio is not None and self.p is not None:
             p = torch.as_tensor(np.asarray(proprio)).float()
             p = (p if self.pdims is None else p[self.pdims])[None]
-        return self._steps(z, p)[0].numpy()
+        d = self._steps(z, p)[0].numpy()
+        if self.allowed is not None:
+            d = np.where(self.allowed, d, np.inf)  # other scenes' frames are out of reach
+        return d
+
+    def match_scene(self, pixels: Any) -> np.ndarray | None:
+        """Nodes of the ``scene_episodes`` episodes whose thumbnail is nearest ``pixels``'
+        (None: the graph has no thumbnails, or pixels is None: every node)."""
+        if self.scenes is None or pixels is None or not self.scene_episodes:
+            return None
+        side = int(round(self.scenes.shape[1] ** 0.5))
+        d = (self.scenes - scene_thumbnail(pixels, side)).abs().mean(1).numpy()
+        keep = np.argsort(d, kind="stable")[: self.scene_episodes]
+        return np.isin(self.episode, keep)
 
     def _attach(self, d: np.ndarray) -> np.ndarray:
         """Nodes within ``radius`` of a query with distances ``d`` (at least the nearest)."""
         near = np.flatnonzero(d <= self.radius)
-        return near if near.size else np.array([int(d.argmin())])
+        return near if near.size else np.array([int(np.argmin(d))])
 
-    def reset(self, z_goal: torch.Tensor, proprio: Any = None) -> None:
-        """One Dijkstra from the goal over the reversed graph: each node's steps-to-goal."""
+    def reset(self, z_goal: torch.Tensor, proprio: Any = None, pixels: Any = None) -> None:
+        """One Dijkstra from the goal over the reversed graph: each node's steps-to-goal.
+
+        ``pixels``: the goal image; a graph with scene thumbnails then plans only through the
+        episodes whose static scene matches it."""
         m = self.nodes
+        self.allowed = self.match_scene(pixels)
         dist_goal = self.steps_to(z_goal, proprio)
         near = self._attach(dist_goal)
         d = dist_goal[near]
         s, t, w = self.edges
+        if self.allowed is not None:
+            inside = self.allowed[s] & self.allowed[t]
+            s, t, w = s[inside], t[inside], w[inside]
         # reversed edges (t -> s), plus a virtual goal node m linked to the nodes near the goal
         rows = np.concatenate([t, np.full(near.size, m)])
         cols = np.concatenate([s, near])
@@ -229,11 +290,15 @@ class LandmarkGraph:
         }
         if self.p is not None:
             tensors["proprio"] = self.p.half()
+        if self.scenes is not None:
+            tensors["scenes"] = self.scenes.half()
+            tensors["episode"] = torch.from_numpy(self.episode.astype(np.int32))
         scales = {
             "unit": self.unit,
             "punit": self.punit,
             "radius": self.radius,
             "proprio_dims": self.pdims,
+            "scene_episodes": self.scene_episodes,
         }
         checkpoint.write(path, tensors, {**manifest, **scales, "nodes": self.nodes}, FORMAT)
 
@@ -262,6 +327,9 @@ class LandmarkGraph:
             manifest["punit"],
             manifest["radius"],
             manifest.get("proprio_dims"),
+            None if "episode" not in t else t["episode"].numpy(),
+            t.get("scenes"),
+            int(manifest.get("scene_episodes") or 0),
         )
 
 
@@ -272,9 +340,11 @@ def build(
     batch: int = 512,
 ) -> LandmarkGraph:
     """Encode every ``stride``-th frame of ``episodes`` (dicts with pixels, proprio)."""
-    latents, episode, step, proprio = [], [], [], []
+    latents, episode, step, proprio, scenes = [], [], [], [], []
     with torch.no_grad():
         for e, ep in enumerate(episodes):
+            if cfg.scene_size:
+                scenes.append(scene_thumbnail(ep["pixels"], cfg.scene_size))
             idx = np.arange(0, len(ep["pixels"]), cfg.stride)
             px = np.asarray(ep["pixels"][idx])
             pr = torch.from_numpy(np.asarray(ep["proprio"][idx], np.float32))
@@ -292,6 +362,7 @@ def build(
         np.concatenate(step),
         cfg,
         torch.cat(proprio) if cfg.use_proprio else None,
+        torch.stack(scenes) if cfg.scene_size else None,
     )
 
 

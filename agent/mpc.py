@@ -40,6 +40,13 @@ class AgentConfig:
     #: (1 = plain distance over the whole latent; 0 = the image part alone, for goals that
     #: are a scene, not a robot pose, e.g. the robot-masked arm tasks)
     proprio_part_weight: float = 1.0
+    #: model.proprio_state latents: weight of their image part in the cost toward a landmark
+    #: subgoal (1 = as toward the goal; 0 = aim at the subgoal's proprio alone: a frame of
+    #: another episode shows *its* scene, which scene matching only approximates)
+    subgoal_image_weight: float = 1.0
+    #: model.proprio_state latents: the proprio entries a subgoal pins (None = all), e.g.
+    #: [0, 1] for a position: a frame picked mid-motion should not ask for its velocity
+    subgoal_proprio_dims: tuple[int, ...] | None = None
 
     def __post_init__(self) -> None:
         if self.horizon < 1 or not 1 <= self.replan_every <= self.horizon:
@@ -47,10 +54,11 @@ class AgentConfig:
                 f"agent.horizon={self.horizon}, agent.replan_every={self.replan_every}: need "
                 "horizon >= 1 and 1 <= replan_every <= horizon"
             )
-        if self.proprio_part_weight < 0:
-            raise ValueError(
-                f"agent.proprio_part_weight={self.proprio_part_weight}: use a number >= 0"
-            )
+        if self.subgoal_proprio_dims is not None:  # a YAML list -> a tuple (frozen, hashable)
+            object.__setattr__(self, "subgoal_proprio_dims", tuple(self.subgoal_proprio_dims))
+        for name in ("proprio_part_weight", "subgoal_image_weight"):
+            if getattr(self, name) < 0:
+                raise ValueError(f"agent.{name}={getattr(self, name)}: use a number >= 0")
         if self.lookahead <= 0:
             raise ValueError(f"agent.lookahead={self.lookahead}: use a number > 0")
         if self.action_repeat < 1:
@@ -114,23 +122,47 @@ class MPCAgent:
         if self.weights is not None:
             self.weights = self.weights.to(self.device)
         self.part_scale = self._part_scale()  # None: plain latent cost
+        self.subgoal_scale = self._part_scale(cfg.subgoal_image_weight, cfg.subgoal_proprio_dims)
         self.needs_grad = bool(getattr(planner, "needs_grad", False))
         self.last_plan_ms: float | None = None
         self.planned = False  # whether the last act() made a new plan
         self.imagined: torch.Tensor | None = None  # (H, *latent) of the last plan
 
-    def _part_scale(self) -> torch.Tensor | None:
-        w = self.cfg.proprio_part_weight
-        if w == 1.0:
+    def _part_scale(
+        self, image_weight: float = 1.0, dims: tuple[int, ...] | None = None
+    ) -> torch.Tensor | None:
+        """Per-dimension scale of the latent cost (None: plain distance over the latent)."""
+        w, cfg = self.cfg.proprio_part_weight, self.cfg
+        if w == 1.0 and image_weight == 1.0 and dims is None:
             return None
         mcfg = self.model.cfg
         if not mcfg.proprio_state:
+            name = next(
+                n
+                for n, default in (
+                    ("proprio_part_weight", 1.0),
+                    ("subgoal_image_weight", 1.0),
+                    ("subgoal_proprio_dims", None),
+                )
+                if getattr(cfg, n) != default
+            )
             raise ValueError(
-                f"agent.proprio_part_weight={w} needs a model.proprio_state checkpoint (its "
-                "latent has a proprio part): leave it at 1 for this one"
+                f"agent.{name}={getattr(cfg, name)} needs a model.proprio_state checkpoint "
+                "(its latent has a proprio part): leave it at its default for this one"
+            )
+        if dims is not None and not all(0 <= i < mcfg.proprio_dim for i in dims):
+            raise ValueError(
+                f"agent.subgoal_proprio_dims={list(dims)}: this model's proprio has "
+                f"{mcfg.proprio_dim} entries, use indices 0..{mcfg.proprio_dim - 1}"
             )
         scale = torch.ones(mcfg.state_dim, device=self.device)
-        scale[mcfg.latent_dim :] = w**0.5  # squared distances: the part weighs w
+        scale[: mcfg.latent_dim] = image_weight**0.5  # squared distances: the part weighs w
+        part = torch.full((mcfg.proprio_dim,), w**0.5, device=self.device)
+        if dims is not None:
+            keep = torch.zeros_like(part)
+            keep[list(dims)] = 1.0
+            part = part * keep
+        scale[mcfg.latent_dim :] = part
         return scale
 
     @property
@@ -170,7 +202,7 @@ class MPCAgent:
         if hasattr(self.planner, "reset"):
             self.planner.reset()
         if self.landmarks is not None:
-            self.landmarks.reset(self.z_goal, goal.get("proprio"))
+            self.landmarks.reset(self.z_goal, goal.get("proprio"), goal.get("pixels"))
 
     def objective(self, z0: torch.Tensor, goal: torch.Tensor | None = None):
         """Cost of candidate plans from z0 toward ``goal`` (default: the episode's goal)."""
@@ -178,7 +210,8 @@ class MPCAgent:
         goal = self.z_goal if goal is None else goal
         model, cfg, weights, gp = self.model, self.cfg, self.weights, self.goal_proprio
 
-        hold, scale = self._hold, self.part_scale
+        hold = self._hold
+        scale = self.part_scale if final else self.subgoal_scale
         goal_c = goal if scale is None else goal * scale
 
         def cost(actions: torch.Tensor) -> torch.Tensor:  # (N, H, A) -> (N,)

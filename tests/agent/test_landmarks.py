@@ -8,7 +8,7 @@ import torch
 
 from agent import checkpoint
 from agent.build_landmarks import main
-from agent.landmarks import LandmarkConfig, LandmarkGraph, for_checkpoint
+from agent.landmarks import LandmarkConfig, LandmarkGraph, for_checkpoint, scene_thumbnail
 from agent.model import ModelConfig, WorldModel
 from agent.mpc import AgentConfig
 
@@ -91,6 +91,51 @@ def test_save_load_roundtrip_and_model_pin(tmp_path):
         LandmarkGraph.load(tmp_path / "g.safetensors", model_sha256="b" * 64)
     with pytest.raises(checkpoint.CheckpointError, match="agent.build_landmarks"):
         LandmarkGraph.load(tmp_path / "missing.safetensors")
+
+
+def _two_scenes():
+    """The U's two episodes in a dark scene (no door at the bottom), plus a third episode in
+    a bright scene whose door lets it cross the bottom straight from (0, 0) to (1, 0)."""
+    z, episode, steps = _u_corridor()
+    short = torch.tensor([(x, 0.0) for x in np.arange(0, 1 + 1e-9, 0.1)], dtype=torch.float32)
+    z = torch.cat([z, short])
+    episode = np.concatenate([episode, np.full(len(short), 2)])
+    steps = np.concatenate([steps, np.arange(len(short))])
+    dark, bright = np.zeros((8, 8, 3), np.uint8), np.full((8, 8, 3), 200, np.uint8)
+    scenes = torch.stack([scene_thumbnail(p, 2) for p in (dark, dark, bright)])
+    cfg = LandmarkConfig(neighbours=4, radius=2.0, scene_size=2, scene_episodes=2)
+    return LandmarkGraph.from_frames(z, episode, steps, cfg, scenes=scenes), dark, bright
+
+
+def test_scene_matching_plans_only_through_the_goals_own_layout(tmp_path):
+    g, dark, bright = _two_scenes()
+    start, goal = torch.tensor([0.0, 0.0]), torch.tensor([1.0, 0.0])
+    g.reset(goal)  # no goal image: every episode, so the bright scene's shortcut
+    assert g.to_goal[g.path_from(start)[0]] == pytest.approx(10, abs=1)
+    g.reset(goal, pixels=dark)  # the dark scenes have no door at the bottom: around the U
+    assert set(g.episode[g.allowed]) == {0, 1}
+    path = g.path_from(start)
+    assert g.to_goal[path[0]] == pytest.approx(30, abs=2.5) and set(g.episode[path]) <= {0, 1}
+    g.scene_episodes = 1
+    g.reset(goal, pixels=bright + 3)  # near the bright scene: its shortcut
+    assert set(g.episode[g.allowed]) == {2}
+    assert g.to_goal[g.path_from(start)[0]] == pytest.approx(10, abs=1)
+    g.scene_episodes = 2
+    g.save(tmp_path / "g", {"model_sha256": "a" * 64})  # thumbnails survive a file
+    h = LandmarkGraph.load(tmp_path / "g.safetensors")
+    h.reset(goal, pixels=dark)
+    np.testing.assert_array_equal(h.allowed, np.isin(g.episode, [0, 1]))
+    assert h.to_goal[h.path_from(start)[0]] == pytest.approx(30, abs=2.5)
+
+
+def test_scene_thumbnail_is_the_static_scene():
+    frames = np.zeros((5, 8, 8, 3), np.uint8)
+    for t in range(5):  # a bright dot moving across a dark, still scene
+        frames[t, t, t] = 255
+    np.testing.assert_array_equal(scene_thumbnail(frames, 4).numpy(), np.zeros(16))
+    assert scene_thumbnail(frames[0], 8).max() == 1.0  # one frame: that frame
+    with pytest.raises(ValueError, match="scene-size"):
+        LandmarkConfig(scene_size=16)
 
 
 def test_reset_is_required():

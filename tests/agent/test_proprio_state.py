@@ -150,3 +150,30 @@ def test_proprio_part_weight_zero_plans_on_the_image_part_alone():
         MPCAgent(WorldModel(ModelConfig(**CFG)), planner, AgentConfig(proprio_part_weight=0.0))
     with pytest.raises(ValueError, match="proprio_part_weight"):
         AgentConfig(proprio_part_weight=-1.0)
+
+
+def test_subgoal_cost_can_pin_only_chosen_proprio_entries():
+    m = _model()
+    planner = planners.make(
+        "cem", [-1, -1], [1, 1], horizon=3, num_samples=8, iterations=1, num_elites=2
+    )
+    cfg = AgentConfig(horizon=3, subgoal_image_weight=0.0, subgoal_proprio_dims=[0, 1])
+    agent = MPCAgent(m, planner, cfg)
+    assert agent.cfg.subgoal_proprio_dims == (0, 1)  # a YAML list becomes a tuple
+    z0, actions = torch.randn(1, 20), torch.rand(5, 3, 2) * 2 - 1
+    agent.z_goal, agent.goal_proprio = torch.randn(20), None
+    sub = torch.randn(20)
+    zs = m.rollout(z0, actions)
+    c = agent.objective(z0, sub)(actions)  # toward a subgoal: proprio entries 0 and 1 alone
+    torch.testing.assert_close(c, (zs[:, -1, 16:18] - sub[16:18]).pow(2).sum(-1) / 20)
+    other = sub.clone()
+    other[:16], other[18:] = torch.randn(16), torch.randn(2) * 5  # its image, its velocity
+    torch.testing.assert_close(agent.objective(z0, other)(actions), c)
+    # toward the episode's goal the plain latent cost is unchanged
+    torch.testing.assert_close(agent.objective(z0)(actions), m.latent_cost(zs, agent.z_goal, "l2"))
+    with pytest.raises(ValueError, match="subgoal_proprio_dims"):
+        MPCAgent(m, planner, AgentConfig(subgoal_proprio_dims=[4]))
+    with pytest.raises(ValueError, match="subgoal_image_weight"):
+        MPCAgent(WorldModel(ModelConfig(**CFG)), planner, AgentConfig(subgoal_image_weight=0.5))
+    with pytest.raises(ValueError, match="subgoal_proprio_dims"):
+        MPCAgent(WorldModel(ModelConfig(**CFG)), planner, AgentConfig(subgoal_proprio_dims=[0]))
