@@ -2,7 +2,7 @@
 
     python -m agent.build_landmarks --checkpoint checkpoints/<task>.safetensors \
         --data data/<task> --out checkpoints/landmarks/<task> [--stride 4] [--proprio]
-        [--scene-size 32 --scene-episodes 100]
+        [--proprio-only] [--scene-size 32 --scene-episodes 100]
 
     python -m agent.build_landmarks --out checkpoints/landmarks/<task> --record-eval <results.json>
 
@@ -95,6 +95,7 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument(
         "--proprio-dims", type=int, nargs="+", help="proprio entries to use (default: all)"
     )
+    ap.add_argument("--proprio-only", action="store_true", help="distances from the proprio alone")
     ap.add_argument(
         "--scene-size", type=int, default=0, help="per-episode scene thumbnail side (0 = off)"
     )
@@ -118,6 +119,7 @@ def main(argv: list[str] | None = None) -> None:
         args.radius,
         args.proprio,
         dims,
+        args.proprio_only,
         args.scene_size,
         args.scene_episodes,
     )

@@ -49,6 +49,9 @@ class LandmarkConfig:
     use_proprio: bool = False  #: links and matches also need the proprio to agree
     #: which proprio entries count (None = all), e.g. [0, 1] for a position without velocity
     proprio_dims: tuple[int, ...] | None = None
+    #: distances (links, entry, goal) from the proprio alone, the latent only rides along as
+    #: the subgoal: for a latent that ranks poorly across episodes (two-room's wall model)
+    proprio_only: bool = False
     #: side of each episode's static-scene thumbnail (0 = no scene matching)
     scene_size: int = 0
     #: at reset, plan only through the episodes whose scene is nearest the goal's
@@ -63,8 +66,10 @@ class LandmarkConfig:
             raise ValueError(
                 "landmarks: scene matching needs both --scene-size and --scene-episodes > 0"
             )
-        if self.proprio_dims is not None and not self.use_proprio:
-            raise ValueError("landmarks: proprio_dims needs use_proprio (--proprio)")
+        if (self.proprio_dims is not None or self.proprio_only) and not self.use_proprio:
+            raise ValueError(
+                "landmarks: proprio_dims and proprio_only need use_proprio (--proprio)"
+            )
 
 
 def _pairwise(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
@@ -114,6 +119,7 @@ class LandmarkGraph:
         episode: np.ndarray | None = None,
         scenes: torch.Tensor | None = None,
         scene_episodes: int = 0,
+        proprio_only: bool = False,
     ) -> None:
         self.z = z.flatten(1).float()  # (M, D) node latents
         self.p = None if proprio is None else proprio.float()  # (M, P) node proprio
@@ -132,6 +138,9 @@ class LandmarkGraph:
         if self.scenes is not None and (self.episode is None or len(self.episode) != len(self.z)):
             raise ValueError("landmarks: scene thumbnails need one episode index per node")
         self.allowed: np.ndarray | None = None  # nodes of the matched episodes (None: all)
+        self.proprio_only = proprio_only
+        if proprio_only and self.p is None:
+            raise ValueError("landmarks: proprio_only needs the nodes' proprio")
 
     @classmethod
     def from_frames(
@@ -165,6 +174,7 @@ class LandmarkGraph:
             episode if scenes is not None else None,
             scenes,
             cfg.scene_episodes if scenes is not None else 0,
+            cfg.proprio_only,
         )
         first = np.flatnonzero(same)
         src, dst, w = [first], [first + 1], [gap.astype(np.float64)]
@@ -189,6 +199,13 @@ class LandmarkGraph:
 
     def _steps(self, z: torch.Tensor, p: torch.Tensor | None) -> torch.Tensor:
         """Distances (B, M) from latents z (B, D) (and proprio p) to every node, in env steps."""
+        if self.proprio_only:
+            if p is None:
+                raise ValueError(
+                    "these landmarks match on proprio alone (built with --proprio-only): pass "
+                    "the observation's proprio"
+                )
+            return _pairwise(p, self.p) / self.punit
         d = _pairwise(z, self.z) / self.unit
         if self.p is not None and p is not None:
             d = torch.maximum(d, _pairwise(p, self.p) / self.punit)
@@ -299,6 +316,7 @@ class LandmarkGraph:
             "radius": self.radius,
             "proprio_dims": self.pdims,
             "scene_episodes": self.scene_episodes,
+            "proprio_only": self.proprio_only,
         }
         checkpoint.write(path, tensors, {**manifest, **scales, "nodes": self.nodes}, FORMAT)
 
@@ -330,6 +348,7 @@ class LandmarkGraph:
             None if "episode" not in t else t["episode"].numpy(),
             t.get("scenes"),
             int(manifest.get("scene_episodes") or 0),
+            bool(manifest.get("proprio_only", False)),
         )
 
 

@@ -128,6 +128,24 @@ def test_scene_matching_plans_only_through_the_goals_own_layout(tmp_path):
     assert h.to_goal[h.path_from(start)[0]] == pytest.approx(30, abs=2.5)
 
 
+def test_proprio_only_plans_on_the_proprio_whatever_the_latent(tmp_path):
+    z, episode, steps = _u_corridor()
+    noise = torch.randn(len(z), 6, generator=torch.Generator().manual_seed(0)) * 100
+    cfg = LandmarkConfig(neighbours=4, radius=2.0, use_proprio=True, proprio_only=True)
+    LandmarkGraph.from_frames(noise, episode, steps, cfg, proprio=z).save(tmp_path / "g", {})
+    g = LandmarkGraph.load(tmp_path / "g.safetensors")  # latent: noise; proprio: positions
+    assert g.proprio_only
+    g.reset(noise[0] * 0, proprio=np.array([1.0, 0.0]))
+    path = g.path_from(torch.zeros(6), proprio=np.array([0.0, 0.0]))
+    assert g.to_goal[path[0]] == pytest.approx(30, abs=2.5)  # around the U, as with a good latent
+    sub, _ = g.subgoal(torch.zeros(6), 4.5, proprio=np.array([0.0, 0.0]))
+    assert torch.equal(sub, noise[5].half().float())  # still the node's latent (float16 file)
+    with pytest.raises(ValueError, match="proprio alone"):
+        g.subgoal(torch.zeros(6), 4.5)
+    with pytest.raises(ValueError, match="use_proprio"):
+        LandmarkConfig(proprio_only=True)
+
+
 def test_scene_thumbnail_is_the_static_scene():
     frames = np.zeros((5, 8, 8, 3), np.uint8)
     for t in range(5):  # a bright dot moving across a dark, still scene
