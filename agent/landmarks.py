@@ -308,7 +308,7 @@ class LandmarkGraph:
         if self.p is not None:
             tensors["proprio"] = self.p.half()
         if self.scenes is not None:
-            tensors["scenes"] = self.scenes.half()
+            tensors["scenes"] = (self.scenes * 255).round().to(torch.uint8)  # grey levels
             tensors["episode"] = torch.from_numpy(self.episode.astype(np.int32))
         scales = {
             "unit": self.unit,
@@ -346,7 +346,7 @@ class LandmarkGraph:
             manifest["radius"],
             manifest.get("proprio_dims"),
             None if "episode" not in t else t["episode"].numpy(),
-            t.get("scenes"),
+            None if "scenes" not in t else t["scenes"].float() / 255,
             int(manifest.get("scene_episodes") or 0),
             bool(manifest.get("proprio_only", False)),
         )

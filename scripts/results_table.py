@@ -45,7 +45,7 @@ def main() -> None:
         graph = a.checkpoints / "landmarks" / meta.name
         graph_eval = json.loads(graph.read_text()).get("evaluation") if graph.exists() else None
         if graph_eval:
-            rows.append((f"{m['task']} + landmarks", graph_eval))
+            rows.append((f"{name} + landmarks", graph_eval))
         for name, e in rows:
             _row(a.baselines, m, name, e)
 
