@@ -23,17 +23,23 @@ from agent.model import WorldModel
 def encode_all(
     model: WorldModel, pixels: torch.Tensor, proprio: torch.Tensor | None = None, batch: int = 512
 ) -> torch.Tensor:
-    """Latents of many frames (and their proprio, which proprio_state models need)."""
+    """Latents of many frames (and their proprio, which proprio_state models need).
+
+    The output is allocated once, before the per-batch frames and activations come and go:
+    long-lived pieces between them would keep the freed heap from going back to the OS."""
     dev = next(model.parameters()).device
-    return torch.cat(
-        [
-            model.encode(
-                pixels[i : i + batch].to(dev),
-                None if proprio is None else proprio[i : i + batch].to(dev),
-            ).cpu()
-            for i in range(0, len(pixels), batch)
-        ]
-    )
+    out: torch.Tensor | None = None
+    for i in range(0, len(pixels), batch):
+        z = model.encode(
+            pixels[i : i + batch].to(dev),
+            None if proprio is None else proprio[i : i + batch].to(dev),
+        ).cpu()
+        if out is None:
+            out = torch.empty((len(pixels), *z.shape[1:]), dtype=z.dtype)
+        out[i : i + len(z)] = z
+    if out is None:
+        raise ValueError("encode_all: no frames to encode")
+    return out
 
 
 @torch.no_grad()
