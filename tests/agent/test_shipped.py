@@ -91,3 +91,25 @@ def test_shipped_landmark_graph_belongs_to_its_model(path):
     assert manifest["evaluation"]["seeds"][0] >= 100_000
     graph = landmarks.for_checkpoint(str(path), model)
     assert graph.nodes == manifest["nodes"] and path.stat().st_size < 12 * 2**20
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("path", GRAPHS, ids=lambda p: p.stem)
+def test_shipped_landmark_graph_keeps_its_success_floor(path, tmp_path):
+    """The graph's own held-out settings (model, planner, agent, the graph itself) on a few
+    fixed seeds; the floor sits well below the shipped success rate."""
+    manifest = json.loads(path.with_suffix(".json").read_text())
+    shipped = manifest["evaluation"]
+    if shipped["success_rate"] < 0.5:
+        pytest.skip(f"{path.stem} ships at {shipped['success_rate']:.2f}: no floor to keep")
+    agent = {**shipped["config"]["agent"], "landmarks": str(path)}
+    cfg = EvalConfig(
+        env=EnvConfig(manifest["task"]),
+        checkpoint=str(ROOT / shipped["config"]["checkpoint"]),
+        output_dir=str(tmp_path),
+        planner=shipped["config"]["planner"],
+        agent=AgentConfig(**agent),
+        eval=EvalSettings(episodes=6, seed=300_000, workers=2, videos=0),
+    )
+    r = evaluate(cfg)
+    assert r["success_rate"] >= min(0.65, shipped["success_rate"] - 0.3), r["per_episode"]
