@@ -13,16 +13,16 @@ import torch
 from agent.dataset import Dataset, DatasetError
 
 
-def _rows_of(view: np.ndarray, base: object) -> bool:
-    """Whether ``view`` is a run of whole rows of the array ``base`` (a chunk)."""
+def _first_row(view: np.ndarray, base: object) -> int | None:
+    """The row of the array ``base`` (a chunk) where ``view`` starts, if ``view`` is a run of
+    whole rows of it; else None."""
     if not isinstance(base, np.ndarray) or base.ndim != view.ndim:
-        return False
+        return None
     if base.shape[1:] != view.shape[1:] or base.strides != view.strides:
-        return False
+        return None
     off = view.__array_interface__["data"][0] - base.__array_interface__["data"][0]
-    return (
-        off >= 0 and off % base.strides[0] == 0 and off // base.strides[0] + len(view) <= len(base)
-    )
+    first, rest = divmod(off, base.strides[0])
+    return first if off >= 0 and rest == 0 and first + len(view) <= len(base) else None
 
 
 class Frames:
@@ -38,14 +38,13 @@ class Frames:
         self.sources: list[np.ndarray] = []
         chunk, row = [], []
         for px in episodes:
-            src = px.base if _rows_of(px, px.base) else px  # index the chunk, not a copy
+            first = _first_row(px, px.base)
+            src = px if first is None else px.base  # index the chunk, not a copy
+            first = first or 0
             key = id(src)
             if key not in bases:
                 bases[key] = len(self.sources)
                 self.sources.append(src)
-            first = (px.__array_interface__["data"][0] - src.__array_interface__["data"][0]) // (
-                src.strides[0]
-            )
             chunk.append(np.full(len(px), bases[key], np.int32))
             row.append(first + np.arange(len(px)))
         self.chunk = np.concatenate(chunk)  # (N,) which source array
@@ -64,7 +63,7 @@ class Frames:
         flat = idx.reshape(-1)
         if flat.size and (flat.min() < -len(self) or flat.max() >= len(self)):
             raise IndexError(f"frame index out of range for {len(self)} frames")
-        flat = flat % len(self) if flat.size else flat
+        flat = flat % len(self)  # negative indices count from the end
         out = np.empty((flat.size, *self.shape[1:]), self.dtype)
         chunk, row = self.chunk[flat], self.row[flat]
         for c in np.unique(chunk):

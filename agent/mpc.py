@@ -157,11 +157,8 @@ class MPCAgent:
             )
         scale = torch.ones(mcfg.state_dim, device=self.device)
         scale[: mcfg.latent_dim] = image_weight**0.5  # squared distances: the part weighs w
-        part = torch.full((mcfg.proprio_dim,), w**0.5, device=self.device)
-        if dims is not None:
-            keep = torch.zeros_like(part)
-            keep[list(dims)] = 1.0
-            part = part * keep
+        part = torch.zeros(mcfg.proprio_dim, device=self.device)  # unpinned entries weigh 0
+        part[list(range(mcfg.proprio_dim)) if dims is None else list(dims)] = w**0.5
         scale[mcfg.latent_dim :] = part
         return scale
 
