@@ -39,6 +39,10 @@ def export(
         manifest["evaluation"] = evaluation_of(json.loads(results.read_text()))
     if validation:  # checked before anything is written
         manifest["selection"] = _selection(validation, manifest)
+    init = manifest.get("config", {}).get("init")
+    pretrain = None
+    if init and checkpoint.paths(init)[1].exists():
+        pretrain = _pretrain_of(checkpoint.read_manifest(init), init)
     weights, meta = checkpoint.paths(out)
     weights.parent.mkdir(parents=True, exist_ok=True)
     tmp = weights.with_suffix(".safetensors.tmp")
@@ -50,13 +54,25 @@ def export(
     manifest["commands"] = commands
     if variant:  # checkpoints/variants/<task>_<name>: another way to plan the task (README)
         manifest["variant"] = variant
-    init = manifest.get("config", {}).get("init")
-    if init and checkpoint.paths(init)[1].exists():
-        pre = checkpoint.read_manifest(init)
-        manifest["pretrain"] = {k: pre.get(k) for k in ("step", "train_wall_s", "metrics")}
-        manifest["total_train_wall_s"] = round(pre["train_wall_s"] + manifest["train_wall_s"], 1)
+    if pretrain is not None:
+        manifest["pretrain"] = pretrain
+        manifest["total_train_wall_s"] = round(pretrain["train_wall_s"] + manifest["train_wall_s"], 1)
     atomic_write_json(meta, manifest)
     return weights
+
+
+def _pretrain_of(init: dict[str, Any], path: str) -> dict[str, Any]:
+    """What a finetune's encoder cost to pretrain. A finetune takes only the encoders of its
+    ``init``; when ``init`` is itself a finetuned (e.g. shipped) model, whose encoder stayed
+    frozen, that is *its* pretrain, recorded in its manifest."""
+    if init.get("stage") == "finetune":
+        if "pretrain" not in init or init.get("config", {}).get("train_encoder"):
+            raise ValueError(
+                f"init {path} is a finetuned model without a recorded pretrain of a frozen "
+                "encoder: finetune from the pretrain run's model.safetensors instead"
+            )
+        return {**init["pretrain"], "encoder_from": str(path)}
+    return {k: init.get(k) for k in ("step", "train_wall_s", "metrics")}
 
 
 def evaluation_of(results: dict[str, Any]) -> dict[str, Any]:

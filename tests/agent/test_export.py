@@ -78,3 +78,43 @@ def test_variant_line_is_recorded_and_absent_otherwise(tmp_path, run):
     assert json.loads(out.with_suffix(".json").read_text())["variant"] == "wider"
     main(["--run", str(run), "--eval", str(test), "--out", str(tmp_path / "main" / "point_mass")])
     assert "variant" not in json.loads((tmp_path / "main" / "point_mass.json").read_text())
+
+
+def _finetuned(tmp_path, init, stage_of_init):
+    """A finetune run whose ``config.init`` is a model of the given stage (a manifest only)."""
+    torch.manual_seed(0)
+    m = WorldModel(ModelConfig(width=8, latent_dim=8, predictor_hidden=16))
+    pre = {"task": "point_mass", "stage": stage_of_init, "step": 8, "train_wall_s": 300.0}
+    if stage_of_init == "finetune":  # a shipped finetuned model: its own pretrain recorded
+        pre.update(train_wall_s=500.0, config={}, pretrain={"step": 800, "train_wall_s": 40.0})
+    checkpoint.save(init, m, pre)
+    meta = {"task": "point_mass", "stage": "finetune", "step": 3, "train_wall_s": 10.0}
+    checkpoint.save(tmp_path / "ft" / "model", m, {**meta, "config": {"init": str(init)}})
+    return tmp_path / "ft"
+
+
+def test_training_time_counts_the_pretrain_the_encoder_came_from(tmp_path):
+    test = _results(tmp_path / "test.json", [100_000, 100_009], 1.0)
+    for stage, pretrain_s in (("pretrain", 300.0), ("finetune", 40.0)):
+        init = tmp_path / stage / "model"
+        run = _finetuned(tmp_path, init, stage)
+        out = tmp_path / "ship" / stage
+        main(["--run", str(run), "--eval", str(test), "--out", str(out)])
+        m = json.loads(out.with_suffix(".json").read_text())
+        # from a shipped finetuned model: its pretrain's time, not its own finetune's (500 s)
+        assert m["pretrain"]["train_wall_s"] == pretrain_s
+        assert m["total_train_wall_s"] == pretrain_s + 10.0
+        assert ("encoder_from" in m["pretrain"]) == (stage == "finetune")
+
+
+def test_init_without_a_recorded_pretrain_is_refused_before_anything_is_written(tmp_path, capsys):
+    init = tmp_path / "init" / "model"
+    run = _finetuned(tmp_path, init, "finetune")
+    meta = json.loads(init.with_suffix(".json").read_text())
+    del meta["pretrain"]
+    init.with_suffix(".json").write_text(json.dumps(meta))
+    out = tmp_path / "ship" / "point_mass"
+    with pytest.raises(SystemExit) as e:
+        main(["--run", str(run), "--out", str(out)])
+    assert e.value.code == 2 and "without a recorded pretrain" in capsys.readouterr().err
+    assert not out.with_suffix(".safetensors").exists() and not out.with_suffix(".json").exists()
