@@ -14,7 +14,7 @@ from tqdm import tqdm
 
 import envs
 from agent import dataset as ds
-from agent.policies import MIXED, POLICIES, make_policy
+from agent.policies import make_policy, policy_choices
 from envs.config import EnvConfig
 
 
@@ -38,10 +38,7 @@ class CollectConfig:
             raise ValueError(f"chunk_size={self.chunk_size} must be >= 1")
         if self.workers < 0:
             raise ValueError(f"workers={self.workers} must be >= 0 (0 = all cores)")
-        if self.policy not in (*POLICIES, "mixed"):
-            raise ValueError(
-                f"policy={self.policy!r} is unknown: choose one of {[*POLICIES, 'mixed']}"
-            )
+        policy_choices(self.policy)  # raises on an unknown name
 
     def identity(self) -> dict[str, Any]:
         """The settings that determine the dataset's content (resume must match them)."""
@@ -180,7 +177,7 @@ def write_meta(cfg: CollectConfig, root: Path, n_chunks: int) -> None:
         "success_threshold": task.success_threshold,
         "distance_units": task.distance_units,
         "policy": cfg.policy,
-        "policy_choices": list(MIXED) if cfg.policy == "mixed" else [cfg.policy],
+        "policy_choices": policy_choices(cfg.policy),
         "seed": cfg.seed,
         "reset_seeds": [cfg.seed, cfg.seed + cfg.episodes - 1],
         "episodes": int(sum(len(x) for x in lengths)),

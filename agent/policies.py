@@ -96,9 +96,21 @@ POLICIES: dict[str, Callable[..., Policy]] = {
 MIXED = ("repeat", "ou", "noisy_oracle")
 
 
+def policy_choices(name: str) -> list[str]:
+    """The policies an episode of ``name`` is drawn from: ``mixed`` is ``MIXED``, ``a+b+c``
+    one of those (uniformly, per episode), anything else itself. Raises on an unknown name."""
+    choices = list(MIXED) if name == "mixed" else name.split("+")
+    unknown = [c for c in choices if c not in POLICIES]
+    if unknown or not name:
+        raise ValueError(
+            f"policy={name!r}: unknown {unknown or name!r}; choose one of {[*POLICIES, 'mixed']}"
+            " or join several with '+' (one drawn per episode, e.g. repeat+ou+oracle_segments)"
+        )
+    return choices
+
+
 def make_policy(name: str, rng: np.random.Generator, dim: int) -> Policy:
-    if name == "mixed":
-        name = MIXED[int(rng.integers(len(MIXED)))]
-    if name not in POLICIES:
-        raise ValueError(f"unknown policy {name!r}: choose one of {[*POLICIES, 'mixed']}")
+    choices = policy_choices(name)
+    if len(choices) > 1:
+        name = choices[int(rng.integers(len(choices)))]
     return POLICIES[name](rng, dim)

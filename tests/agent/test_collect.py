@@ -175,3 +175,30 @@ def test_every_task_round_trips_and_resumes(task, tmp_path):
         np.testing.assert_array_equal(obs["pixels"], ep["pixels"][t + 1])
         np.testing.assert_allclose(obs["proprio"], ep["proprio"][t + 1])
     env.close()
+
+
+def test_a_plus_joined_policy_draws_one_of_its_parts_per_episode():
+    from agent.policies import MIXED, make_policy, policy_choices
+
+    assert policy_choices("mixed") == list(MIXED) and policy_choices("ou") == ["ou"]
+    assert policy_choices("repeat+oracle_segments") == ["repeat", "oracle_segments"]
+    drawn = {
+        make_policy("repeat+oracle_segments", np.random.default_rng([s, 1]), 2).__qualname__
+        for s in range(20)
+    }
+    assert drawn == {"repeated_random.<locals>.act", "oracle_segments.<locals>.act"}
+    # "mixed" still draws exactly as before (existing datasets stay reproducible)
+    fn = {"repeat": "repeated_random", "ou": "ornstein_uhlenbeck", "noisy_oracle": "noisy_oracle"}
+    for s in range(10):
+        before = MIXED[int(np.random.default_rng(s).integers(len(MIXED)))]
+        now = make_policy("mixed", np.random.default_rng(s), 2).__qualname__
+        assert now == f"{fn[before]}.<locals>.act"
+    for bad in ("repeat+nope", "", "repeat+"):
+        with pytest.raises(ValueError, match="join several with"):
+            policy_choices(bad)
+
+
+def test_a_plus_joined_policy_is_recorded_in_the_meta(tmp_path):
+    root = collect(_cfg(tmp_path, policy="repeat+ou", episodes=2, chunk_size=1))
+    meta = json.loads((root / "meta.json").read_text())
+    assert meta["policy"] == "repeat+ou" and meta["policy_choices"] == ["repeat", "ou"]
