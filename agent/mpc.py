@@ -47,6 +47,9 @@ class AgentConfig:
     #: model.proprio_state latents: the proprio entries a subgoal pins (None = all), e.g.
     #: [0, 1] for a position: a frame picked mid-motion should not ask for its velocity
     subgoal_proprio_dims: tuple[int, ...] | None = None
+    #: model.proprio_state latents: weight of the pinned proprio entries toward a subgoal (None
+    #: = proprio_part_weight): a masked arm's goal is the scene, its subgoals also a gripper pose
+    subgoal_proprio_weight: float | None = None
 
     def __post_init__(self) -> None:
         if self.horizon < 1 or not 1 <= self.replan_every <= self.horizon:
@@ -56,8 +59,8 @@ class AgentConfig:
             )
         if self.subgoal_proprio_dims is not None:  # a YAML list -> a tuple (frozen, hashable)
             object.__setattr__(self, "subgoal_proprio_dims", tuple(self.subgoal_proprio_dims))
-        for name in ("proprio_part_weight", "subgoal_image_weight"):
-            if getattr(self, name) < 0:
+        for name in ("proprio_part_weight", "subgoal_image_weight", "subgoal_proprio_weight"):
+            if (getattr(self, name) or 0) < 0:
                 raise ValueError(f"agent.{name}={getattr(self, name)}: use a number >= 0")
         if self.lookahead <= 0:
             raise ValueError(f"agent.lookahead={self.lookahead}: use a number > 0")
@@ -122,17 +125,23 @@ class MPCAgent:
         if self.weights is not None:
             self.weights = self.weights.to(self.device)
         self.part_scale = self._part_scale()  # None: plain latent cost
-        self.subgoal_scale = self._part_scale(cfg.subgoal_image_weight, cfg.subgoal_proprio_dims)
+        self.subgoal_scale = self._part_scale(
+            cfg.subgoal_image_weight, cfg.subgoal_proprio_dims, cfg.subgoal_proprio_weight
+        )
         self.needs_grad = bool(getattr(planner, "needs_grad", False))
         self.last_plan_ms: float | None = None
         self.planned = False  # whether the last act() made a new plan
         self.imagined: torch.Tensor | None = None  # (H, *latent) of the last plan
 
     def _part_scale(
-        self, image_weight: float = 1.0, dims: tuple[int, ...] | None = None
+        self,
+        image_weight: float = 1.0,
+        dims: tuple[int, ...] | None = None,
+        proprio_weight: float | None = None,
     ) -> torch.Tensor | None:
         """Per-dimension scale of the latent cost (None: plain distance over the latent)."""
-        w, cfg = self.cfg.proprio_part_weight, self.cfg
+        cfg = self.cfg
+        w = cfg.proprio_part_weight if proprio_weight is None else proprio_weight
         if w == 1.0 and image_weight == 1.0 and dims is None:
             return None
         mcfg = self.model.cfg
@@ -143,6 +152,7 @@ class MPCAgent:
                     ("proprio_part_weight", 1.0),
                     ("subgoal_image_weight", 1.0),
                     ("subgoal_proprio_dims", None),
+                    ("subgoal_proprio_weight", None),
                 )
                 if getattr(cfg, n) != default
             )

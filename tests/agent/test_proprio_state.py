@@ -177,3 +177,32 @@ def test_subgoal_cost_can_pin_only_chosen_proprio_entries():
         MPCAgent(WorldModel(ModelConfig(**CFG)), planner, AgentConfig(subgoal_image_weight=0.5))
     with pytest.raises(ValueError, match="subgoal_proprio_dims"):
         MPCAgent(WorldModel(ModelConfig(**CFG)), planner, AgentConfig(subgoal_proprio_dims=[0]))
+
+
+def test_subgoal_proprio_weight_pins_the_gripper_even_when_the_goal_cost_ignores_it():
+    """A masked arm plans to its goal on the image part alone (proprio_part_weight=0) while
+    its subgoals also pin a gripper pose (subgoal_proprio_weight)."""
+    m = _model()
+    planner = planners.make(
+        "cem", [-1, -1], [1, 1], horizon=3, num_samples=8, iterations=1, num_elites=2
+    )
+    cfg = AgentConfig(horizon=3, proprio_part_weight=0.0, subgoal_proprio_weight=4.0)
+    agent = MPCAgent(m, planner, cfg)
+    z0, actions = torch.randn(1, 20), torch.rand(5, 3, 2) * 2 - 1
+    agent.z_goal, agent.goal_proprio = torch.randn(20), None
+    sub = torch.randn(20)
+    zs = m.rollout(z0, actions)[:, -1]
+    image = (zs[:, :16] - sub[:16]).pow(2).sum(-1)
+    torch.testing.assert_close(
+        agent.objective(z0, sub)(actions), (image + 4.0 * (zs[:, 16:] - sub[16:]).pow(2).sum(-1)) / 20
+    )
+    goal_image = (zs[:, :16] - agent.z_goal[:16]).pow(2).sum(-1) / 20
+    torch.testing.assert_close(agent.objective(z0)(actions), goal_image)  # goal: image alone
+    # unset, the subgoal proprio weighs what the goal's does (the behaviour before the option)
+    same = MPCAgent(m, planner, AgentConfig(horizon=3, proprio_part_weight=0.0))
+    same.z_goal, same.goal_proprio = agent.z_goal, None
+    torch.testing.assert_close(same.objective(z0, sub)(actions), image / 20)
+    with pytest.raises(ValueError, match="subgoal_proprio_weight"):
+        AgentConfig(subgoal_proprio_weight=-1.0)
+    with pytest.raises(ValueError, match="subgoal_proprio_weight"):
+        MPCAgent(WorldModel(ModelConfig(**CFG)), planner, AgentConfig(subgoal_proprio_weight=2.0))
