@@ -284,15 +284,23 @@ class LandmarkGraph:
         return path
 
     def subgoal(
-        self, z: torch.Tensor, lookahead: float, proprio: Any = None
+        self, z: torch.Tensor, lookahead: float, proprio: Any = None, along_path: bool = False
     ) -> tuple[torch.Tensor | None, float]:
         """The first node on the path at least ``lookahead`` steps from z (None: aim at the
-        goal itself), and the graph's steps-to-goal from z's entry node."""
+        goal itself), and the graph's steps-to-goal from z's entry node.
+
+        Steps from z are z's distance to the node (default), or with ``along_path`` the path's
+        own length up to it (entry distance plus edge weights): where the metric calls states
+        near that are many steps apart (a cube on the table and the same cube lifted), the
+        path's length does not skip the steps between (descend, close, lift)."""
         d = self.steps_to(z, proprio)  # one distance computation serves entry and subgoal
         path = self._path(d)
         if not path:
             return None, float("inf")
-        far = np.flatnonzero(d[path] >= lookahead)
+        if along_path:
+            far = np.flatnonzero(d[path[0]] + self.to_goal[path[0]] - self.to_goal[path] >= lookahead)
+        else:
+            far = np.flatnonzero(d[path] >= lookahead)
         left = float(self.to_goal[path[0]])
         return (None, left) if far.size == 0 else (self.z[path[int(far[0])]], left)
 

@@ -35,6 +35,9 @@ class AgentConfig:
     #: landmark graph (agent.build_landmarks) that turns far goals into near subgoals
     landmarks: str | None = None
     lookahead: float = 5.0  #: subgoal distance along the graph's path, in env steps
+    #: how that distance is measured: direct (the graph's distance from the observation to
+    #: the node) | path (the path's length up to the node: steps the metric cannot see)
+    lookahead_metric: str = "direct"
     device: str = "cpu"  #: cpu | cuda | auto
     #: model.proprio_state latents: weight of their proprio part inside the latent cost
     #: (1 = plain distance over the whole latent; 0 = the image part alone, for goals that
@@ -64,6 +67,10 @@ class AgentConfig:
                 raise ValueError(f"agent.{name}={getattr(self, name)}: use a number >= 0")
         if self.lookahead <= 0:
             raise ValueError(f"agent.lookahead={self.lookahead}: use a number > 0")
+        if self.lookahead_metric not in ("direct", "path"):
+            raise ValueError(
+                f"agent.lookahead_metric={self.lookahead_metric!r}: use direct or path"
+            )
         if self.action_repeat < 1:
             raise ValueError(f"agent.action_repeat={self.action_repeat}: use an integer >= 1")
         if self.cost_metric not in ("l1", "l2"):
@@ -256,7 +263,12 @@ class MPCAgent:
         goal = None
         if self.landmarks is not None:
             with torch.no_grad():
-                goal, _ = self.landmarks.subgoal(z0[-1], self.cfg.lookahead, obs.get("proprio"))
+                goal, _ = self.landmarks.subgoal(
+                    z0[-1],
+                    self.cfg.lookahead,
+                    obs.get("proprio"),
+                    along_path=self.cfg.lookahead_metric == "path",
+                )
             if goal is not None:
                 goal = goal.to(self.device).reshape(self.z_goal.shape)
         self.subgoal = goal
