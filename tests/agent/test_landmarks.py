@@ -322,3 +322,19 @@ def test_harness_plans_with_a_graph_and_refuses_one_of_another_model(tiny_datase
     assert saved["config"]["agent"]["landmarks"].endswith("g.safetensors")
     with pytest.raises(checkpoint.CheckpointError, match="another world model"):
         evaluate(cfg(ckpts[1]))
+
+
+def test_lookahead_along_the_path_does_not_skip_what_the_metric_calls_near():
+    g = _graph(neighbours=4, radius=2.0)
+    g.reset(torch.tensor([1.0, 0.0]))
+    start = torch.tensor([0.0, 0.0])
+    # 12 steps straight from the start is well across the top of the U (0.7, 1.0) ...
+    direct, _ = g.subgoal(start, lookahead=12)
+    np.testing.assert_allclose(direct.numpy(), [0.7, 1.0], atol=1e-5)
+    # ... 12 steps along the path is just past its corner (9 up, 1.4 on the diagonal link
+    # that cuts the corner, then 2 across: 12.4)
+    along, left = g.subgoal(start, lookahead=12, along_path=True)
+    np.testing.assert_allclose(along.numpy(), [0.3, 1.0], atol=1e-5)
+    assert left == pytest.approx(30, abs=1)
+    with pytest.raises(ValueError, match="lookahead_metric"):
+        AgentConfig(lookahead_metric="straight")
