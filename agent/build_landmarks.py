@@ -2,7 +2,7 @@
 
     python -m agent.build_landmarks --checkpoint checkpoints/<task>.safetensors \
         --data data/<task> --out checkpoints/landmarks/<task> [--stride 4] [--proprio]
-        [--proprio-only] [--scene-size 32 --scene-episodes 100]
+        [--proprio-only] [--image-only] [--across-episodes] [--scene-size 32 --scene-episodes 100]
 
     python -m agent.build_landmarks --out checkpoints/landmarks/<task> --record-eval <results.json>
 
@@ -97,6 +97,16 @@ def main(argv: list[str] | None = None) -> None:
     )
     ap.add_argument("--proprio-only", action="store_true", help="distances from the proprio alone")
     ap.add_argument(
+        "--across-episodes",
+        action="store_true",
+        help="latent neighbours from other episodes only (their own frames are linked in order)",
+    )
+    ap.add_argument(
+        "--image-only",
+        action="store_true",
+        help="proprio_state models: latent distances from the image part alone",
+    )
+    ap.add_argument(
         "--scene-size", type=int, default=0, help="per-episode scene thumbnail side (0 = off)"
     )
     ap.add_argument(
@@ -122,6 +132,8 @@ def main(argv: list[str] | None = None) -> None:
         args.proprio_only,
         args.scene_size,
         args.scene_episodes,
+        args.image_only,
+        args.across_episodes,
     )
     command = "python -m agent.build_landmarks " + " ".join(argv or sys.argv[1:])
     info = build_landmarks(args.checkpoint, args.data, args.out, cfg, command)

@@ -56,6 +56,14 @@ class LandmarkConfig:
     scene_size: int = 0
     #: at reset, plan only through the episodes whose scene is nearest the goal's
     scene_episodes: int = 0
+    #: model.proprio_state latents: latent distances from the image part alone (the proprio
+    #: part rides along in the subgoal): the nodes are object states, whatever the robot
+    #: does, e.g. a masked arm's cube (set by the build from the model)
+    image_only: bool = False
+    #: draw the latent neighbours from other episodes only (an episode's own frames are
+    #: linked in order already): where many frames of one episode look alike (a masked
+    #: robot moving over a still cube) its own frames would fill every neighbour slot
+    across_episodes: bool = False
 
     def __post_init__(self) -> None:
         if self.stride < 1 or self.neighbours < 1 or self.radius <= 0:
@@ -79,9 +87,18 @@ def _pairwise(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
 
 
 def _unit(x: torch.Tensor, same: np.ndarray, gap: np.ndarray) -> float:
-    """Median distance per env step between consecutive nodes of one episode."""
+    """Median distance per env step between consecutive nodes of one episode; where most
+    consecutive nodes are identical (a masked robot moving over a still cube: the median
+    would be 0), the median over the hops that move."""
     hop = torch.linalg.vector_norm(x[1:] - x[:-1], dim=1).numpy()[same]
-    return max(float(np.median(hop / np.maximum(gap, 1))), 1e-8) if hop.size else 1.0
+    if not hop.size:
+        return 1.0
+    rate = hop / np.maximum(gap, 1)
+    unit = float(np.median(rate))
+    moving = rate > 1e-6 * float(rate.max())
+    if unit <= 1e-6 * float(rate.max()) and moving.any():
+        unit = float(np.median(rate[moving]))
+    return max(unit, 1e-8)
 
 
 def scene_thumbnail(pixels: Any, size: int) -> torch.Tensor:
@@ -120,8 +137,12 @@ class LandmarkGraph:
         scenes: torch.Tensor | None = None,
         scene_episodes: int = 0,
         proprio_only: bool = False,
+        dist_dims: int | None = None,
     ) -> None:
         self.z = z.flatten(1).float()  # (M, D) node latents
+        #: distances use the first dist_dims latent entries (None: all; the image part of a
+        #: proprio_state latent for an image_only graph)
+        self.dist_dims = dist_dims
         self.p = None if proprio is None else proprio.float()  # (M, P) node proprio
         if self.p is not None and len(self.p) != len(self.z):
             raise ValueError(f"landmarks: {len(self.p)} proprio rows for {len(self.z)} nodes")
@@ -151,12 +172,16 @@ class LandmarkGraph:
         cfg: LandmarkConfig,
         proprio: torch.Tensor | None = None,
         scenes: torch.Tensor | None = None,
+        image_dims: int | None = None,
     ) -> LandmarkGraph:
         """Link consecutive nodes of an episode, then each node to its close latent neighbours.
 
         ``scenes`` (E, S*S): the thumbnail of each episode (``episode`` indexes its rows)."""
         z = z.flatten(1).float()
         m = len(z)
+        dist_dims = image_dims if cfg.image_only else None
+        if cfg.image_only and image_dims is None:
+            raise ValueError("landmarks: image_only needs the latent's image size (image_dims)")
         episode, step = np.asarray(episode), np.asarray(step)
         if m < 2 or len(episode) != m or len(step) != m:
             raise ValueError(f"landmarks: need >= 2 nodes with one episode/step each, got {m}")
@@ -166,7 +191,7 @@ class LandmarkGraph:
         graph = cls(
             z,
             (np.zeros(0, np.int64),) * 2 + (np.zeros(0),),  # linked below, by _steps
-            _unit(z, same, gap),
+            _unit(z[:, :dist_dims], same, gap),
             p,
             1.0 if p is None else _unit(p, same, gap),
             cfg.radius,
@@ -175,15 +200,22 @@ class LandmarkGraph:
             scenes,
             cfg.scene_episodes if scenes is not None else 0,
             cfg.proprio_only,
+            dist_dims,
         )
         first = np.flatnonzero(same)
         src, dst, w = [first], [first + 1], [gap.astype(np.float64)]
         k = min(cfg.neighbours + 1, m)
+        ep_t = torch.from_numpy(episode)
         for lo in range(0, m, 2048):  # blockwise k-NN: O(M^2) time, O(2048 M) memory
             block = z[lo : lo + 2048]
             pb = None if p is None else p[lo : lo + 2048]
-            dist, idx = graph._steps(block, pb).topk(k, dim=1, largest=False)
-            dist, idx = dist[:, 1:].numpy().ravel(), idx[:, 1:].numpy().ravel()  # drop self
+            d = graph._steps(block, pb)
+            if cfg.across_episodes:  # own episode (self included) out of the running
+                d = d.masked_fill(ep_t[lo : lo + 2048, None] == ep_t[None, :], float("inf"))
+            dist, idx = d.topk(k, dim=1, largest=False)
+            skip = 0 if cfg.across_episodes else 1  # else the first is the node itself
+            dist, idx = dist[:, skip : k - 1 + skip], idx[:, skip : k - 1 + skip]
+            dist, idx = dist.numpy().ravel(), idx.numpy().ravel()
             rows = np.repeat(np.arange(lo, lo + len(block)), k - 1)
             keep = dist <= cfg.radius
             for a, b in ((rows, idx), (idx, rows)):  # latent links go both ways
@@ -206,7 +238,8 @@ class LandmarkGraph:
                     "the observation's proprio"
                 )
             return _pairwise(p, self.p) / self.punit
-        d = _pairwise(z, self.z) / self.unit
+        k = self.dist_dims
+        d = _pairwise(z[:, :k], self.z[:, :k]) / self.unit
         if self.p is not None and p is not None:
             d = torch.maximum(d, _pairwise(p, self.p) / self.punit)
         return d
@@ -325,6 +358,7 @@ class LandmarkGraph:
             "proprio_dims": self.pdims,
             "scene_episodes": self.scene_episodes,
             "proprio_only": self.proprio_only,
+            "dist_dims": self.dist_dims,
         }
         checkpoint.write(path, tensors, {**manifest, **scales, "nodes": self.nodes}, FORMAT)
 
@@ -357,6 +391,7 @@ class LandmarkGraph:
             None if "scenes" not in t else t["scenes"].float() / 255,
             int(manifest.get("scene_episodes") or 0),
             bool(manifest.get("proprio_only", False)),
+            manifest.get("dist_dims"),
         )
 
 
@@ -390,7 +425,20 @@ def build(
         cfg,
         torch.cat(proprio) if cfg.use_proprio else None,
         torch.stack(scenes) if cfg.scene_size else None,
+        _image_dims(model, cfg),
     )
+
+
+def _image_dims(model: torch.nn.Module, cfg: LandmarkConfig) -> int | None:
+    """The size of the latent's image part, for an image_only graph (checked here)."""
+    if not cfg.image_only:
+        return None
+    if not model.cfg.proprio_state:
+        raise ValueError(
+            "landmarks: --image-only needs a model.proprio_state checkpoint (its latent has a "
+            "proprio part to leave out); this model's latent is the image alone: drop the flag"
+        )
+    return int(model.cfg.latent_dim)
 
 
 def for_checkpoint(landmarks: str | None, ckpt: str | os.PathLike) -> LandmarkGraph | None:

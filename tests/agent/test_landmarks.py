@@ -338,3 +338,59 @@ def test_lookahead_along_the_path_does_not_skip_what_the_metric_calls_near():
     assert left == pytest.approx(30, abs=1)
     with pytest.raises(ValueError, match="lookahead_metric"):
         AgentConfig(lookahead_metric="straight")
+
+
+def _still_then_moving(offset: float, direction: tuple[float, float], episode: int):
+    """An episode whose first 10 frames are identical (a masked robot over a still cube),
+    then 10 frames moving 0.1 per step."""
+    still = np.tile([[offset, 0.0]], (10, 1))
+    move = offset + np.outer(np.arange(1, 11) * 0.1, direction)
+    z = torch.from_numpy(np.concatenate([still, move]).astype(np.float32))
+    return z, np.full(20, episode), np.arange(20)
+
+
+def _two_still_episodes():
+    a = _still_then_moving(0.0, (1.0, 0.0), 0)
+    b = _still_then_moving(0.05, (0.0, 1.0), 1)
+    return [torch.cat([a[0], b[0]]), np.concatenate([a[1], b[1]]), np.concatenate([a[2], b[2]])]
+
+
+def test_still_frames_give_a_unit_from_the_moves_and_links_across_episodes():
+    z, episode, steps = _two_still_episodes()
+    own = LandmarkGraph.from_frames(z, episode, steps, LandmarkConfig(neighbours=2))
+    assert own.unit == pytest.approx(0.1, rel=1e-4)  # not the 0 of the still frames
+    s, t, _ = own.edges
+    still = s < 10  # episode 0's still frames: their own duplicates fill every slot
+    assert not np.any(episode[t[still]] == 1)
+    cfg = LandmarkConfig(neighbours=2, across_episodes=True)
+    across = LandmarkGraph.from_frames(z, episode, steps, cfg)
+    s, t, _ = across.edges
+    assert np.any(episode[t[s < 10]] == 1)
+    across.reset(z[-1])  # the end of episode 1's move ...
+    assert np.isfinite(across.to_goal[0])  # ... is reachable from episode 0's start
+
+
+def test_image_only_distances_leave_the_latents_proprio_part_out(tmp_path):
+    z, episode, steps = _two_still_episodes()
+    wild = torch.randn(len(z), 3, generator=torch.Generator().manual_seed(0)) * 100
+    zp = torch.cat([z, wild], 1)  # image part (2) + a proprio part that differs everywhere
+    cfg = LandmarkConfig(neighbours=2, across_episodes=True, image_only=True)
+    LandmarkGraph.from_frames(zp, episode, steps, cfg, image_dims=2).save(tmp_path / "g", {})
+    g = LandmarkGraph.load(tmp_path / "g.safetensors")
+    assert g.dist_dims == 2 and g.unit == pytest.approx(0.1, rel=1e-3)
+    np.testing.assert_allclose(g.steps_to(torch.cat([z[0], wild[5]]))[:10], 0, atol=1e-2)
+    g.reset(zp[-1])
+    sub, _ = g.subgoal(torch.cat([z[0], wild[0]]), 3.0)
+    assert sub is not None and sub.shape == (5,)  # the subgoal keeps the full latent
+    with pytest.raises(ValueError, match="image_dims"):
+        LandmarkGraph.from_frames(zp, episode, steps, cfg)
+
+
+def test_image_only_needs_a_proprio_state_model(tiny_dataset, tmp_path, capsys):
+    model = WorldModel(ModelConfig(width=8, latent_dim=8, predictor_hidden=16))
+    ckpt = checkpoint.save(tmp_path / "model", model, {"task": "point_mass", "step": 1})
+    out = tmp_path / "g"
+    with pytest.raises(SystemExit) as e:
+        main(["--checkpoint", str(ckpt), "--data", str(tiny_dataset), "--out", str(out), "--image-only"])
+    assert e.value.code == 2 and "needs a model.proprio_state checkpoint" in capsys.readouterr().err
+    assert not out.with_suffix(".safetensors").exists()
