@@ -17,20 +17,35 @@ import numpy as np
 from agent.dataset import Dataset
 
 
-def motion(data: Dataset, lo: int, hi: int, step: float, net: float) -> dict[str, float]:
-    paths, nets, moving, steps = [], [], 0, 0
+def motion(
+    data: Dataset, lo: int, hi: int, step: float, net: float, above: float | None = None
+) -> dict[str, float]:
+    """``above``: also the share of episodes whose first selected entry ever exceeds it, and
+    of steps where it does (e.g. a cube's height: how often the data lifts it)."""
+    paths, nets, moving, steps, eps_above, steps_above = [], [], 0, 0, 0, 0
     for ep in data.iter_episodes():
         s = ep["state"][:, lo:hi]
+        if above is not None:
+            high = s[:, 0] > above
+            eps_above, steps_above = eps_above + int(high.any()), steps_above + int(high.sum())
         d = np.linalg.norm(np.diff(s, axis=0), axis=1)  # (T,)
         paths.append(d.sum())
         nets.append(np.linalg.norm(s[-1] - s[0]))
         moving, steps = moving + int((d > step).sum()), steps + len(d)
+    extra = {}
+    if above is not None:
+        frames = steps + len(paths)  # each episode has one frame more than steps
+        extra = {
+            "share_episodes_above": eps_above / max(len(paths), 1),
+            "share_frames_above": steps_above / max(frames, 1),
+        }
     return {
         "episodes": len(paths),
         "median_path": float(np.median(paths)),
         "mean_path": float(np.mean(paths)),
         "share_episodes_net_above": float(np.mean(np.array(nets) > net)),
         "share_steps_moving": moving / max(steps, 1),
+        **extra,
     }
 
 
@@ -40,9 +55,10 @@ def main() -> None:
     p.add_argument("--dims", default="0:2", help="slice of state(), e.g. 2:4")
     p.add_argument("--step", type=float, default=2e-4, help="per-step motion that counts")
     p.add_argument("--net", type=float, default=0.02, help="net displacement that counts")
+    p.add_argument("--above", type=float, default=None, help="level of the first dim to count")
     a = p.parse_args()
     lo, hi = (int(x) for x in a.dims.split(":"))
-    stats = motion(Dataset(a.data), lo, hi, a.step, a.net)
+    stats = motion(Dataset(a.data), lo, hi, a.step, a.net, a.above)
     print(json.dumps({"data": a.data, "dims": a.dims, **stats}))
 
 

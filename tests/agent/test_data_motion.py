@@ -24,3 +24,11 @@ def test_motion_counts_path_steps_and_net_displacement():
     assert m["episodes"] == 2
     assert abs(m["mean_path"] - 0.05) < 1e-9 and abs(m["median_path"] - 0.05) < 1e-9
     assert m["share_episodes_net_above"] == 0.5 and m["share_steps_moving"] == 0.5
+
+
+def test_above_counts_episodes_and_frames_over_a_level():
+    m = data_motion.motion(_Data(), 2, 4, step=2e-4, net=0.02, above=0.05)
+    # the moving episode's x passes 0.05 at frames 6..10 (5 of its 11); the still one never
+    assert m["share_episodes_above"] == 0.5
+    assert abs(m["share_frames_above"] - 5 / 22) < 1e-9
+    assert "share_episodes_above" not in data_motion.motion(_Data(), 2, 4, 2e-4, 0.02)
