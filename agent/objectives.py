@@ -31,6 +31,10 @@ class LossWeights:
     #: episode, so a per-episode constant (two_room's door) cannot satisfy it; use window >= 4
     spread_within: float = 0.0
     variance: float = 0.0  #: pretrain: VICReg variance hinge (off by default)
+    #: pretrain: pixel reconstruction of each window's first frame from its latent, through the
+    #: encoder (off by default): small objects and cues the JEPA terms leave out (a lifted
+    #: cube's shadow) must then be in the latent
+    reconstruct: float = 0.0
     one_step: float = 1.0  #: finetune: teacher-forced next latent
     rollout: float = 1.0  #: finetune: autoregressive multi-step
     proprio: float = 0.1  #: finetune: proprio probe head
@@ -61,6 +65,9 @@ class PretrainObjective(nn.Module):
             "spread_within": losses.log_apart(z[:, 0], z[:, -1]),
             "variance": losses.variance_hinge(z[:, 0]),
         }
+        if self.w.reconstruct:
+            pic = m.decoder(z[:, 0])
+            out["reconstruct"] = losses.latent_mse(pic, batch["pixels"][:, 0].float() / 255.0)
         out["loss"] = sum(getattr(self.w, name) * v for name, v in list(out.items()))
         return out
 

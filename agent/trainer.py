@@ -167,7 +167,7 @@ class Trainer:
             for p in (
                 *m.predictor.parameters(),
                 *m.proprio_head.parameters(),
-                *m.decoder.parameters(),
+                *(() if cfg.weights.reconstruct else m.decoder.parameters()),
             ):
                 p.requires_grad_(False)
             obj = PretrainObjective(m, cfg.weights)

@@ -105,3 +105,27 @@ def test_refusals(tiny_dataset, tmp_path):
     init = tmp_path / "run" / "model.safetensors"
     with pytest.raises(checkpoint.CheckpointError, match="model.width"):
         Trainer(_cfg(tiny_dataset, tmp_path / "z", stage="finetune", init=str(init), model=other))
+
+
+def test_reconstruct_trains_the_decoder_through_the_encoder_and_is_off_by_default():
+    from agent.model import WorldModel
+    from agent.objectives import LossWeights, PretrainObjective
+
+    torch.manual_seed(0)
+    m = WorldModel(TINY)
+    pixels = torch.randint(0, 256, (4, 2, 64, 64, 3), dtype=torch.uint8)
+    assert "reconstruct" not in PretrainObjective(m, LossWeights())({"pixels": pixels})
+    only = LossWeights(jepa=0, slowness=0, spread=0, reconstruct=1.0)
+    out = PretrainObjective(m, only)({"pixels": pixels})
+    out["loss"].backward()
+    assert out["reconstruct"] > 0 and out["loss"] == out["reconstruct"]
+    assert any(p.grad is not None and p.grad.abs().sum() > 0 for p in m.encoder.parameters())
+    assert any(p.grad is not None and p.grad.abs().sum() > 0 for p in m.decoder.parameters())
+
+
+def test_pretrain_leaves_the_decoder_frozen_unless_reconstructing(tiny_dataset, tmp_path):
+    from agent.objectives import LossWeights
+
+    for w, trainable in ((LossWeights(), False), (LossWeights(reconstruct=0.5), True)):
+        t = Trainer(_cfg(tiny_dataset, tmp_path / str(trainable), weights=w))
+        assert all(p.requires_grad == trainable for p in t.model.decoder.parameters())
