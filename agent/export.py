@@ -56,7 +56,9 @@ def export(
         manifest["variant"] = variant
     if pretrain is not None:
         manifest["pretrain"] = pretrain
-        manifest["total_train_wall_s"] = round(pretrain["train_wall_s"] + manifest["train_wall_s"], 1)
+        manifest["total_train_wall_s"] = round(
+            pretrain["train_wall_s"] + manifest["train_wall_s"], 1
+        )
     atomic_write_json(meta, manifest)
     return weights
 

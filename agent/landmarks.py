@@ -94,10 +94,10 @@ def _unit(x: torch.Tensor, same: np.ndarray, gap: np.ndarray) -> float:
     if not hop.size:
         return 1.0
     rate = hop / np.maximum(gap, 1)
+    still = 1e-6 * float(rate.max())  # a hop this small is a repeated frame
     unit = float(np.median(rate))
-    moving = rate > 1e-6 * float(rate.max())
-    if unit <= 1e-6 * float(rate.max()) and moving.any():
-        unit = float(np.median(rate[moving]))
+    if unit <= still and (rate > still).any():
+        unit = float(np.median(rate[rate > still]))
     return max(unit, 1e-8)
 
 
@@ -331,7 +331,9 @@ class LandmarkGraph:
         if not path:
             return None, float("inf")
         if along_path:
-            far = np.flatnonzero(d[path[0]] + self.to_goal[path[0]] - self.to_goal[path] >= lookahead)
+            far = np.flatnonzero(
+                d[path[0]] + self.to_goal[path[0]] - self.to_goal[path] >= lookahead
+            )
         else:
             far = np.flatnonzero(d[path] >= lookahead)
         left = float(self.to_goal[path[0]])

@@ -100,10 +100,10 @@ def policy_choices(name: str) -> list[str]:
     """The policies an episode of ``name`` is drawn from: ``mixed`` is ``MIXED``, ``a+b+c``
     one of those (uniformly, per episode), anything else itself. Raises on an unknown name."""
     choices = list(MIXED) if name == "mixed" else name.split("+")
-    unknown = [c for c in choices if c not in POLICIES]
-    if unknown or not name:
+    unknown = [c for c in choices if c not in POLICIES]  # "" and "a+" leave an empty name
+    if unknown:
         raise ValueError(
-            f"policy={name!r}: unknown {unknown or name!r}; choose one of {[*POLICIES, 'mixed']}"
+            f"policy={name!r}: unknown {unknown!r}; choose one of {[*POLICIES, 'mixed']}"
             " or join several with '+' (one drawn per episode, e.g. repeat+ou+oracle_segments)"
         )
     return choices

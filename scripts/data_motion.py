@@ -21,13 +21,13 @@ def motion(
     data: Dataset, lo: int, hi: int, step: float, net: float, above: float | None = None
 ) -> dict[str, float]:
     """``above``: also the share of episodes whose first selected entry ever exceeds it, and
-    of steps where it does (e.g. a cube's height: how often the data lifts it)."""
-    paths, nets, moving, steps, eps_above, steps_above = [], [], 0, 0, 0, 0
+    of frames where it does (e.g. a cube's height: how often the data lifts it)."""
+    paths, nets, moving, steps, eps_above, frames_above = [], [], 0, 0, 0, 0
     for ep in data.iter_episodes():
         s = ep["state"][:, lo:hi]
         if above is not None:
             high = s[:, 0] > above
-            eps_above, steps_above = eps_above + int(high.any()), steps_above + int(high.sum())
+            eps_above, frames_above = eps_above + int(high.any()), frames_above + int(high.sum())
         d = np.linalg.norm(np.diff(s, axis=0), axis=1)  # (T,)
         paths.append(d.sum())
         nets.append(np.linalg.norm(s[-1] - s[0]))
@@ -37,7 +37,7 @@ def motion(
         frames = steps + len(paths)  # each episode has one frame more than steps
         extra = {
             "share_episodes_above": eps_above / max(len(paths), 1),
-            "share_frames_above": steps_above / max(frames, 1),
+            "share_frames_above": frames_above / max(frames, 1),
         }
     return {
         "episodes": len(paths),

@@ -42,7 +42,11 @@ def main() -> None:
     p.add_argument("--above", type=float, required=True, help="threshold on that entry")
     a = p.parse_args()
     r = json.loads(open(a.results).read())
-    print(json.dumps({"results": a.results, "dim": a.dim, "threshold": a.above, **split(r, a.dim, a.above)}))
+    print(
+        json.dumps(
+            {"results": a.results, "dim": a.dim, "threshold": a.above, **split(r, a.dim, a.above)}
+        )
+    )
 
 
 if __name__ == "__main__":

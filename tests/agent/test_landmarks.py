@@ -391,6 +391,16 @@ def test_image_only_needs_a_proprio_state_model(tiny_dataset, tmp_path, capsys):
     ckpt = checkpoint.save(tmp_path / "model", model, {"task": "point_mass", "step": 1})
     out = tmp_path / "g"
     with pytest.raises(SystemExit) as e:
-        main(["--checkpoint", str(ckpt), "--data", str(tiny_dataset), "--out", str(out), "--image-only"])
+        main(
+            [
+                "--checkpoint",
+                str(ckpt),
+                "--data",
+                str(tiny_dataset),
+                "--out",
+                str(out),
+                "--image-only",
+            ]
+        )
     assert e.value.code == 2 and "needs a model.proprio_state checkpoint" in capsys.readouterr().err
     assert not out.with_suffix(".safetensors").exists()

@@ -194,7 +194,8 @@ def test_subgoal_proprio_weight_pins_the_gripper_even_when_the_goal_cost_ignores
     zs = m.rollout(z0, actions)[:, -1]
     image = (zs[:, :16] - sub[:16]).pow(2).sum(-1)
     torch.testing.assert_close(
-        agent.objective(z0, sub)(actions), (image + 4.0 * (zs[:, 16:] - sub[16:]).pow(2).sum(-1)) / 20
+        agent.objective(z0, sub)(actions),
+        (image + 4.0 * (zs[:, 16:] - sub[16:]).pow(2).sum(-1)) / 20,
     )
     goal_image = (zs[:, :16] - agent.z_goal[:16]).pow(2).sum(-1) / 20
     torch.testing.assert_close(agent.objective(z0)(actions), goal_image)  # goal: image alone
