@@ -220,16 +220,26 @@ class MPCAgent:
 
     def objective(self, z0: torch.Tensor, goal: torch.Tensor | None = None):
         """Cost of candidate plans from z0 toward ``goal`` (default: the episode's goal)."""
+        step_cost = self.step_objective(z0, goal)
+        hold = self._hold
+
+        def cost(actions: torch.Tensor) -> torch.Tensor:  # (N, H, A) -> (N,)
+            return step_cost(actions.repeat_interleave(hold, dim=1))  # (N, H*r*k, A) env steps
+
+        return cost
+
+    def step_objective(self, z0: torch.Tensor, goal: torch.Tensor | None = None):
+        """The same cost for env-step action sequences ``(N, H * action_repeat * frameskip,
+        A)``, each step its own action (no holding), e.g. to score a recorded controller's
+        actions exactly as the planner scores its candidates."""
         final = goal is None  # the proprio term applies to the episode's goal, not subgoals
         goal = self.z_goal if goal is None else goal
         model, cfg, weights, gp = self.model, self.cfg, self.weights, self.goal_proprio
 
-        hold = self._hold
         scale = self.part_scale if final else self.subgoal_scale
         goal_c = goal if scale is None else goal * scale
 
-        def cost(actions: torch.Tensor) -> torch.Tensor:  # (N, H, A) -> (N,)
-            steps = actions.repeat_interleave(hold, dim=1)  # (N, H*r*k, A) env-step actions
+        def cost(steps: torch.Tensor) -> torch.Tensor:  # (N, H*r*k, A) -> (N,)
             zs = model.rollout(z0, steps)  # (N, H*r, *latent): one per predictor step
             zc = zs if scale is None else zs * scale
             c = model.latent_cost(zc, goal_c, cfg.cost_metric, weights)

@@ -163,3 +163,17 @@ def test_history_models_plan_from_the_last_k_latents():
     assert len(agent.history) == 2
     torch.testing.assert_close(torch.stack(agent.history), torch.stack(seen[-2:]))
     assert agent.imagined.shape == (4, 16)
+
+
+def test_step_objective_scores_env_step_sequences_as_the_planner_scores_held_actions():
+    agent = _agent(action_repeat=3)
+    env = envs.make("point_mass")
+    obs, _ = env.reset(seed=2)
+    agent.reset(env.unwrapped.goal_observation(), seed=2)
+    env.close()
+    with torch.no_grad():
+        z0 = agent._encode(obs)
+        plans = torch.rand(5, 4, 2) * 2 - 1  # (N, H, A)
+        held = agent.objective(z0)(plans)
+        steps = agent.step_objective(z0)(plans.repeat_interleave(3, dim=1))  # (N, 12, A)
+    torch.testing.assert_close(held, steps)
