@@ -143,6 +143,16 @@ class ConcatWindows:
     def __len__(self) -> int:
         return int(self.offsets[-1])
 
+    def group(self, idx: torch.Tensor) -> torch.Tensor:
+        """``idx`` reordered so each dataset's windows are contiguous, in their drawn (random)
+        order within a dataset. The spread term pairs each window with the previous one in the
+        batch; grouped, those pairs come from one task (all but one pair per dataset), so the
+        spread keeps apart frames *within* a task, as in a one-task pretraining, instead of
+        spending itself on telling tasks apart (where slowness then wins and a task's latent
+        stands still)."""
+        part = np.searchsorted(self.offsets, idx.numpy(), side="right") - 1
+        return idx[torch.from_numpy(np.argsort(part, kind="stable"))]
+
     def gather(self, idx: torch.Tensor) -> dict[str, torch.Tensor]:
         part = np.searchsorted(self.offsets, idx.numpy(), side="right") - 1
         out = torch.empty(len(idx), self.window, *self.parts[0].pixels.shape[1:], dtype=torch.uint8)

@@ -74,7 +74,23 @@ def _pretrain_of(init: dict[str, Any], path: str) -> dict[str, Any]:
                 "encoder: finetune from the pretrain run's model.safetensors instead"
             )
         return {**init["pretrain"], "encoder_from": str(path)}
-    return {k: init.get(k) for k in ("step", "train_wall_s", "metrics")}
+    out = {k: init.get(k) for k in ("step", "train_wall_s", "metrics")}
+    cfg = init.get("config", {})
+    if cfg.get("extra_video"):  # a pretrain on pooled video: which datasets it saw
+        shas = init.get("extra_video_sha256") or {}
+        out["data"] = {
+            cfg.get("data"): init.get("dataset_sha256"),
+            **{p: shas.get(p) or _dataset_sha(p) for p in cfg["extra_video"]},
+        }
+    return out
+
+
+def _dataset_sha(path: str) -> str | None:
+    """The sha256 a dataset's meta.json records (None when it is not on this machine)."""
+    try:
+        return json.loads((Path(path) / "meta.json").read_text())["sha256"]
+    except (OSError, KeyError, json.JSONDecodeError):
+        return None
 
 
 def evaluation_of(results: dict[str, Any]) -> dict[str, Any]:

@@ -123,6 +123,7 @@ class Trainer:
         self.train = Windows(self.data, train_eps, cfg.window, stride)
         self.held = Windows(self.data, held_eps, cfg.window, stride)
         self.pool = self.train
+        self.extra_sha: dict[str, str] = {}  # pooled pretraining video: path -> dataset sha256
         if cfg.extra_video:
             parts = [self.train]
             for path in cfg.extra_video:
@@ -133,6 +134,7 @@ class Trainer:
                         f"has {meta['image_size']}px: collect or import at the same image_size"
                     )
                 parts.append(Windows(extra, np.arange(extra.episodes), cfg.window, stride))
+                self.extra_sha[path] = extra.meta["sha256"]
             self.pool = ConcatWindows(parts)
         torch.manual_seed(cfg.seed)
         self.model = WorldModel(model_cfg)
@@ -233,6 +235,8 @@ class Trainer:
                 "frame": self.train.pixels[o[: self.DECODER_BATCH, 0]],
             }
         else:
+            if hasattr(self.pool, "group"):  # pooled datasets: spread pairs within a task
+                idx = self.pool.group(idx)
             batch = self.pool.gather(idx)
         batch = {k: v.to(self.device, non_blocking=True) for k, v in batch.items()}
         self.objective.train()
@@ -290,6 +294,8 @@ class Trainer:
             "config": _jsonable(self.cfg),
             "action_space": self.data.meta["action_space"],
         }
+        if self.extra_sha:
+            manifest["extra_video_sha256"] = self.extra_sha
         path = checkpoint.save(self.out / "model", self.model, manifest)
         atomic_write_json(self.out / "metrics.json", report)
         print(json.dumps({"checkpoint": str(path), **report}, indent=1))

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import torch
 
-from agent.batches import Frames, Windows
+from agent.batches import ConcatWindows, Frames, Windows
 from agent.dataset import Dataset
 
 
@@ -38,3 +38,21 @@ def test_windows_gather_the_same_batch_with_or_without_frames(tiny_dataset):
     for k in lean:
         assert torch.equal(full[k], lean[k])
     assert torch.equal(full["pixels"], win.pixels[win.frames(idx)])
+
+
+def test_pooled_batches_group_each_dataset_for_the_spread_pairs(tiny_dataset):
+    """Grouped, a pooled batch holds the same windows, each dataset's contiguous and in its
+    drawn order, so the spread term's (i, i-1) pairs stay within a task but at the borders."""
+    data = Dataset(tiny_dataset)
+    a, b = Windows(data, np.arange(2), window=2), Windows(data, np.arange(2, 4), window=2)
+    pool = ConcatWindows([a, b])
+    idx = torch.randint(len(pool), (64,), generator=torch.Generator().manual_seed(0))
+    grouped = pool.group(idx)
+    assert sorted(grouped.tolist()) == sorted(idx.tolist())
+    part = (grouped >= len(a)).long()
+    assert int((part[1:] != part[:-1]).sum()) == 1  # one border between the two datasets
+    for k in (0, 1):
+        assert grouped[part == k].tolist() == [i for i in idx.tolist() if (i >= len(a)) == k]
+    assert torch.equal(
+        pool.gather(grouped)["pixels"][part == 1], b.gather(grouped[part == 1] - len(a))["pixels"]
+    )

@@ -118,3 +118,21 @@ def test_init_without_a_recorded_pretrain_is_refused_before_anything_is_written(
         main(["--run", str(run), "--out", str(out)])
     assert e.value.code == 2 and "without a recorded pretrain" in capsys.readouterr().err
     assert not out.with_suffix(".safetensors").exists() and not out.with_suffix(".json").exists()
+
+
+def test_a_pooled_pretrain_records_the_video_it_saw(tmp_path, monkeypatch):
+    """The shipped manifest names every dataset of a pretrain on pooled video with its sha256:
+    from the pretrain's own record, or from the dataset's meta.json where that record is older."""
+    init = tmp_path / "pre" / "model"
+    run = _finetuned(tmp_path, init, "pretrain")
+    meta = json.loads(init.with_suffix(".json").read_text())
+    meta.update(dataset_sha256="aa", config={"data": "data/a", "extra_video": ["data/b", "x/c"]})
+    meta["extra_video_sha256"] = {"data/b": "bb"}
+    init.with_suffix(".json").write_text(json.dumps(meta))
+    (tmp_path / "x" / "c").mkdir(parents=True)
+    (tmp_path / "x" / "c" / "meta.json").write_text(json.dumps({"sha256": "cc"}))
+    out = tmp_path / "ship" / "point_mass"
+    monkeypatch.chdir(tmp_path)  # the relative dataset paths, as the config wrote them
+    main(["--run", str(run), "--out", str(out)])
+    m = json.loads(out.with_suffix(".json").read_text())
+    assert m["pretrain"]["data"] == {"data/a": "aa", "data/b": "bb", "x/c": "cc"}

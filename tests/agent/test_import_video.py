@@ -3,6 +3,7 @@
 import numpy as np
 import pytest
 
+from agent import checkpoint
 from agent.dataset import Dataset
 from agent.import_video import import_video
 from agent.model import ModelConfig
@@ -46,7 +47,9 @@ def test_import_then_pretrain_with_extra_video(video_folder, tiny_dataset, tmp_p
     )
     trainer = Trainer(cfg)
     assert len(trainer.pool) > len(trainer.train)
-    trainer.fit()
+    path = trainer.fit()
+    manifest = checkpoint.read_manifest(path)
+    assert manifest["extra_video_sha256"] == {str(out): data.meta["sha256"]}
     with pytest.raises(FileExistsError):
         import_video(video_folder, out)
 

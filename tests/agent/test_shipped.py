@@ -9,10 +9,12 @@ import re
 from pathlib import Path
 
 import pytest
+import torch
 
 from agent import checkpoint
 from agent.evaluation import EvalConfig, EvalSettings, evaluate
 from agent.mpc import AgentConfig
+from agent.trainer import ENCODER_PARTS
 from envs.config import EnvConfig
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -113,3 +115,22 @@ def test_shipped_landmark_graph_keeps_its_success_floor(path, tmp_path):
     )
     r = evaluate(cfg)
     assert r["success_rate"] >= min(0.65, shipped["success_rate"] - 0.3), r["per_episode"]
+
+
+SHARED = [p for p in VARIANTS if p.stem.endswith("_shared")]
+
+
+def test_the_shared_variants_carry_one_encoder():
+    """checkpoints/variants/<task>_shared: one pretrained encoder serves every such task (the
+    finetunes keep it frozen), and each manifest names the pooled video it saw."""
+    assert len({_task(p) for p in SHARED}) >= 2
+    encoders = []
+    for p in SHARED:
+        tensors = checkpoint.load_tensors(p)
+        encoders.append({k: v for k, v in tensors.items() if k.split(".")[0] in ENCODER_PARTS})
+        data = json.loads(p.with_suffix(".json").read_text())["pretrain"]["data"]
+        assert f"data/{_task(p)}" in data and all(data.values())
+    assert encoders[0]
+    for enc in encoders[1:]:
+        assert enc.keys() == encoders[0].keys()
+        assert all(torch.equal(enc[k], encoders[0][k]) for k in enc)
