@@ -150,11 +150,14 @@ class ConcatWindows:
         spread keeps apart frames *within* a task, as in a one-task pretraining, instead of
         spending itself on telling tasks apart (where slowness then wins and a task's latent
         stands still)."""
-        part = np.searchsorted(self.offsets, idx.numpy(), side="right") - 1
-        return idx[torch.from_numpy(np.argsort(part, kind="stable"))]
+        return idx[torch.from_numpy(np.argsort(self._part(idx), kind="stable"))]
+
+    def _part(self, idx: torch.Tensor) -> np.ndarray:
+        """The dataset (index into ``parts``) of each pooled window index."""
+        return np.searchsorted(self.offsets, idx.numpy(), side="right") - 1
 
     def gather(self, idx: torch.Tensor) -> dict[str, torch.Tensor]:
-        part = np.searchsorted(self.offsets, idx.numpy(), side="right") - 1
+        part = self._part(idx)
         out = torch.empty(len(idx), self.window, *self.parts[0].pixels.shape[1:], dtype=torch.uint8)
         for i, p in enumerate(self.parts):
             sel = np.nonzero(part == i)[0]

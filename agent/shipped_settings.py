@@ -19,18 +19,24 @@ from agent.mpc import AgentConfig
 _NOT_CARRIED = ("device", "landmarks", "deadline_ms")
 
 
-def shipped_agent_settings(path: str | Path | None) -> dict[str, Any]:
-    """Non-default agent settings of the evaluation recorded in ``path``'s manifest ({} if
-    the file has none, e.g. a fresh training run)."""
+def shipped_evaluation(path: str | Path | None, block: str) -> dict[str, Any]:
+    """The ``block`` (``agent``, ``planner``, ...) of the evaluation config recorded in
+    ``path``'s manifest ({} if the file has none, e.g. a fresh training run)."""
     if not path:
         return {}
     meta = Path(path).with_suffix(".json")
     if not meta.exists():
         return {}
     try:
-        agent = json.loads(meta.read_text())["evaluation"]["config"]["agent"]
+        return dict(json.loads(meta.read_text())["evaluation"]["config"][block])
     except (KeyError, TypeError, json.JSONDecodeError):
         return {}
+
+
+def shipped_agent_settings(path: str | Path | None) -> dict[str, Any]:
+    """Non-default agent settings of the evaluation recorded in ``path``'s manifest ({} if
+    the file has none, e.g. a fresh training run)."""
+    agent = shipped_evaluation(path, "agent")
     default = asdict(AgentConfig())
     return {
         k: v for k, v in agent.items() if k in default and k not in _NOT_CARRIED and v != default[k]

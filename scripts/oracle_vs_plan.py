@@ -47,32 +47,35 @@ import planners
 from agent import checkpoint
 from agent.dataset import atomic_write_json
 from agent.mpc import AgentConfig, MPCAgent
-from agent.shipped_settings import shipped_agent_settings
+from agent.shipped_settings import shipped_agent_settings, shipped_evaluation
 
-DEFAULT_PLANNER = {"name": "cem", "num_samples": 128, "iterations": 4, "num_elites": 16}
+#: the agent's default planner, for a checkpoint without a recorded evaluation
+DEFAULT_PLANNER = Path(__file__).resolve().parents[1] / "configs" / "planner" / "cem_fast.yaml"
 
 
 def evaluation_planner(path: str) -> dict[str, Any]:
     """The planner config a checkpoint's shipped evaluation used (``cem_fast`` otherwise)."""
-    meta = Path(path).with_suffix(".json")
-    try:
-        return dict(json.loads(meta.read_text())["evaluation"]["config"]["planner"])
-    except (OSError, KeyError, TypeError, json.JSONDecodeError):
-        return dict(DEFAULT_PLANNER)
+    return shipped_evaluation(path, "planner") or yaml.safe_load(DEFAULT_PLANNER.read_text())
 
 
-def _oracle_run(env: Any, seed: int, steps: int) -> tuple[list, list, list]:
-    """Observations, physics states and actions of ``steps`` oracle env steps (not stopped at
-    success: the lookahead after a late ``--at`` step needs the actions that follow)."""
+def _oracle_run(env: Any, seed: int, steps: int, at: tuple[int, ...]) -> tuple[dict, list, list]:
+    """Observations at the ``at`` steps, physics states and actions of ``steps`` oracle env
+    steps (not stopped at success: the lookahead after a late ``--at`` step needs the actions
+    that follow). The steps after the reset render only the scored observations."""
     task = env.unwrapped
+    task.render_observations = True  # the reset renders the goal image with the same switch
     obs, _ = env.reset(seed=seed)
-    observations, states, actions = [obs], [task.get_physics_state()], []
-    for _ in range(steps):
-        a = np.asarray(task.oracle_action(), np.float32)
-        obs, *_ = task.step(a)  # the task itself: no TimeLimit, the oracle may run past it
-        actions.append(a)
-        observations.append(obs)
-        states.append(task.get_physics_state())
+    observations, states, actions = {0: obs}, [task.get_physics_state()], []
+    try:
+        for t in range(1, steps + 1):
+            a = np.asarray(task.oracle_action(), np.float32)
+            task.render_observations = t in at
+            obs, *_ = task.step(a)  # the task itself: no TimeLimit, the oracle may run past it
+            actions.append(a)
+            observations[t] = obs
+            states.append(task.get_physics_state())
+    finally:
+        task.render_observations = True
     return observations, states, actions
 
 
@@ -121,7 +124,7 @@ def compare(
     try:
         for ep in range(episodes):
             s = seed + ep
-            observations, states, actions = _oracle_run(env, s, max(at) + look)
+            observations, states, actions = _oracle_run(env, s, max(at) + look, at)
             goal = task.goal_observation()
             agent.reset(goal, s)
             for t in at:
