@@ -101,34 +101,28 @@ def main() -> None:
 
     cem = run("cem")
     print(f"CEM defaults: median warm-start cost {cem['median_cost']:.4g}, {cem['samples']:.0f}")
-    rows = []
-    for keep in (planners.ICEMConfig().keep_elites, 0.0):
+
+    def grid(label: str, **fixed) -> list[dict]:
+        """iCEM over N0 x iterations with ``fixed`` options (K halved below 2K samples)."""
+        out = []
         for n0 in (16, 32, 64, 128, 256):
             for it in (2, 3, 4, 6):
-                opts = {"num_samples": n0, "iterations": it, "keep_elites": keep}
+                opts = {"num_samples": n0, "iterations": it, **fixed}
                 if n0 < 2 * planners.ICEMConfig().num_elites:
                     opts["num_elites"] = n0 // 2
-                rows.append({**opts, **run("icem", **opts)})
-                r = rows[-1]
+                out.append({**opts, **run("icem", **opts)})
                 print(
-                    f"  iCEM keep={keep} N0={n0:4d} it={it}: {r['samples']:5.0f} samples, "
-                    f"cost {r['median_cost']:.4g}",
+                    f"  iCEM {label} N0={n0:4d} it={it}: {out[-1]['samples']:5.0f} samples, "
+                    f"cost {out[-1]['median_cost']:.4g}",
                     flush=True,
                 )
+        return out
+
+    keep = planners.ICEMConfig().keep_elites
+    rows = grid(f"keep={keep}", keep_elites=keep) + grid("keep=0.0", keep_elites=0.0)
     # reference: the same grid with white noise (noise_beta=0), default keep_elites; the goals
     # here are reached by iid uniform actions, which colored noise rarely samples
-    white = []
-    for n0 in (16, 32, 64, 128, 256):
-        for it in (2, 3, 4, 6):
-            opts = {"num_samples": n0, "iterations": it, "noise_beta": 0.0}
-            if n0 < 2 * planners.ICEMConfig().num_elites:
-                opts["num_elites"] = n0 // 2
-            white.append({**opts, **run("icem", **opts)})
-            print(
-                f"  iCEM white N0={n0:4d} it={it}: {white[-1]['samples']:5.0f} samples, "
-                f"cost {white[-1]['median_cost']:.4g}",
-                flush=True,
-            )
+    white = grid("white", noise_beta=0.0)
     white_ok = [r for r in white if r["median_cost"] <= cem["median_cost"]]
     ok = [r for r in rows if r["median_cost"] <= cem["median_cost"]]
     best = min(ok, key=lambda r: r["samples"]) if ok else None
