@@ -53,6 +53,13 @@ TASKS: dict[str, TaskSpec] = {
             {"hide_robot": True},
             "manipulation",
         ),
+        # pick-and-place, robot masked, seen by two cameras (front overview + side: height shows)
+        TaskSpec(
+            "arm_pick_place_2view",
+            "envs.tasks.arm:ArmPickPlace",
+            {"hide_robot": True, "two_views": True},
+            "manipulation",
+        ),
         TaskSpec("push_t", "envs.tasks.push_t:PushT", {}, "manipulation"),
     ]
 }

@@ -41,6 +41,14 @@ the same observation by masking the pixels its kinematic model projects onto (ro
 visual control, Hu et al. 2022); a world model then needs ``model.proprio_state=true`` to know
 where the gripper is. Physics, proprio and success are unchanged.
 
+Two views (``two_views=True``; the task ``arm_pick_place_2view``, robot masked as above): one
+camera cannot tell a lifted cube from one further back on the table (a 3/4 view maps height
+and depth onto the same image rows; only the shadow separates them). The observation is then
+two views stacked in one square image, each ``image_size / 2`` rows high: on top an overview of
+the table from the front (camera ``overview``, 40 degrees down), below a near-level view from
+the +x side (camera ``side``), where height is image rows and y is columns. Everything else
+(image size, channels, models, datasets) stays as for one camera.
+
 Starts: the gripper 8-18 cm above the table anywhere over it, with a random opening; the cube
 at x, y in [-0.1, 0.1] m with yaw in +-45 deg (push) or +-0.4 rad (pick-place: the wrist does
 not rotate). Goals are drawn at least 10 cm from the start (ee for reach, cube otherwise).
@@ -77,6 +85,11 @@ _BEHIND = 0.06  # pusher stand-off behind the cube centre along the push directi
 _BACK_OFF = 0.1  # after a push the gripper backs off this far (keeps the cube in view)
 _ROBOT_BODIES = ("bridge", "carriage", "column", "finger_l", "finger_r")
 _ROBOT_GROUP = 2  # geom group of the robot (shown by default); hide_robot turns it off
+# two_views cameras (name, position, point looked at, vertical field of view in degrees)
+_VIEWS = (
+    ("overview", (0.0, -0.62, 0.50), (0.0, 0.02, 0.06), 28.0),
+    ("side", (0.75, 0.0, 0.13), (0.0, 0.0, 0.085), 19.0),
+)
 
 
 def _segment_distance(p: np.ndarray, a: np.ndarray, b: np.ndarray) -> float:
@@ -84,6 +97,14 @@ def _segment_distance(p: np.ndarray, a: np.ndarray, b: np.ndarray) -> float:
     ab = b - a
     t = np.clip((p - a) @ ab / max(ab @ ab, 1e-12), 0.0, 1.0)
     return float(np.linalg.norm(a + t * ab - p))
+
+
+def _look_at(pos: tuple[float, ...], target: tuple[float, ...]) -> list[float]:
+    """MuJoCo ``xyaxes`` of a camera at ``pos`` looking at ``target``, image up toward +z."""
+    forward = np.subtract(target, pos) / np.linalg.norm(np.subtract(target, pos))
+    right = np.cross(forward, [0.0, 0.0, 1.0])
+    right /= np.linalg.norm(right)
+    return [*right, *np.cross(right, forward)]
 
 
 def _yaw_quat(yaw: float) -> np.ndarray:
@@ -120,10 +141,17 @@ class _ArmTask(GoalEnv):
     #: whether the scene has the cube
     has_cube: ClassVar[bool] = True
 
-    def __init__(self, hide_robot: bool = False, **kwargs: Any) -> None:
+    def __init__(self, hide_robot: bool = False, two_views: bool = False, **kwargs: Any) -> None:
         self._ramp_from = np.zeros(3)
         self._substep = 0
+        self.two_views = bool(two_views)
+        self._view_renderer: mujoco.Renderer | None = None
         super().__init__(**kwargs)
+        if self.two_views and self.image_size % 2:
+            raise ValueError(
+                f"image_size={self.image_size} with two_views: use an even size (two views of "
+                "image_size / 2 rows each)"
+            )
         self.hide_robot = bool(hide_robot)
         if self.hide_robot:
             self.scene_option = mujoco.MjvOption()
@@ -151,6 +179,11 @@ class _ArmTask(GoalEnv):
         spec = mujoco.MjSpec.from_file(str(_ASSET))
         if not self.has_cube:
             spec.delete(spec.body("cube"))
+        if self.two_views:
+            for name, pos, target, fovy in _VIEWS:
+                spec.worldbody.add_camera(
+                    name=name, pos=pos, xyaxes=_look_at(pos, target), fovy=fovy
+                )
         model = spec.compile()
         robot = {model.body(n).id for n in _ROBOT_BODIES}
         model.geom_group[np.isin(model.geom_bodyid, list(robot))] = _ROBOT_GROUP  # visual only
@@ -167,6 +200,23 @@ class _ArmTask(GoalEnv):
 
     def action_dim(self) -> int:
         return 4
+
+    def _render_pixels(self) -> np.ndarray:
+        if not self.two_views:
+            return super()._render_pixels()
+        if self._view_renderer is None:
+            self._view_renderer = mujoco.Renderer(self.model, self.image_size // 2, self.image_size)
+        views = []
+        for name, *_ in _VIEWS:
+            self._view_renderer.update_scene(self.data, camera=name, scene_option=self.scene_option)
+            views.append(self._view_renderer.render().copy())
+        return np.concatenate(views, axis=0)  # (image_size, image_size, 3)
+
+    def close(self) -> None:
+        if self._view_renderer is not None:
+            self._view_renderer.close()
+            self._view_renderer = None
+        super().close()
 
     # ---- named physics queries --------------------------------------------------------
     def ee_position(self) -> np.ndarray:

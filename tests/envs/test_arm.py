@@ -176,3 +176,35 @@ def test_masked_tasks_hide_the_robot_and_nothing_else():
     assert masked.unwrapped.hide_robot and not shown.unwrapped.hide_robot
     shown.close()
     masked.close()
+
+
+def _red_rows(image: np.ndarray) -> np.ndarray:
+    """Row indices of the cube's (red) pixels."""
+    r, g, b = (image[..., k].astype(int) for k in range(3))
+    return np.nonzero((r > 120) & (g < 80) & (b < 80))[0]
+
+
+def test_two_views_show_the_cube_height_in_the_side_view():
+    env = envs.make("arm_pick_place_2view")
+    task = env.unwrapped
+    obs, _ = env.reset(seed=200036)
+    goal = task.goal_observation()["pixels"]
+    half = task.image_size // 2
+    assert obs["pixels"].shape == goal.shape == (64, 64, 3)
+    assert task.hide_robot and task.two_views
+    lifted = task.goal_state()[6] - CUBE_HALF  # this seed's goal is 0.15 m up
+    assert lifted > 0.1
+    # the cube appears in both views; in the side view (bottom half) the lifted goal cube
+    # sits many rows above the start cube on the table
+    for image in (obs["pixels"], goal):
+        rows = _red_rows(image)
+        assert (rows < half).any() and (rows >= half).any()
+    side_start = _red_rows(obs["pixels"][half:]).mean()
+    side_goal = _red_rows(goal[half:]).mean()
+    assert side_start - side_goal > 8
+    env.close()
+
+
+def test_two_views_need_an_even_image_size():
+    with pytest.raises(ValueError, match="even size"):
+        ArmPickPlace(hide_robot=True, two_views=True, image_size=66 + 1)
