@@ -53,13 +53,42 @@ class ControlConfig:
             raise ValueError(f"mode={self.mode!r}: use run or capture_goal")
 
 
-def build_policy(cfg: ControlConfig, spec: robots.ActionSpec) -> Any:
+def check_fits(
+    model: Any, path: str, robot: str, spec: robots.ActionSpec, features: dict[str, Any]
+) -> None:
+    """Refuse, before the first motion, a world model whose actions or observations are not
+    the robot's (e.g. a 4-D gantry checkpoint on a 3-D ``ur_rtde`` arm)."""
+    fix = "train on this robot's data (agent.collect / agent.import_video) or pick its checkpoint"
+    if model.action_dim != spec.dim:
+        raise ValueError(
+            f"checkpoint {path} plans {model.action_dim}-D actions, robot={robot} takes "
+            f"{spec.dim}-D ({spec.mode}): {fix}"
+        )
+    shape = tuple(features.get("pixels", {}).get("shape", ()))
+    if shape and shape != (model.image_size, model.image_size, 3):
+        raise ValueError(
+            f"checkpoint {path} reads {model.image_size}x{model.image_size} images, "
+            f"robot={robot}'s camera gives {shape}: set the robot's image_size option to "
+            f"{model.image_size} or {fix}"
+        )
+    proprio = tuple(features.get("proprio", {}).get("shape", ()))
+    if model.proprio_state and proprio and proprio != (model.proprio_dim,):
+        raise ValueError(
+            f"checkpoint {path} carries {model.proprio_dim} proprio values in its latent, "
+            f"robot={robot} reports {proprio[0]}: {fix}"
+        )
+
+
+def build_policy(
+    cfg: ControlConfig, spec: robots.ActionSpec, features: dict[str, Any] | None = None
+) -> Any:
     """The MPC agent from the checkpoint, planning within the robot's action bounds."""
     import planners
     from agent import checkpoint, landmarks
     from agent.mpc import MPCAgent
 
     model, _ = checkpoint.load(cfg.checkpoint, expect={"task": cfg.task} if cfg.task else None)
+    check_fits(model.cfg, cfg.checkpoint, cfg.robot.name, spec, features or {})
     planner = planners.make_from_config(cfg.planner, spec.low, spec.high, cfg.agent.horizon)
     graph = landmarks.for_checkpoint(cfg.agent.landmarks, cfg.checkpoint)
     return MPCAgent(model, planner, cfg.agent, seed=cfg.seed, landmarks=graph)
@@ -94,7 +123,7 @@ def control(cfg: ControlConfig, config_dump: dict[str, Any] | None = None) -> Ru
             capture_goal(robot, cfg.goal)
             return None
         goal = load_goal(cfg.goal, robot.observation_features)
-        policy = build_policy(cfg, robot.action_spec)
+        policy = build_policy(cfg, robot.action_spec, robot.observation_features)
         meta = {"task": cfg.robot.name, "goal": cfg.goal, "checkpoint": cfg.checkpoint}
         return ControlLoop(robot, policy, cfg.loop, {**meta, "config": config_dump}).run(goal)
 

@@ -1,7 +1,9 @@
 """Universal Robots arms over RTDE (``ur-rtde``: ``rtde_control`` / ``rtde_receive``).
 
 UNTESTED WITHOUT HARDWARE. This driver was written against the ur-rtde API documentation
-and has never moved a real arm; no test in this repository talks to a robot. Before trusting
+and has never moved a real arm; its tests (``tests/robots/test_ur_rtde.py``) drive a fake of
+the two ur-rtde interfaces that records the calls, so they check what is sent, not what a
+robot does with it. Before trusting
 it: measure the workspace box of your cell, run at low ``max_velocity`` with the emergency
 stop in hand, and check that ``stop()`` and the watchdog stop the arm.
 
@@ -116,6 +118,11 @@ class URRTDEAdapter(RobotAdapter):
             if not st.ok:
                 raise RobotError(f"UR arm is in {st.state.value}: {st.message}")
             a = np.asarray(action, np.float64)
+            if a.shape != (3,) or not np.all(np.isfinite(a)):
+                raise RobotError(
+                    f"ur_rtde takes a finite (dx, dy, dz) action, got {a.tolist()}: send it "
+                    "through the safety layer (SafeRobot), which checks and bounds it"
+                )
             now = time.monotonic()
             if t_target is not None and now > t_target + 0.5 / self.rate_hz:
                 a = np.zeros(3)

@@ -95,3 +95,26 @@ def test_proprio_state_model_without_goal_proprio_is_one_clear_error(tmp_path):
     meta = json.loads((tmp_path / "run" / "meta.json").read_text())
     assert meta["reason"] == "error" and "goal's proprio" in meta["message"]
     assert meta["transitions"] == 0  # it stopped before the first action
+
+
+@pytest.mark.parametrize(
+    ("model_kw", "robot_kw", "match"),
+    [
+        ({"action_dim": 3}, {}, "plans 3-D actions, robot=sim_arm takes 4-D"),
+        ({"image_size": 32}, {}, "reads 32x32 images"),
+        ({"proprio_state": True, "proprio_dim": 12}, {}, "carries 12 proprio values"),
+    ],
+)
+def test_a_checkpoint_that_does_not_fit_the_robot_is_refused_before_motion(
+    tmp_path, model_kw, robot_kw, match
+):
+    cfg = ModelConfig(**{
+        "width": 8, "latent_dim": 16, "predictor_hidden": 32, "action_dim": 4, "proprio_dim": 7,
+        **model_kw,
+    })  # fmt: skip
+    ckpt = str(tmp_path / "other.safetensors")
+    checkpoint.save(ckpt, WorldModel(cfg), {"task": "arm_reach"})
+    assert control(config(tmp_path, ckpt, mode="capture_goal")) is None
+    with pytest.raises(ValueError, match=match):
+        control(config(tmp_path, ckpt))
+    assert not (tmp_path / "run").exists()  # refused before the loop began: nothing moved
