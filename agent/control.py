@@ -20,6 +20,7 @@ from agent import shipped_settings
 from agent.config import to_dataclass
 from agent.control_loop import ControlLoop, LoopConfig, RunResult
 from agent.errors import friendly_errors
+from agent.model import ModelConfig
 from agent.mpc import AgentConfig
 from envs import robots
 from envs.robots.safety import SafeRobot, SafetyConfig
@@ -54,7 +55,7 @@ class ControlConfig:
 
 
 def check_fits(
-    model: Any, path: str, robot: str, spec: robots.ActionSpec, features: dict[str, Any]
+    model: ModelConfig, path: str, robot: str, spec: robots.ActionSpec, features: dict[str, Any]
 ) -> None:
     """Refuse, before the first motion, a world model whose actions or observations are not
     the robot's (e.g. a 4-D gantry checkpoint on a 3-D ``ur_rtde`` arm)."""

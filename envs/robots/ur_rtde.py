@@ -3,9 +3,9 @@
 UNTESTED WITHOUT HARDWARE. This driver was written against the ur-rtde API documentation
 and has never moved a real arm; its tests (``tests/robots/test_ur_rtde.py``) drive a fake of
 the two ur-rtde interfaces that records the calls, so they check what is sent, not what a
-robot does with it. Before trusting
-it: measure the workspace box of your cell, run at low ``max_velocity`` with the emergency
-stop in hand, and check that ``stop()`` and the watchdog stop the arm.
+robot does with it. Before trusting it: measure the workspace box of your cell, run at low
+``max_velocity`` with the emergency stop in hand, and check that ``stop()`` and the watchdog
+stop the arm.
 
 Install the optional extra (``pip install 'jepa-mpc[ur]'``); the import happens in
 ``connect()``, so the rest of the project works without it. Actions are ``ee_delta``

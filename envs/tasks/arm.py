@@ -45,7 +45,7 @@ Two views (``two_views=True``; the task ``arm_pick_place_2view``, robot masked a
 camera cannot tell a lifted cube from one further back on the table (a 3/4 view maps height
 and depth onto the same image rows; only the shadow separates them). The observation is then
 two views stacked in one square image, each ``image_size / 2`` rows high: on top an overview of
-the table from the front (camera ``overview``, 40 degrees down), below a near-level view from
+the table from the front (camera ``overview``, 35 degrees down), below a near-level view from
 the +x side (camera ``side``), where height is image rows and y is columns. Everything else
 (image size, channels, models, datasets) stays as for one camera.
 

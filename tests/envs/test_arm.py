@@ -205,6 +205,22 @@ def test_two_views_show_the_cube_height_in_the_side_view():
     env.close()
 
 
+def test_two_views_change_the_pixels_only():
+    one, two = envs.make("arm_pick_place_masked"), envs.make("arm_pick_place_2view")
+    for env in (one, two):
+        env.reset(seed=7)
+    for a in np.random.default_rng(0).uniform(-1, 1, (10, 4)).astype(np.float32):
+        o1, *_ = one.step(a)
+        o2, *_ = two.step(a)
+        np.testing.assert_array_equal(one.unwrapped.state(), two.unwrapped.state())
+        np.testing.assert_array_equal(o1["proprio"], o2["proprio"])
+    assert o1["pixels"].shape == o2["pixels"].shape and not np.array_equal(
+        o1["pixels"], o2["pixels"]
+    )
+    one.close()
+    two.close()
+
+
 def test_two_views_need_an_even_image_size():
     with pytest.raises(ValueError, match="even size"):
         ArmPickPlace(hide_robot=True, two_views=True, image_size=66 + 1)
