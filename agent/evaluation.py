@@ -28,7 +28,7 @@ from agent.mpc import AgentConfig
 from agent.sim_mpc import SIM_COSTS
 from envs.config import EnvConfig
 
-POLICIES = ("mpc", "random", "oracle", "rl", "sim_mpc")
+POLICIES = ("mpc", "random", "oracle", "rl", "sim_mpc", "gcbc")
 
 
 @dataclass(frozen=True)
@@ -51,8 +51,8 @@ class EvalConfig:
     """Settings of ``python -m agent.evaluate``."""
 
     env: EnvConfig = field(default_factory=EnvConfig)  #: task
-    policy: str = "mpc"  #: mpc | random | oracle | rl | sim_mpc
-    #: world model (policy=mpc) or RL policy (policy=rl)
+    policy: str = "mpc"  #: mpc | random | oracle | rl | sim_mpc | gcbc
+    #: world model (policy=mpc), RL policy (policy=rl) or gcbc policy (policy=gcbc)
     checkpoint: str = "checkpoints/point_mass.safetensors"
     planner: dict[str, Any] = field(default_factory=lambda: {"name": "cem"})  #: planner config
     agent: AgentConfig = field(default_factory=AgentConfig)  #: MPC settings
@@ -94,6 +94,11 @@ def build_policy(cfg: EvalConfig, env: Any, torch_threads: int | None = None):
         spaces.close()
         return (lambda goal, seed: None), (lambda obs: act_state(state_observation(task))), None
 
+    if cfg.policy == "gcbc":
+        from agent.gcbc import GCBCPolicy
+
+        gcbc = GCBCPolicy(cfg.checkpoint, expect_task=cfg.env.name)
+        return gcbc.reset, gcbc.act, None  # timed like the other baselines: per action
     import planners
 
     if cfg.policy == "sim_mpc":

@@ -1,0 +1,281 @@
+"""Goal-conditioned behaviour cloning on a world model's frozen latents: the learned-policy
+baseline that plans nothing.
+
+    python -m agent.gcbc --checkpoint <world model> --data <dataset> --out <dir>/gcbc \
+        [--steps 6000] [--min-change-quantile 0.7] [--seed 0]
+    python -m agent.evaluate env=<task> policy=gcbc checkpoint=<dir>/gcbc.safetensors
+
+Trained on the same data as the world model, with hindsight goals (GCSL / goal-conditioned
+BC): for an observation at step ``t`` of an episode, the goal is the observation ``k`` env
+steps later (``k`` between one predictor step and the lookahead, ``horizon x frameskip``),
+and the target is what the data did next: ``horizon`` actions, each the mean of the
+``frameskip`` env actions it stands for (the MPC agent's held actions). The policy
+``pi(z, z_goal) -> (horizon, A)`` is an MLP on the world model's latents of both (image and,
+for ``model.proprio_state`` models, proprio); the encoder stays frozen. It acts like the MPC
+agent: the first action, held ``frameskip`` env steps, then again.
+
+Exploration data is mostly undirected motion. ``--min-change-quantile q`` keeps only the
+pairs over which the *image* part of the latent changed more than its ``q``-quantile over
+random pairs (with the robot masked out of the images, that is the object moving), so the
+policy learns from the pushes and lifts rather than from the wandering in between. It reads
+no simulator state.
+
+Files: ``<out>.safetensors`` (the MLP) and ``<out>.json`` (config, the world model's path and
+sha256, dataset sha256, training time, validation error against predicting the mean action),
+written atomically; loading refuses a world model whose weights are not the ones trained on.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from safetensors.torch import load_file, save_file
+from torch import nn
+
+from agent import checkpoint
+from agent.dataset import Dataset, atomic_write_json
+from agent.errors import friendly_errors
+from agent.metrics import encode_all
+from agent.model import WorldModel
+
+FORMAT = "jepa-mpc-gcbc-1"
+
+
+@dataclass(frozen=True)
+class GCBCConfig:
+    """Training settings (recorded in the JSON)."""
+
+    horizon: int = 8  #: planned actions per output, each held ``frameskip`` env steps
+    hidden: int = 512  #: MLP width
+    layers: int = 2  #: hidden layers
+    steps: int = 6000  #: Adam steps
+    batch_size: int = 512
+    lr: float = 1e-3
+    #: keep pairs whose image latent changed more than this quantile (0 = keep every pair)
+    min_change_quantile: float = 0.0
+    val_share: float = 0.1  #: last episodes held out for the validation error
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        if min(self.horizon, self.hidden, self.layers, self.steps, self.batch_size) < 1:
+            raise ValueError("gcbc: horizon, hidden, layers, steps, batch_size must be >= 1")
+        if not 0.0 <= self.min_change_quantile < 1.0:
+            raise ValueError(
+                f"gcbc: min_change_quantile={self.min_change_quantile}: use a value in [0, 1)"
+            )
+        if not 0.0 < self.val_share < 1.0:
+            raise ValueError(f"gcbc: val_share={self.val_share}: use a value in (0, 1)")
+
+
+def make_head(state_dim: int, action_dim: int, cfg: GCBCConfig) -> nn.Sequential:
+    """MLP: (z, z_goal, z - z_goal) -> (horizon * A) in [-1, 1]."""
+    mods: list[nn.Module] = []
+    d = 3 * state_dim
+    for _ in range(cfg.layers):
+        mods += [nn.Linear(d, cfg.hidden), nn.LayerNorm(cfg.hidden), nn.SiLU()]
+        d = cfg.hidden
+    mods += [nn.Linear(d, cfg.horizon * action_dim), nn.Tanh()]
+    return nn.Sequential(*mods)
+
+
+def _inputs(z: torch.Tensor, goal: torch.Tensor) -> torch.Tensor:
+    return torch.cat([z, goal, z - goal], dim=-1)
+
+
+@torch.no_grad()
+def _encode_dataset(model: WorldModel, ds: Dataset, cfg: GCBCConfig):
+    """Flat latents (N, S), per-frame action targets (N, H, A) and episode starts / lengths."""
+    k, a_dim = model.cfg.frameskip, model.cfg.action_dim
+    zs, targets, lengths = [], [], []
+    for ep in ds.iter_episodes():
+        pixels = torch.as_tensor(np.array(ep["pixels"]))
+        proprio = torch.as_tensor(np.array(ep["proprio"])) if model.cfg.proprio_state else None
+        zs.append(encode_all(model, pixels, proprio).flatten(1))
+        acts = np.array(ep["actions"], np.float32)  # (T, A)
+        span = cfg.horizon * k
+        padded = np.concatenate([acts, np.repeat(acts[-1:], span, axis=0)])  # hold the last one
+        windows = np.lib.stride_tricks.sliding_window_view(padded, span, axis=0)  # (T+1, A, span)
+        blocks = windows[: len(acts) + 1].transpose(0, 2, 1).reshape(-1, cfg.horizon, k, a_dim)
+        targets.append(torch.as_tensor(blocks.mean(2)))
+        lengths.append(len(acts) + 1)
+    lengths = np.array(lengths)
+    starts = np.concatenate([[0], np.cumsum(lengths)[:-1]])
+    return torch.cat(zs), torch.cat(targets), starts, lengths
+
+
+class _Pairs:
+    """Hindsight (observation, goal) pairs of one set of episodes."""
+
+    def __init__(self, z, targets, starts, lengths, episodes, lo_k, hi_k, image_dim, threshold):
+        self.z, self.targets, self.starts, self.lengths = z, targets, starts, lengths
+        self.episodes, self.lo_k, self.hi_k = episodes, lo_k, hi_k
+        self.image_dim, self.threshold = image_dim, threshold
+
+    def draw(self, n: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+        e = self.episodes[rng.integers(0, len(self.episodes), n)]
+        last = self.lengths[e] - 1
+        t = (rng.random(n) * last).astype(int)
+        t2 = np.minimum(t + rng.integers(self.lo_k, self.hi_k + 1, n), last)
+        return self.starts[e] + t, self.starts[e] + t2
+
+    def change(self, i: np.ndarray, j: np.ndarray) -> np.ndarray:
+        d = self.image_dim
+        return (self.z[j, :d] - self.z[i, :d]).norm(dim=1).numpy()
+
+    def batch(self, n: int, rng: np.random.Generator):
+        i, j = self.draw(n, rng)
+        if self.threshold is not None:  # redraw until n pairs with a large enough change
+            keep = self.change(i, j) > self.threshold
+            i, j = i[keep], j[keep]
+            while len(i) < n:
+                a, b = self.draw(n, rng)
+                keep = self.change(a, b) > self.threshold
+                i, j = np.concatenate([i, a[keep]]), np.concatenate([j, b[keep]])
+            i, j = i[:n], j[:n]
+        return _inputs(self.z[i], self.z[j]), self.targets[i].flatten(1)
+
+
+def train(world_model: str, data: str, out: str, cfg: GCBCConfig) -> dict[str, Any]:
+    """Train and write ``<out>.safetensors`` + ``<out>.json``; returns the JSON's content."""
+    t0 = time.perf_counter()
+    model, manifest = checkpoint.load(world_model)
+    model.eval()
+    ds = Dataset(data)
+    if ds.task != manifest.get("task"):
+        raise ValueError(
+            f"dataset {data} is of task {ds.task!r}, the world model {world_model} of "
+            f"{manifest.get('task')!r}: use the world model's own data"
+        )
+    torch.manual_seed(cfg.seed)
+    rng = np.random.default_rng(cfg.seed)
+    z, targets, starts, lengths = _encode_dataset(model, ds, cfg)
+    n_val = max(1, int(round(cfg.val_share * len(lengths))))
+    if len(lengths) - n_val < 1:
+        raise ValueError(f"dataset {data} has {len(lengths)} episode(s): gcbc needs at least 2")
+    k = model.cfg.frameskip
+    image_dim = model.cfg.latent_dim if model.cfg.proprio_state else z.shape[1]
+    args = (z, targets, starts, lengths)
+    train_eps, val_eps = (
+        np.arange(len(lengths) - n_val),
+        np.arange(len(lengths) - n_val, len(lengths)),
+    )
+    threshold = None
+    if cfg.min_change_quantile > 0:
+        probe = _Pairs(*args, train_eps, k, cfg.horizon * k, image_dim, None)
+        threshold = float(
+            np.quantile(probe.change(*probe.draw(20_000, rng)), cfg.min_change_quantile)
+        )
+    pairs = _Pairs(*args, train_eps, k, cfg.horizon * k, image_dim, threshold)
+    val = _Pairs(*args, val_eps, k, cfg.horizon * k, image_dim, threshold)
+    head = make_head(z.shape[1], model.cfg.action_dim, cfg)
+    opt = torch.optim.Adam(head.parameters(), cfg.lr)
+    for _ in range(cfg.steps):
+        x, y = pairs.batch(cfg.batch_size, rng)
+        loss = (head(x) - y).pow(2).mean()
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    with torch.no_grad():
+        xv, yv = val.batch(4096, rng)
+        val_mse = float((head(xv) - yv).pow(2).mean())
+        mean_mse = float((yv - yv.mean(0)).pow(2).mean())
+    weights, meta_path = Path(f"{out}.safetensors"), Path(f"{out}.json")
+    weights.parent.mkdir(parents=True, exist_ok=True)
+    tmp = weights.with_suffix(".safetensors.tmp")
+    save_file({k_: v.contiguous() for k_, v in head.state_dict().items()}, str(tmp))
+    tmp.replace(weights)
+    meta = {
+        "format": FORMAT,
+        "task": ds.task,
+        "config": asdict(cfg),
+        "world_model": world_model,
+        "world_model_sha256": checkpoint.digest(checkpoint.paths(world_model)[0]),
+        "dataset": data,
+        "dataset_episodes": int(len(lengths)),
+        "change_threshold": threshold,
+        "val_mse": val_mse,
+        "val_mse_mean_action": mean_mse,
+        "train_wall_s": round(time.perf_counter() - t0, 1),
+        "weights_sha256": checkpoint.digest(weights),
+    }
+    atomic_write_json(meta_path, meta)  # last: the pair is complete iff the JSON exists
+    return meta
+
+
+class GCBCPolicy:
+    """``reset(goal)`` then ``act(obs)``; the world model encodes, the MLP picks the action."""
+
+    def __init__(self, path: str, expect_task: str | None = None) -> None:
+        meta_path = Path(path).with_suffix(".json")
+        if not meta_path.exists():
+            raise FileNotFoundError(
+                f"{meta_path} does not exist: train a policy with python -m agent.gcbc"
+            )
+        meta = json.loads(meta_path.read_text())
+        if meta.get("format") != FORMAT:
+            raise ValueError(f"{path} is not a gcbc policy ({FORMAT}): train one with agent.gcbc")
+        if expect_task is not None and meta["task"] != expect_task:
+            raise ValueError(f"{path} was trained on {meta['task']!r}, not {expect_task!r}")
+        wm = meta["world_model"]
+        if checkpoint.digest(checkpoint.paths(wm)[0]) != meta["world_model_sha256"]:
+            raise ValueError(
+                f"the world model {wm} changed since {path} was trained on it: retrain the policy"
+            )
+        self.model, _ = checkpoint.load(wm)
+        self.model.eval()
+        self.cfg = GCBCConfig(**meta["config"])
+        self.head = make_head(self.model.cfg.state_dim, self.model.cfg.action_dim, self.cfg)
+        self.head.load_state_dict(load_file(str(Path(path).with_suffix(".safetensors"))))
+        self.head.eval()
+        self.meta = meta
+        self.planned = False
+        self.queue: list[np.ndarray] = []
+
+    def _encode(self, obs: dict[str, np.ndarray]) -> torch.Tensor:
+        pixels = torch.as_tensor(np.array(obs["pixels"], copy=True))[None]
+        proprio = None
+        if self.model.cfg.proprio_state:
+            proprio = torch.as_tensor(np.asarray(obs["proprio"], np.float32))[None]
+        return self.model.encode(pixels, proprio).flatten(1)
+
+    @torch.no_grad()
+    def reset(self, goal: dict[str, np.ndarray], seed: int | None = None) -> None:
+        self.z_goal = self._encode(goal)
+        self.queue = []
+
+    @torch.no_grad()
+    def act(self, obs: dict[str, np.ndarray]) -> np.ndarray:
+        self.planned = not self.queue
+        if self.planned:
+            plan = self.head(_inputs(self._encode(obs), self.z_goal))
+            first = plan.reshape(self.cfg.horizon, -1)[0].numpy().astype(np.float32)
+            self.queue = [first] * self.model.cfg.frameskip
+        return self.queue.pop(0)
+
+
+@friendly_errors
+def main(argv: list[str] | None = None) -> None:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--checkpoint", required=True, help="world model (safetensors)")
+    p.add_argument("--data", required=True, help="dataset folder of the same task")
+    p.add_argument("--out", required=True, help="output path without suffix")
+    for name, field in GCBCConfig.__dataclass_fields__.items():
+        p.add_argument(
+            f"--{name.replace('_', '-')}", type=type(field.default), default=field.default
+        )
+    a = vars(p.parse_args(argv))
+    cfg = GCBCConfig(**{k: a[k] for k in GCBCConfig.__dataclass_fields__})
+    meta = train(a["checkpoint"], a["data"], a["out"], cfg)
+    print(json.dumps({k: meta[k] for k in ("val_mse", "val_mse_mean_action", "train_wall_s")}))
+    print(f"wrote {a['out']}.safetensors and {a['out']}.json")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,88 @@
+"""The goal-conditioned BC baseline: training, its files, loading checks, acting, evaluation."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+import envs
+from agent import checkpoint
+from agent.evaluation import EvalConfig, EvalSettings, evaluate
+from agent.gcbc import GCBCConfig, GCBCPolicy, main, train
+from agent.model import ModelConfig, WorldModel
+from envs.config import EnvConfig
+
+FAST = GCBCConfig(horizon=2, hidden=32, layers=1, steps=30, batch_size=32)
+
+
+@pytest.fixture(scope="module")
+def world_model(tmp_path_factory):
+    cfg = ModelConfig(width=8, latent_dim=16, predictor_hidden=32, action_dim=2, proprio_dim=4)
+    path = tmp_path_factory.mktemp("wm") / "pm.safetensors"
+    checkpoint.save(path, WorldModel(cfg), {"task": "point_mass"})
+    return str(path)
+
+
+def test_training_writes_a_policy_that_acts_in_bounds(tmp_path, tiny_dataset, world_model):
+    meta = train(world_model, str(tiny_dataset), str(tmp_path / "bc"), FAST)
+    assert (tmp_path / "bc.safetensors").exists() and (tmp_path / "bc.json").exists()
+    assert meta["task"] == "point_mass" and meta["dataset_episodes"] == 4
+    assert np.isfinite(meta["val_mse"]) and meta["val_mse_mean_action"] > 0
+    policy = GCBCPolicy(str(tmp_path / "bc.safetensors"), expect_task="point_mass")
+    env = envs.make("point_mass")
+    obs, _ = env.reset(seed=100_000)
+    policy.reset(env.unwrapped.goal_observation())
+    a = policy.act(obs)
+    assert a.shape == (2,) and np.all(np.abs(a) <= 1) and policy.planned
+    env.close()
+
+
+def test_same_seed_same_policy(tmp_path, tiny_dataset, world_model):
+    for name in ("a", "b"):
+        train(world_model, str(tiny_dataset), str(tmp_path / name), FAST)
+    sha = [json.loads((tmp_path / f"{n}.json").read_text())["weights_sha256"] for n in "ab"]
+    assert sha[0] == sha[1]
+
+
+def test_the_change_filter_keeps_the_moving_pairs(tmp_path, tiny_dataset, world_model):
+    cfg = GCBCConfig(**{**FAST.__dict__, "min_change_quantile": 0.5})
+    meta = train(world_model, str(tiny_dataset), str(tmp_path / "bc"), cfg)
+    assert meta["change_threshold"] is not None and meta["change_threshold"] >= 0
+
+
+def test_a_changed_world_model_or_wrong_task_is_refused(tmp_path, tiny_dataset, world_model):
+    train(world_model, str(tiny_dataset), str(tmp_path / "bc"), FAST)
+    with pytest.raises(ValueError, match="trained on 'point_mass', not 'umaze'"):
+        GCBCPolicy(str(tmp_path / "bc.safetensors"), expect_task="umaze")
+    meta = json.loads((tmp_path / "bc.json").read_text())
+    meta["world_model_sha256"] = "0" * 64
+    (tmp_path / "bc.json").write_text(json.dumps(meta))
+    with pytest.raises(ValueError, match="changed since"):
+        GCBCPolicy(str(tmp_path / "bc.safetensors"))
+
+
+def test_bad_input_is_one_line_and_writes_nothing(tmp_path, tiny_dataset, world_model, capsys):
+    other = tmp_path / "um.safetensors"
+    cfg = ModelConfig(width=8, latent_dim=16, predictor_hidden=32, action_dim=2, proprio_dim=4)
+    checkpoint.save(other, WorldModel(cfg), {"task": "umaze"})
+    with pytest.raises(SystemExit) as e:
+        main(["--checkpoint", str(other), "--data", str(tiny_dataset), "--out", f"{tmp_path}/x"])
+    assert e.value.code == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("error: dataset") and "\n" not in err
+    assert not list(tmp_path.glob("x.*"))
+
+
+def test_the_harness_runs_it(tmp_path, tiny_dataset, world_model):
+    train(world_model, str(tiny_dataset), str(tmp_path / "bc"), FAST)
+    cfg = EvalConfig(
+        env=EnvConfig("point_mass"),
+        policy="gcbc",
+        checkpoint=str(tmp_path / "bc.safetensors"),
+        eval=EvalSettings(episodes=2, workers=1, videos=0),
+        output_dir=str(tmp_path / "eval"),
+    )
+    results = evaluate(cfg)
+    assert results["episodes"] == 2 and 0.0 <= results["success_rate"] <= 1.0
