@@ -127,7 +127,7 @@ def run_episode(
 ) -> dict[str, Any]:
     reset, act, agent = policy
     task = env.unwrapped
-    task.render_observations = record or cfg.policy == "mpc"  # others read the true state
+    task.render_observations = record or cfg.policy in ("mpc", "gcbc")  # others: true state
     obs, info = env.reset(seed=seed)
     goal = task.goal_observation()
     reset(goal, seed)

@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -142,7 +143,35 @@ class _Pairs:
         return _inputs(self.z[i], self.z[j]), self.targets[i].flatten(1)
 
 
-def train(world_model: str, data: str, out: str, cfg: GCBCConfig) -> dict[str, Any]:
+def record_evaluation(out: str, results_path: str, command: str | None = None) -> dict[str, Any]:
+    """Add an ``agent.evaluate policy=gcbc`` run (held-out seeds) to ``<out>.json``."""
+    meta_path = Path(f"{out}.json")
+    meta = json.loads(meta_path.read_text())
+    r = json.loads(Path(results_path).read_text())
+    if (
+        r.get("config", {}).get("policy") != "gcbc"
+        or r["config"].get("checkpoint") != f"{out}.safetensors"
+    ):
+        raise ValueError(
+            f"{results_path} is not an evaluation of {out}.safetensors with policy=gcbc: "
+            "pass the results.json of that run"
+        )
+    seeds = [e["seed"] for e in r["per_episode"]]
+    meta["evaluation"] = {
+        "success_rate": r["success_rate"],
+        "success_ci95": r["success_ci95"],
+        "episodes": r["episodes"],
+        "seeds": [min(seeds), max(seeds)],
+        "act_ms_p50": r["plan_ms_p50"],
+        "command": command,
+    }
+    atomic_write_json(meta_path, meta)
+    return meta
+
+
+def train(
+    world_model: str, data: str, out: str, cfg: GCBCConfig, command: str | None = None
+) -> dict[str, Any]:
     """Train and write ``<out>.safetensors`` + ``<out>.json``; returns the JSON's content."""
     t0 = time.perf_counter()
     model, manifest = checkpoint.load(world_model)
@@ -203,6 +232,7 @@ def train(world_model: str, data: str, out: str, cfg: GCBCConfig) -> dict[str, A
         "val_mse": val_mse,
         "val_mse_mean_action": mean_mse,
         "train_wall_s": round(time.perf_counter() - t0, 1),
+        "command": command,
         "weights_sha256": checkpoint.digest(weights),
     }
     atomic_write_json(meta_path, meta)  # last: the pair is complete iff the JSON exists
@@ -263,16 +293,31 @@ class GCBCPolicy:
 @friendly_errors
 def main(argv: list[str] | None = None) -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--checkpoint", required=True, help="world model (safetensors)")
-    p.add_argument("--data", required=True, help="dataset folder of the same task")
+    p.add_argument("--checkpoint", help="world model (safetensors); required to train")
+    p.add_argument("--data", help="dataset folder of the same task; required to train")
     p.add_argument("--out", required=True, help="output path without suffix")
+    p.add_argument(
+        "--record-eval",
+        default=None,
+        help="instead of training: add this agent.evaluate results.json to <out>.json",
+    )
+    p.add_argument("--eval-command", default=None, help="with --record-eval: the command run")
     for name, field in GCBCConfig.__dataclass_fields__.items():
         p.add_argument(
             f"--{name.replace('_', '-')}", type=type(field.default), default=field.default
         )
     a = vars(p.parse_args(argv))
+    if a["record_eval"]:
+        meta = record_evaluation(a["out"], a["record_eval"], a["eval_command"])
+        print(
+            f"recorded {a['record_eval']} in {a['out']}.json: {meta['evaluation']['success_rate']}"
+        )
+        return
+    if not (a["checkpoint"] and a["data"]):
+        raise ValueError("agent.gcbc needs --checkpoint and --data to train (or --record-eval)")
     cfg = GCBCConfig(**{k: a[k] for k in GCBCConfig.__dataclass_fields__})
-    meta = train(a["checkpoint"], a["data"], a["out"], cfg)
+    command = " ".join(["python -m agent.gcbc", *(argv if argv is not None else sys.argv[1:])])
+    meta = train(a["checkpoint"], a["data"], a["out"], cfg, command)
     print(json.dumps({k: meta[k] for k in ("val_mse", "val_mse_mean_action", "train_wall_s")}))
     print(f"wrote {a['out']}.safetensors and {a['out']}.json")
 

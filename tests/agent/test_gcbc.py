@@ -10,7 +10,7 @@ import pytest
 import envs
 from agent import checkpoint
 from agent.evaluation import EvalConfig, EvalSettings, evaluate
-from agent.gcbc import GCBCConfig, GCBCPolicy, main, train
+from agent.gcbc import GCBCConfig, GCBCPolicy, main, record_evaluation, train
 from agent.model import ModelConfig, WorldModel
 from envs.config import EnvConfig
 
@@ -75,8 +75,13 @@ def test_bad_input_is_one_line_and_writes_nothing(tmp_path, tiny_dataset, world_
     assert not list(tmp_path.glob("x.*"))
 
 
-def test_the_harness_runs_it(tmp_path, tiny_dataset, world_model):
+def test_the_harness_runs_it_on_rendered_frames(tmp_path, tiny_dataset, world_model, monkeypatch):
     train(world_model, str(tiny_dataset), str(tmp_path / "bc"), FAST)
+    seen = []
+    act = GCBCPolicy.act
+    monkeypatch.setattr(
+        GCBCPolicy, "act", lambda self, obs: seen.append(obs["pixels"].max()) or act(self, obs)
+    )
     cfg = EvalConfig(
         env=EnvConfig("point_mass"),
         policy="gcbc",
@@ -86,3 +91,9 @@ def test_the_harness_runs_it(tmp_path, tiny_dataset, world_model):
     )
     results = evaluate(cfg)
     assert results["episodes"] == 2 and 0.0 <= results["success_rate"] <= 1.0
+    assert seen and min(seen) > 0  # the policy sees the camera, not black frames
+    meta = record_evaluation(str(tmp_path / "bc"), str(tmp_path / "eval" / "results.json"), "cmd")
+    assert meta["evaluation"]["episodes"] == 2 and meta["evaluation"]["seeds"] == [100_000, 100_001]
+    (tmp_path / "other.json").write_text((tmp_path / "bc.json").read_text())
+    with pytest.raises(ValueError, match="not an evaluation of"):
+        record_evaluation(str(tmp_path / "other"), str(tmp_path / "eval" / "results.json"))
