@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -97,3 +98,17 @@ def test_the_harness_runs_it_on_rendered_frames(tmp_path, tiny_dataset, world_mo
     (tmp_path / "other.json").write_text((tmp_path / "bc.json").read_text())
     with pytest.raises(ValueError, match="not an evaluation of"):
         record_evaluation(str(tmp_path / "other"), str(tmp_path / "eval" / "results.json"))
+
+
+@pytest.mark.parametrize(
+    "path",
+    sorted((Path(__file__).resolve().parents[2] / "checkpoints" / "gcbc").glob("*.safetensors")),
+    ids=lambda p: p.stem,
+)
+def test_shipped_policies_load_and_carry_their_evaluation(path, monkeypatch):
+    monkeypatch.chdir(path.parents[2])  # the world model path is relative to the repository
+    policy = GCBCPolicy(str(path))
+    meta = policy.meta
+    assert meta["weights_sha256"] == checkpoint.digest(path)
+    assert meta["command"].startswith("python -m agent.gcbc")
+    assert meta["evaluation"]["episodes"] >= 100 and meta["evaluation"]["seeds"][0] >= 100_000
