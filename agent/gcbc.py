@@ -198,9 +198,13 @@ def train(
     threshold = None
     if cfg.min_change_quantile > 0:
         probe = _Pairs(*args, train_eps, k, cfg.horizon * k, image_dim, None)
-        threshold = float(
-            np.quantile(probe.change(*probe.draw(20_000, rng)), cfg.min_change_quantile)
-        )
+        change = probe.change(*probe.draw(20_000, rng))
+        threshold = float(np.quantile(change, cfg.min_change_quantile))
+        if (change > threshold).mean() < 0.01:  # a still scene: nothing to keep
+            raise ValueError(
+                f"the image latent of {data} barely changes between frames, so "
+                f"--min-change-quantile {cfg.min_change_quantile} keeps no pairs: use 0"
+            )
     pairs = _Pairs(*args, train_eps, k, cfg.horizon * k, image_dim, threshold)
     val = _Pairs(*args, val_eps, k, cfg.horizon * k, image_dim, threshold)
     head = make_head(z.shape[1], model.cfg.action_dim, cfg)
@@ -217,6 +221,7 @@ def train(
         mean_mse = float((yv - yv.mean(0)).pow(2).mean())
     weights, meta_path = Path(f"{out}.safetensors"), Path(f"{out}.json")
     weights.parent.mkdir(parents=True, exist_ok=True)
+    meta_path.unlink(missing_ok=True)  # an old JSON must not vouch for the new weights
     tmp = weights.with_suffix(".safetensors.tmp")
     save_file({k_: v.contiguous() for k_, v in head.state_dict().items()}, str(tmp))
     tmp.replace(weights)
@@ -253,6 +258,9 @@ class GCBCPolicy:
             raise ValueError(f"{path} is not a gcbc policy ({FORMAT}): train one with agent.gcbc")
         if expect_task is not None and meta["task"] != expect_task:
             raise ValueError(f"{path} was trained on {meta['task']!r}, not {expect_task!r}")
+        weights = Path(path).with_suffix(".safetensors")
+        if checkpoint.digest(weights) != meta.get("weights_sha256"):
+            raise ValueError(f"{weights} is not the file {meta_path} describes: retrain the policy")
         wm = meta["world_model"]
         if checkpoint.digest(checkpoint.paths(wm)[0]) != meta["world_model_sha256"]:
             raise ValueError(
@@ -262,7 +270,7 @@ class GCBCPolicy:
         self.model.eval()
         self.cfg = GCBCConfig(**meta["config"])
         self.head = make_head(self.model.cfg.state_dim, self.model.cfg.action_dim, self.cfg)
-        self.head.load_state_dict(load_file(str(Path(path).with_suffix(".safetensors"))))
+        self.head.load_state_dict(load_file(str(weights)))
         self.head.eval()
         self.meta = meta
         self.planned = False

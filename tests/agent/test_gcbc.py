@@ -58,6 +58,9 @@ def test_a_changed_world_model_or_wrong_task_is_refused(tmp_path, tiny_dataset, 
     with pytest.raises(ValueError, match="trained on 'point_mass', not 'umaze'"):
         GCBCPolicy(str(tmp_path / "bc.safetensors"), expect_task="umaze")
     meta = json.loads((tmp_path / "bc.json").read_text())
+    (tmp_path / "bc.json").write_text(json.dumps({**meta, "weights_sha256": "0" * 64}))
+    with pytest.raises(ValueError, match="is not the file"):
+        GCBCPolicy(str(tmp_path / "bc.safetensors"))
     meta["world_model_sha256"] = "0" * 64
     (tmp_path / "bc.json").write_text(json.dumps(meta))
     with pytest.raises(ValueError, match="changed since"):
@@ -112,3 +115,15 @@ def test_shipped_policies_load_and_carry_their_evaluation(path, monkeypatch):
     assert meta["weights_sha256"] == checkpoint.digest(path)
     assert meta["command"].startswith("python -m agent.gcbc")
     assert meta["evaluation"]["episodes"] >= 100 and meta["evaluation"]["seeds"][0] >= 100_000
+
+
+def test_a_still_scene_with_the_change_filter_is_one_clear_error(tmp_path, tiny_dataset):
+    cfg = ModelConfig(width=8, latent_dim=16, predictor_hidden=32, action_dim=2, proprio_dim=4)
+    model = WorldModel(cfg)
+    for p in model.parameters():
+        p.data.zero_()  # every frame encodes to the same latent
+    checkpoint.save(tmp_path / "flat.safetensors", model, {"task": "point_mass"})
+    filtered = GCBCConfig(**{**FAST.__dict__, "min_change_quantile": 0.5})
+    with pytest.raises(ValueError, match="barely changes"):
+        train(str(tmp_path / "flat.safetensors"), str(tiny_dataset), str(tmp_path / "bc"), filtered)
+    assert not list(tmp_path.glob("bc.*"))
