@@ -18,11 +18,16 @@ from envs.config import EnvConfig
 FAST = GCBCConfig(horizon=2, hidden=32, layers=1, steps=30, batch_size=32)
 
 
+def _tiny_world_model() -> WorldModel:
+    """An untrained point_mass-shaped world model (2-D actions, 4 proprio)."""
+    cfg = ModelConfig(width=8, latent_dim=16, predictor_hidden=32, action_dim=2, proprio_dim=4)
+    return WorldModel(cfg)
+
+
 @pytest.fixture(scope="module")
 def world_model(tmp_path_factory):
-    cfg = ModelConfig(width=8, latent_dim=16, predictor_hidden=32, action_dim=2, proprio_dim=4)
     path = tmp_path_factory.mktemp("wm") / "pm.safetensors"
-    checkpoint.save(path, WorldModel(cfg), {"task": "point_mass"})
+    checkpoint.save(path, _tiny_world_model(), {"task": "point_mass"})
     return str(path)
 
 
@@ -69,8 +74,7 @@ def test_a_changed_world_model_or_wrong_task_is_refused(tmp_path, tiny_dataset, 
 
 def test_bad_input_is_one_line_and_writes_nothing(tmp_path, tiny_dataset, world_model, capsys):
     other = tmp_path / "um.safetensors"
-    cfg = ModelConfig(width=8, latent_dim=16, predictor_hidden=32, action_dim=2, proprio_dim=4)
-    checkpoint.save(other, WorldModel(cfg), {"task": "umaze"})
+    checkpoint.save(other, _tiny_world_model(), {"task": "umaze"})
     with pytest.raises(SystemExit) as e:
         main(["--checkpoint", str(other), "--data", str(tiny_dataset), "--out", f"{tmp_path}/x"])
     assert e.value.code == 2
@@ -118,8 +122,7 @@ def test_shipped_policies_load_and_carry_their_evaluation(path, monkeypatch):
 
 
 def test_a_still_scene_with_the_change_filter_is_one_clear_error(tmp_path, tiny_dataset):
-    cfg = ModelConfig(width=8, latent_dim=16, predictor_hidden=32, action_dim=2, proprio_dim=4)
-    model = WorldModel(cfg)
+    model = _tiny_world_model()
     for p in model.parameters():
         p.data.zero_()  # every frame encodes to the same latent
     checkpoint.save(tmp_path / "flat.safetensors", model, {"task": "point_mass"})
