@@ -29,6 +29,8 @@ from agent.sim_mpc import SIM_COSTS
 from envs.config import EnvConfig
 
 POLICIES = ("mpc", "random", "oracle", "rl", "sim_mpc", "gcbc")
+#: the policies that act on the camera image; the others read the true state (no rendering)
+PIXEL_POLICIES = ("mpc", "gcbc")
 
 
 @dataclass(frozen=True)
@@ -127,7 +129,7 @@ def run_episode(
 ) -> dict[str, Any]:
     reset, act, agent = policy
     task = env.unwrapped
-    task.render_observations = record or cfg.policy in ("mpc", "gcbc")  # others: true state
+    task.render_observations = record or cfg.policy in PIXEL_POLICIES
     obs, info = env.reset(seed=seed)
     goal = task.goal_observation()
     reset(goal, seed)

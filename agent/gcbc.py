@@ -114,10 +114,10 @@ def _encode_dataset(model: WorldModel, ds: Dataset, cfg: GCBCConfig):
 class _Pairs:
     """Hindsight (observation, goal) pairs of one set of episodes."""
 
-    def __init__(self, z, targets, starts, lengths, episodes, lo_k, hi_k, image_dim, threshold):
-        self.z, self.targets, self.starts, self.lengths = z, targets, starts, lengths
-        self.episodes, self.lo_k, self.hi_k = episodes, lo_k, hi_k
-        self.image_dim, self.threshold = image_dim, threshold
+    def __init__(self, z, image, targets, starts, lengths, episodes, lo_k, hi_k, threshold):
+        self.z, self.image, self.targets = z, image, targets  # image: z's image part (a view)
+        self.starts, self.lengths, self.episodes = starts, lengths, episodes
+        self.lo_k, self.hi_k, self.threshold = lo_k, hi_k, threshold
 
     def draw(self, n: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
         e = self.episodes[rng.integers(0, len(self.episodes), n)]
@@ -127,8 +127,7 @@ class _Pairs:
         return self.starts[e] + t, self.starts[e] + t2
 
     def change(self, i: np.ndarray, j: np.ndarray) -> np.ndarray:
-        d = self.image_dim
-        return (self.z[j, :d] - self.z[i, :d]).norm(dim=1).numpy()
+        return (self.image[j] - self.image[i]).norm(dim=1).numpy()
 
     def batch(self, n: int, rng: np.random.Generator):
         i, j = self.draw(n, rng)
@@ -189,15 +188,14 @@ def train(
     if len(lengths) - n_val < 1:
         raise ValueError(f"dataset {data} has {len(lengths)} episode(s): gcbc needs at least 2")
     k = model.cfg.frameskip
-    image_dim = model.cfg.latent_dim if model.cfg.proprio_state else z.shape[1]
-    args = (z, targets, starts, lengths)
+    args = (z, model.image_part(z), targets, starts, lengths)
     train_eps, val_eps = (
         np.arange(len(lengths) - n_val),
         np.arange(len(lengths) - n_val, len(lengths)),
     )
     threshold = None
     if cfg.min_change_quantile > 0:
-        probe = _Pairs(*args, train_eps, k, cfg.horizon * k, image_dim, None)
+        probe = _Pairs(*args, train_eps, k, cfg.horizon * k, None)
         change = probe.change(*probe.draw(20_000, rng))
         threshold = float(np.quantile(change, cfg.min_change_quantile))
         if (change > threshold).mean() < 0.01:  # a still scene: nothing to keep
@@ -205,8 +203,8 @@ def train(
                 f"the image latent of {data} barely changes between frames, so "
                 f"--min-change-quantile {cfg.min_change_quantile} keeps no pairs: use 0"
             )
-    pairs = _Pairs(*args, train_eps, k, cfg.horizon * k, image_dim, threshold)
-    val = _Pairs(*args, val_eps, k, cfg.horizon * k, image_dim, threshold)
+    pairs = _Pairs(*args, train_eps, k, cfg.horizon * k, threshold)
+    val = _Pairs(*args, val_eps, k, cfg.horizon * k, threshold)
     head = make_head(z.shape[1], model.cfg.action_dim, cfg)
     opt = torch.optim.Adam(head.parameters(), cfg.lr)
     for _ in range(cfg.steps):
@@ -277,11 +275,7 @@ class GCBCPolicy:
         self.queue: list[np.ndarray] = []
 
     def _encode(self, obs: dict[str, np.ndarray]) -> torch.Tensor:
-        pixels = torch.as_tensor(np.array(obs["pixels"], copy=True))[None]
-        proprio = None
-        if self.model.cfg.proprio_state:
-            proprio = torch.as_tensor(np.asarray(obs["proprio"], np.float32))[None]
-        return self.model.encode(pixels, proprio).flatten(1)
+        return self.model.encode_observation(obs).flatten(1)
 
     @torch.no_grad()
     def reset(self, goal: dict[str, np.ndarray], seed: int | None = None) -> None:

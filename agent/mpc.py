@@ -184,14 +184,9 @@ class MPCAgent:
         """Env steps each planned action is held: agent.action_repeat x model.frameskip."""
         return self.cfg.action_repeat * self.model.cfg.frameskip
 
-    def _to_pixels(self, pixels: np.ndarray) -> torch.Tensor:
-        return torch.as_tensor(np.array(pixels, copy=True), device=self.device)[None]
-
     def _encode(self, obs: dict[str, np.ndarray]) -> torch.Tensor:
         """One observation -> (1, *latent); proprio_state models also read its proprio."""
-        p = obs.get("proprio") if self.model.cfg.proprio_state else None
-        p = None if p is None else torch.as_tensor(np.asarray(p, np.float32), device=self.device)
-        return self.model.encode(self._to_pixels(obs["pixels"]), None if p is None else p[None])
+        return self.model.encode_observation(obs)
 
     @torch.no_grad()
     def reset(self, goal: dict[str, np.ndarray], seed: int | None = None) -> None:

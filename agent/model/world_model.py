@@ -9,7 +9,9 @@ the normalized proprio, so the predictor conditions on the robot's state and pre
 from __future__ import annotations
 
 import copy
+from typing import Any
 
+import numpy as np
 import torch
 from torch import nn
 
@@ -82,6 +84,16 @@ class WorldModel(nn.Module):
         ``proprio`` is needed by ``model.proprio_state`` models and ignored by the others.
         """
         return self.with_proprio(self.encoder(pixels), proprio)
+
+    def encode_observation(self, obs: dict[str, Any]) -> torch.Tensor:
+        """One observation (``pixels`` (H, W, 3) uint8, optional ``proprio``) -> (1, *latent)
+        on the model's device; ``model.proprio_state`` models also read its proprio."""
+        device = next(self.parameters()).device
+        pixels = torch.as_tensor(np.array(obs["pixels"], copy=True), device=device)[None]
+        p = obs.get("proprio") if self.cfg.proprio_state else None
+        if p is not None:
+            p = torch.as_tensor(np.asarray(p, np.float32), device=device)[None]
+        return self.encode(pixels, p)
 
     def next(self, z_hist: torch.Tensor, action: torch.Tensor) -> torch.Tensor:
         """(N, K, *latent) history and (N, A * frameskip) actions -> (N, *latent) next latent.

@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 import yaml
 
+from agent.config import to_dataclass
 from envs import robots
 from envs.robots import ActionRejected, RobotError, RobotState, SafeRobot, SafetyConfig
 
@@ -160,9 +161,7 @@ def test_leaving_stops_before_releasing_the_link_and_tolerates_a_lost_one(ur):
 
 def test_through_the_safety_layer_of_its_config(ur):
     cfg = yaml.safe_load(open("configs/robot/ur_rtde.yaml"))
-    safety = SafetyConfig(**{
-        k: tuple(v) if isinstance(v, list) else v for k, v in cfg["safety"].items()
-    })  # fmt: skip
+    safety = to_dataclass(SafetyConfig, cfg["safety"], "safety")  # as agent.control builds it
     clock = [0.0]
     options = {k: v for k, v in cfg["options"].items() if k != "host"}
     robot = SafeRobot(
