@@ -52,16 +52,21 @@ def colored_noise_basis(horizon: int, beta: float) -> Tensor:
     """``M (H, C)`` such that ``M @ w`` with ``w ~ N(0, I)`` of shape ``(C,)`` is stationary
     Gaussian noise over time with power spectrum ~ 1/f**beta and unit variance per step.
 
-    It is the inverse real FFT of random Fourier coefficients scaled by f**(-beta/2) (as the
-    ``colorednoise`` package does), written as one matrix so sampling is a matmul."""
+    It is the inverse real FFT of random Fourier coefficients scaled by f**(-beta/2), as the
+    ``colorednoise`` package's ``powerlaw_psd_gaussian`` does (with its sqrt(2) on the real
+    DC and, for even H, Nyquist coefficients, whose imaginary parts are zero), written as one
+    matrix so sampling is a matmul."""
     if beta == 0:
         return torch.eye(horizon, dtype=torch.float64)
     freqs = torch.fft.rfftfreq(horizon, dtype=torch.float64)  # (F,)
     freqs[0] = freqs[1] if horizon > 1 else 1.0  # low-frequency cutoff at 1/H
     scale = freqs ** (-beta / 2)  # (F,)
-    eye = torch.diag(scale).to(torch.complex128)  # (F, F)
-    real = torch.fft.irfft(eye, n=horizon, dim=-1)  # (F, H) basis of the real parts
-    imag = torch.fft.irfft(1j * eye, n=horizon, dim=-1)  # (F, H) basis of the imaginary parts
+    real_scale = scale.clone()
+    real_scale[0] *= math.sqrt(2)  # DC: real only
+    if horizon % 2 == 0 and horizon > 1:
+        real_scale[-1] *= math.sqrt(2)  # Nyquist: real only
+    real = torch.fft.irfft(torch.diag(real_scale).to(torch.complex128), n=horizon, dim=-1)
+    imag = torch.fft.irfft(1j * torch.diag(scale).to(torch.complex128), n=horizon, dim=-1)
     basis = torch.cat([real, imag]).T  # (H, 2F)
     basis = basis[:, basis.abs().amax(0) > 1e-12]  # drop DC/Nyquist imaginary columns
     return basis / basis.square().sum(1).mean().sqrt()

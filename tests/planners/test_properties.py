@@ -6,6 +6,7 @@ import math
 import time
 
 import pytest
+import numpy as np
 import torch
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
@@ -180,6 +181,33 @@ def test_colored_noise_basis():
     pinkish = colored_noise_basis(16, 1.0)
     assert (pinkish @ pinkish.T).diagonal(1).mean() < lag1.mean()  # beta sets the smoothness
     assert colored_noise_basis(1, 2.0).shape[0] == 1
+
+
+def _powerlaw_psd_gaussian(beta: float, n: int, size: int, rng: np.random.Generator):
+    """The ``colorednoise`` package's sampler (its published algorithm, written out here)."""
+    f = np.fft.rfftfreq(n)
+    s_scale = f.copy()
+    s_scale[0] = f[1]  # fmin = 1 / n
+    s_scale = s_scale ** (-beta / 2)
+    w = s_scale[1:].copy()
+    w[-1] *= (1 + (n % 2)) / 2.0
+    sigma = 2 * np.sqrt(np.sum(w**2)) / n
+    sr = rng.normal(scale=s_scale, size=(size, len(f)))
+    si = rng.normal(scale=s_scale, size=(size, len(f)))
+    if n % 2 == 0:
+        si[:, -1] = 0
+        sr[:, -1] *= np.sqrt(2)
+    si[:, 0] = 0
+    sr[:, 0] *= np.sqrt(2)
+    return np.fft.irfft(sr + 1j * si, n=n, axis=-1) / sigma
+
+
+@pytest.mark.parametrize("horizon", [5, 8])
+def test_colored_noise_has_the_colorednoise_packages_correlations(horizon):
+    ref = _powerlaw_psd_gaussian(2.0, horizon, 200_000, np.random.default_rng(0))
+    ref_corr = np.corrcoef(ref.T)  # (H, H)
+    basis = colored_noise_basis(horizon, 2.0)
+    assert np.allclose((basis @ basis.T).numpy(), ref_corr, atol=0.01)
 
 
 # --------------------------------------------------------------------------- deadline
