@@ -7,7 +7,8 @@ baseline that plans nothing.
 
 Trained on the same data as the world model, with hindsight goals (GCSL / goal-conditioned
 BC): for an observation at step ``t`` of an episode, the goal is the observation ``k`` env
-steps later (``k`` between one predictor step and the lookahead, ``horizon x frameskip``),
+steps later (``k`` between one predictor step and the lookahead, ``horizon x frameskip``, or
+``--max-goal-steps``),
 and the target is what the data did next: ``horizon`` actions, each the mean of the
 ``frameskip`` env actions it stands for (the MPC agent's held actions). The policy
 ``pi(z, z_goal) -> (horizon, A)`` is an MLP on the world model's latents of both (image and,
@@ -62,6 +63,8 @@ class GCBCConfig:
     #: keep pairs whose image latent changed more than this quantile (0 = keep every pair)
     min_change_quantile: float = 0.0
     val_share: float = 0.1  #: last episodes held out for the validation error
+    #: farthest hindsight goal in env steps (0 = the lookahead, ``horizon x frameskip``)
+    max_goal_steps: int = 0
     seed: int = 0
 
     def __post_init__(self) -> None:
@@ -70,6 +73,10 @@ class GCBCConfig:
         if not 0.0 <= self.min_change_quantile < 1.0:
             raise ValueError(
                 f"gcbc: min_change_quantile={self.min_change_quantile}: use a value in [0, 1)"
+            )
+        if self.max_goal_steps < 0:
+            raise ValueError(
+                f"gcbc: max_goal_steps={self.max_goal_steps}: use 0 (the lookahead) or more"
             )
         if not 0.0 < self.val_share < 1.0:
             raise ValueError(f"gcbc: val_share={self.val_share}: use a value in (0, 1)")
@@ -193,9 +200,10 @@ def train(
         np.arange(len(lengths) - n_val),
         np.arange(len(lengths) - n_val, len(lengths)),
     )
+    far = max(cfg.max_goal_steps or cfg.horizon * k, k)  # farthest hindsight goal (env steps)
     threshold = None
     if cfg.min_change_quantile > 0:
-        probe = _Pairs(*args, train_eps, k, cfg.horizon * k, None)
+        probe = _Pairs(*args, train_eps, k, far, None)
         change = probe.change(*probe.draw(20_000, rng))
         threshold = float(np.quantile(change, cfg.min_change_quantile))
         if (change > threshold).mean() < 0.01:  # a still scene: nothing to keep
@@ -203,8 +211,8 @@ def train(
                 f"the image latent of {data} barely changes between frames, so "
                 f"--min-change-quantile {cfg.min_change_quantile} keeps no pairs: use 0"
             )
-    pairs = _Pairs(*args, train_eps, k, cfg.horizon * k, threshold)
-    val = _Pairs(*args, val_eps, k, cfg.horizon * k, threshold)
+    pairs = _Pairs(*args, train_eps, k, far, threshold)
+    val = _Pairs(*args, val_eps, k, far, threshold)
     head = make_head(z.shape[1], model.cfg.action_dim, cfg)
     opt = torch.optim.Adam(head.parameters(), cfg.lr)
     for _ in range(cfg.steps):

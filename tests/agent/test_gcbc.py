@@ -130,3 +130,22 @@ def test_a_still_scene_with_the_change_filter_is_one_clear_error(tmp_path, tiny_
     with pytest.raises(ValueError, match="barely changes"):
         train(str(tmp_path / "flat.safetensors"), str(tiny_dataset), str(tmp_path / "bc"), filtered)
     assert not list(tmp_path.glob("bc.*"))
+
+
+@pytest.mark.parametrize("far", [10, 100])
+def test_hindsight_goals_lie_between_one_step_and_the_farthest(far):
+    from agent.gcbc import _Pairs
+
+    lengths = np.array([120, 120])
+    starts = np.array([0, 120])
+    pairs = _Pairs(None, None, None, starts, lengths, np.arange(2), 5, far, None)
+    i, j = pairs.draw(5000, np.random.default_rng(0))
+    gap, last = j - i, starts[(i >= 120).astype(int)] + lengths[0] - 1
+    assert np.all((j == last) | ((gap >= 5) & (gap <= far)))  # clipped at the episode's end
+    assert gap.max() == far and np.all(j <= last) and np.all((i < 120) == (j < 120))
+
+
+def test_a_negative_goal_range_is_refused():
+    with pytest.raises(ValueError, match="max_goal_steps=-1"):
+        GCBCConfig(max_goal_steps=-1)
+

@@ -5,8 +5,8 @@ from __future__ import annotations
 import math
 import time
 
-import pytest
 import numpy as np
+import pytest
 import torch
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
