@@ -148,4 +148,3 @@ def test_hindsight_goals_lie_between_one_step_and_the_farthest(far):
 def test_a_negative_goal_range_is_refused():
     with pytest.raises(ValueError, match="max_goal_steps=-1"):
         GCBCConfig(max_goal_steps=-1)
-
