@@ -274,6 +274,12 @@ class GCBCPolicy:
             )
         self.model, _ = checkpoint.load(wm)
         self.model.eval()
+        unknown = set(meta["config"]) - set(GCBCConfig.__dataclass_fields__)
+        if unknown:
+            raise ValueError(
+                f"{meta_path} has settings this version does not know ({sorted(unknown)}): "
+                "retrain the policy with this version's agent.gcbc"
+            )
         self.cfg = GCBCConfig(**meta["config"])
         self.head = make_head(self.model.cfg.state_dim, self.model.cfg.action_dim, self.cfg)
         self.head.load_state_dict(load_file(str(weights)))

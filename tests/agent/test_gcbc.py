@@ -148,3 +148,12 @@ def test_hindsight_goals_lie_between_one_step_and_the_farthest(far):
 def test_a_negative_goal_range_is_refused():
     with pytest.raises(ValueError, match="max_goal_steps=-1"):
         GCBCConfig(max_goal_steps=-1)
+
+
+def test_a_policy_with_unknown_settings_is_one_clear_error(tmp_path, tiny_dataset, world_model):
+    train(world_model, str(tiny_dataset), str(tmp_path / "bc"), FAST)
+    meta = json.loads((tmp_path / "bc.json").read_text())
+    meta["config"]["bins"] = 0  # a setting from another version
+    (tmp_path / "bc.json").write_text(json.dumps(meta))
+    with pytest.raises(ValueError, match=r"does not know \(\['bins'\]\): retrain"):
+        GCBCPolicy(str(tmp_path / "bc.safetensors"))
