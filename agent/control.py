@@ -41,7 +41,8 @@ class ControlConfig:
 
     mode: str = "run"  #: run | capture_goal
     goal: str = "goal.png"  #: goal image to reach (run) or to write (capture_goal)
-    checkpoint: str = "checkpoints/arm_reach.safetensors"  #: world model
+    checkpoint: str = "checkpoints/arm_reach.safetensors"  #: world model (policy=gcbc: the policy)
+    policy: str = "mpc"  #: mpc (plan on the world model) | gcbc (an agent.gcbc policy)
     task: str | None = None  #: checkpoint task to insist on (None: any)
     seed: int = 0  #: planner seed
     robot: RobotConfig = field(default_factory=RobotConfig)
@@ -52,6 +53,8 @@ class ControlConfig:
     def __post_init__(self) -> None:
         if self.mode not in ("run", "capture_goal"):
             raise ValueError(f"mode={self.mode!r}: use run or capture_goal")
+        if self.policy not in ("mpc", "gcbc"):
+            raise ValueError(f"policy={self.policy!r}: use mpc or gcbc")
 
 
 def check_fits(
@@ -80,13 +83,35 @@ def check_fits(
         )
 
 
+class _Clipped:
+    """A policy whose actions are clipped into the robot's action bounds (as a planner's are)."""
+
+    def __init__(self, policy: Any, spec: robots.ActionSpec) -> None:
+        self.policy = policy
+        self.low, self.high = np.asarray(spec.low, np.float32), np.asarray(spec.high, np.float32)
+
+    def reset(self, goal: dict[str, np.ndarray]) -> None:
+        self.policy.reset(goal)
+
+    def act(self, obs: dict[str, np.ndarray]) -> np.ndarray:
+        return np.clip(self.policy.act(obs), self.low, self.high)
+
+
 def build_policy(
     cfg: ControlConfig, spec: robots.ActionSpec, features: dict[str, Any] | None = None
 ) -> Any:
-    """The MPC agent from the checkpoint, planning within the robot's action bounds."""
+    """The MPC agent from the checkpoint, planning within the robot's action bounds, or
+    (``policy=gcbc``) the goal-conditioned policy; either is checked against the robot first."""
     import planners
     from agent import checkpoint, landmarks
     from agent.mpc import MPCAgent
+
+    if cfg.policy == "gcbc":
+        from agent.gcbc import GCBCPolicy
+
+        policy = GCBCPolicy(cfg.checkpoint, expect_task=cfg.task)
+        check_fits(policy.model.cfg, cfg.checkpoint, cfg.robot.name, spec, features or {})
+        return _Clipped(policy, spec)
 
     model, _ = checkpoint.load(cfg.checkpoint, expect={"task": cfg.task} if cfg.task else None)
     check_fits(model.cfg, cfg.checkpoint, cfg.robot.name, spec, features or {})
@@ -133,7 +158,7 @@ def control(cfg: ControlConfig, config_dump: dict[str, Any] | None = None) -> Ru
 @friendly_errors
 def main(cfg: DictConfig) -> None:
     raw = OmegaConf.to_container(cfg, resolve=True)
-    if raw["mode"] == "run":  # the planning settings the checkpoint was shipped with
+    if raw["mode"] == "run" and raw["policy"] == "mpc":  # the shipped planning settings
         shipped_settings.fill_in(raw)
     result = control(to_dataclass(ControlConfig, raw), config_dump=raw)
     if result is None:

@@ -118,3 +118,48 @@ def test_a_checkpoint_that_does_not_fit_the_robot_is_refused_before_motion(
     with pytest.raises(ValueError, match=match):
         control(config(tmp_path, ckpt))
     assert not (tmp_path / "run").exists()  # refused before the loop began: nothing moved
+
+
+def _gcbc_policy(tmp_path, world_model: str) -> str:
+    """An untrained agent.gcbc policy file on ``world_model`` (its format, without training)."""
+    from safetensors.torch import save_file
+
+    from agent.gcbc import FORMAT, GCBCConfig, make_head
+
+    model, manifest = checkpoint.load(world_model)
+    cfg = GCBCConfig(horizon=2, hidden=16, layers=1)
+    head = make_head(model.cfg.state_dim, model.cfg.action_dim, cfg)
+    weights = tmp_path / "bc.safetensors"
+    save_file({k: v.contiguous() for k, v in head.state_dict().items()}, str(weights))
+    meta = {
+        "format": FORMAT,
+        "task": manifest["task"],
+        "config": cfg.__dict__,
+        "world_model": world_model,
+        "world_model_sha256": checkpoint.digest(checkpoint.paths(world_model)[0]),
+        "weights_sha256": checkpoint.digest(weights),
+    }
+    (tmp_path / "bc.json").write_text(json.dumps(meta))
+    return str(weights)
+
+
+def test_a_gcbc_policy_drives_the_robot_through_the_same_loop(tmp_path, tiny_ckpt):
+    policy = _gcbc_policy(tmp_path, tiny_ckpt)
+    assert control(config(tmp_path, tiny_ckpt, mode="capture_goal")) is None
+    result = control(config(tmp_path, policy, policy="gcbc"))
+    assert result.ok and result.steps == 3, result.message
+    assert result.sources.get("plan") == 3  # every tick acted on the policy's fresh action
+    assert Dataset(tmp_path / "run").transitions == 3
+
+
+def test_a_gcbc_policy_on_a_world_model_that_does_not_fit_is_refused(tmp_path):
+    cfg = ModelConfig(width=8, latent_dim=16, predictor_hidden=32, action_dim=2, proprio_dim=7)
+    ckpt = str(tmp_path / "pm.safetensors")
+    checkpoint.save(ckpt, WorldModel(cfg), {"task": "point_mass"})
+    policy = _gcbc_policy(tmp_path, ckpt)
+    assert control(config(tmp_path, ckpt, mode="capture_goal")) is None
+    with pytest.raises(ValueError, match="plans 2-D actions, robot=sim_arm takes 4-D"):
+        control(config(tmp_path, policy, policy="gcbc"))
+    assert not (tmp_path / "run").exists()
+    with pytest.raises(ValueError, match="policy='sac': use mpc or gcbc"):
+        config(tmp_path, policy, policy="sac")
