@@ -39,6 +39,10 @@ class AgentConfig:
     #: the node) | path (the path's length up to the node: steps the metric cannot see)
     lookahead_metric: str = "direct"
     device: str = "cpu"  #: cpu | cuda | auto
+    #: float32 | bfloat16: the planner's imagined rollouts under torch.autocast in bfloat16
+    #: (about 1.7x faster matmuls on CPUs with AVX512-BF16 or AMX, and on GPUs); costs are
+    #: still computed in float32 from the rolled-out latents
+    precision: str = "float32"
     #: model.proprio_state latents: weight of their proprio part inside the latent cost
     #: (1 = plain distance over the whole latent; 0 = the image part alone, for goals that
     #: are a scene, not a robot pose, e.g. the robot-masked arm tasks)
@@ -73,6 +77,8 @@ class AgentConfig:
             )
         if self.action_repeat < 1:
             raise ValueError(f"agent.action_repeat={self.action_repeat}: use an integer >= 1")
+        if self.precision not in ("float32", "bfloat16"):
+            raise ValueError(f"agent.precision={self.precision!r}: use float32 or bfloat16")
         if self.cost_metric not in ("l1", "l2"):
             raise ValueError(f"agent.cost_metric={self.cost_metric!r}: use l1 or l2")
         if self.cost_weighting not in ("final", "uniform", "linear"):
@@ -234,8 +240,13 @@ class MPCAgent:
         scale = self.part_scale if final else self.subgoal_scale
         goal_c = goal if scale is None else goal * scale
 
+        low = cfg.precision == "bfloat16"
+        device_type = self.device.type
+
         def cost(steps: torch.Tensor) -> torch.Tensor:  # (N, H*r*k, A) -> (N,)
-            zs = model.rollout(z0, steps)  # (N, H*r, *latent): one per predictor step
+            with torch.autocast(device_type, dtype=torch.bfloat16, enabled=low):
+                zs = model.rollout(z0, steps)  # (N, H*r, *latent): one per predictor step
+            zs = zs.float()
             zc = zs if scale is None else zs * scale
             c = model.latent_cost(zc, goal_c, cfg.cost_metric, weights)
             if cfg.proprio_weight and gp is not None and final:

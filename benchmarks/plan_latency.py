@@ -1,11 +1,14 @@
 """MPC planning latency per step with a shipped checkpoint, alone on the machine.
 
     python benchmarks/plan_latency.py [--task point_mass] [--planners cem_fast,cem] [--steps 60]
+        [--precisions float32,bfloat16]
 
 Runs the agent on real observations of the task (held-out seeds) and times each replan
 (encode + plan + imagined rollout for the video): median and p95 in ms, per planner config
 from ``configs/planner/``. Evaluation runs report latency too, but with parallel workers
-sharing the cores; this is the number to compare with the 25 ms target.
+sharing the cores; this is the number to compare with the 25 ms target. ``--precisions``
+times each planner with the agent's rollouts in each precision (``agent.precision``), in one
+run, so their ratio is measured under the same conditions.
 """
 
 from __future__ import annotations
@@ -30,12 +33,14 @@ from agent.mpc import AgentConfig, MPCAgent  # noqa: E402
 CONFIGS = Path(__file__).resolve().parents[1] / "configs" / "planner"
 
 
-def measure(task: str, planner_cfg: str, steps: int, horizon: int) -> dict[str, float]:
+def measure(
+    task: str, planner_cfg: str, steps: int, horizon: int, precision: str = "float32"
+) -> dict[str, float]:
     model, _ = checkpoint.load(f"checkpoints/{task}.safetensors")
     env = envs.make(task)
     cfg = yaml.safe_load((CONFIGS / f"{planner_cfg}.yaml").read_text())
     planner = planners.make_from_config(cfg, env.action_space.low, env.action_space.high, horizon)
-    agent = MPCAgent(model, planner, AgentConfig(horizon=horizon))
+    agent = MPCAgent(model, planner, AgentConfig(horizon=horizon, precision=precision))
     times, seed = [], 100_000
     obs, _ = env.reset(seed=seed)
     agent.reset(env.unwrapped.goal_observation(), seed=seed)
@@ -60,11 +65,19 @@ def main() -> None:
     p.add_argument("--steps", type=int, default=60)
     p.add_argument("--horizon", type=int, default=5)
     p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--precisions", default="float32", help="agent.precision values to time")
     p.add_argument("--out", default=None)
     a = p.parse_args()
     torch.set_num_threads(a.threads)
-    rows = {name: measure(a.task, name, a.steps, a.horizon) for name in a.planners.split(",")}
-    print(f"| planner config ({a.task}, H={a.horizon}, {a.threads} threads) | p50 ms | p95 ms |")
+    rows = {
+        f"{name} {precision}": measure(a.task, name, a.steps, a.horizon, precision)
+        for name in a.planners.split(",")
+        for precision in a.precisions.split(",")
+    }
+    print(
+        f"| planner config, precision ({a.task}, H={a.horizon}, {a.threads} threads) "
+        "| p50 ms | p95 ms |"
+    )
     print("|---|---|---|")
     for name, r in rows.items():
         print(f"| {name} | {r['p50_ms']:.1f} | {r['p95_ms']:.1f} |")

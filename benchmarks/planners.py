@@ -152,10 +152,11 @@ def time_grid(model, samples, horizons, iterations, repeats, peak) -> list[dict]
     return rows
 
 
-def objective_throughput(model, n: int, h: int, repeats: int) -> float:
+def objective_throughput(model, n: int, h: int, repeats: int, bf16: bool = False) -> float:
+    """GFLOP/s of the objective; ``bf16``: under CPU autocast (as ``agent.precision``)."""
     problem = Problem(model, h, seed=0)
     actions = torch.rand(n, h, A) * 2 - 1
-    with torch.no_grad():
+    with torch.no_grad(), torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
         t = median_time(lambda: problem.objective(actions), repeats)
     return flops_per_step(model, n) * h / t / 1e9
 
@@ -302,7 +303,9 @@ def markdown(res: dict) -> str:
         "",
         f"Matmul peak (2048^3 fp32): **{peak:.1f} GFLOP/s**. Objective alone at N=256, "
         f"H=16: **{res['objective_gflops']:.1f} GFLOP/s** "
-        f"({res['objective_gflops'] / peak:.0%} of peak).",
+        f"({res['objective_gflops'] / peak:.0%} of peak); in bfloat16 autocast "
+        f"(`agent.precision=bfloat16`): {res['objective_gflops_bf16']:.1f} GFLOP/s "
+        f"({res['objective_gflops_bf16'] / res['objective_gflops']:.2f}x).",
         "",
         "### Time per plan (CEM, elites N/8)",
         "",
@@ -419,6 +422,7 @@ def main() -> None:
     print("matmul peak ...", flush=True)
     res["matmul_peak_gflops"] = matmul_peak(repeats + 2)
     res["objective_gflops"] = objective_throughput(model, 256, 16, repeats)
+    res["objective_gflops_bf16"] = objective_throughput(model, 256, 16, repeats, bf16=True)
     print("time per plan ...", flush=True)
     res["grid"] = time_grid(
         model,

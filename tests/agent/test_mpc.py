@@ -177,3 +177,31 @@ def test_step_objective_scores_env_step_sequences_as_the_planner_scores_held_act
         held = agent.objective(z0)(plans)
         steps = agent.step_objective(z0)(plans.repeat_interleave(3, dim=1))  # (N, 12, A)
     torch.testing.assert_close(held, steps)
+
+
+def test_bfloat16_rollouts_rank_candidates_as_float32_does():
+    env = envs.make("point_mass")
+    obs, _ = env.reset(seed=1)
+    goal = env.unwrapped.goal_observation()
+    env.close()
+    costs = {}
+    for precision in ("float32", "bfloat16"):
+        agent = _agent(precision=precision)
+        torch.manual_seed(1)
+        for p in agent.model.parameters():  # untrained predictors start still: make it move
+            torch.nn.init.normal_(p, std=0.3)
+        agent.reset(goal)
+        z0 = agent.model.encode(torch.as_tensor(obs["pixels"])[None])
+        acts = torch.rand(64, 4, 2, generator=torch.Generator().manual_seed(0)) * 2 - 1
+        with torch.no_grad():
+            costs[precision] = agent.objective(z0)(acts)
+    low, full = costs["bfloat16"], costs["float32"]
+    assert low.dtype == torch.float32 and not torch.equal(low, full)  # it did run in bf16
+    ranks = [c.argsort().argsort().double() for c in (low, full)]
+    assert torch.corrcoef(torch.stack(ranks))[0, 1] > 0.95
+    assert len(set(low.argsort()[:8].tolist()) & set(full.argsort()[:8].tolist())) >= 6
+    np.testing.assert_array_equal(
+        _episode(_agent(precision="bfloat16")), _episode(_agent(precision="bfloat16"))
+    )
+    with pytest.raises(ValueError, match="agent.precision='fp16': use float32 or bfloat16"):
+        AgentConfig(precision="fp16")
