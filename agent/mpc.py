@@ -39,9 +39,10 @@ class AgentConfig:
     #: the node) | path (the path's length up to the node: steps the metric cannot see)
     lookahead_metric: str = "direct"
     device: str = "cpu"  #: cpu | cuda | auto
-    #: float32 | bfloat16: the planner's imagined rollouts under torch.autocast in bfloat16
-    #: (about 1.7x faster matmuls on CPUs with AVX512-BF16 or AMX, and on GPUs); costs are
-    #: still computed in float32 from the rolled-out latents
+    #: float32 | bfloat16: the planner's imagined rollouts under torch.autocast in bfloat16;
+    #: costs are still computed in float32 from the rolled-out latents. Pays on large
+    #: predictors where the CPU has bf16 units (README: 1.3-1.7x per plan for a 3x512 predictor
+    #: with AVX512-BF16); slower for small ones or without bf16 units
     precision: str = "float32"
     #: model.proprio_state latents: weight of their proprio part inside the latent cost
     #: (1 = plain distance over the whole latent; 0 = the image part alone, for goals that
