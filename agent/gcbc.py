@@ -2,7 +2,7 @@
 baseline that plans nothing.
 
     python -m agent.gcbc --checkpoint <world model> --data <dataset> --out <dir>/gcbc \
-        [--steps 6000] [--min-change-quantile 0.7] [--seed 0]
+        [--steps 6000] [--min-change-quantile 0.7] [--ensemble 5] [--seed 0]
     python -m agent.evaluate env=<task> policy=gcbc checkpoint=<dir>/gcbc.safetensors
 
 Trained on the same data as the world model, with hindsight goals (GCSL / goal-conditioned
@@ -65,11 +65,15 @@ class GCBCConfig:
     val_share: float = 0.1  #: last episodes held out for the validation error
     #: farthest hindsight goal in env steps (0 = the lookahead, ``horizon x frameskip``)
     max_goal_steps: int = 0
+    #: independently seeded heads (seed, seed + 1, ...) whose actions are averaged
+    ensemble: int = 1
     seed: int = 0
 
     def __post_init__(self) -> None:
         if min(self.horizon, self.hidden, self.layers, self.steps, self.batch_size) < 1:
             raise ValueError("gcbc: horizon, hidden, layers, steps, batch_size must be >= 1")
+        if self.ensemble < 1:
+            raise ValueError(f"gcbc: ensemble={self.ensemble}: use 1 or more heads")
         if not 0.0 <= self.min_change_quantile < 1.0:
             raise ValueError(
                 f"gcbc: min_change_quantile={self.min_change_quantile}: use a value in [0, 1)"
@@ -95,6 +99,22 @@ def make_head(state_dim: int, action_dim: int, cfg: GCBCConfig) -> nn.Sequential
 
 def _inputs(z: torch.Tensor, goal: torch.Tensor) -> torch.Tensor:
     return torch.cat([z, goal, z - goal], dim=-1)
+
+
+def mean_action(heads: list[nn.Module], x: torch.Tensor) -> torch.Tensor:
+    """The ensemble's output: its heads' mean (one head: that head's)."""
+    return torch.stack([h(x) for h in heads]).mean(0)
+
+
+def state_dict(heads: list[nn.Module]) -> dict[str, torch.Tensor]:
+    """One head: its own keys (the single-head file format); more: ``head<i>.<key>``."""
+    if len(heads) == 1:
+        return {k: v.contiguous() for k, v in heads[0].state_dict().items()}
+    return {
+        f"head{i}.{k}": v.contiguous()
+        for i, h in enumerate(heads)
+        for k, v in h.state_dict().items()
+    }
 
 
 @torch.no_grad()
@@ -213,23 +233,29 @@ def train(
             )
     pairs = _Pairs(*args, train_eps, k, far, threshold)
     val = _Pairs(*args, val_eps, k, far, threshold)
-    head = make_head(z.shape[1], model.cfg.action_dim, cfg)
-    opt = torch.optim.Adam(head.parameters(), cfg.lr)
-    for _ in range(cfg.steps):
-        x, y = pairs.batch(cfg.batch_size, rng)
-        loss = (head(x) - y).pow(2).mean()
-        opt.zero_grad()
-        loss.backward()
-        opt.step()
+    heads = []
+    for i in range(cfg.ensemble):  # head 0 draws from the same RNGs as a single head does
+        if i:
+            torch.manual_seed(cfg.seed + i)
+        head_rng = rng if i == 0 else np.random.default_rng(cfg.seed + i)
+        head = make_head(z.shape[1], model.cfg.action_dim, cfg)
+        opt = torch.optim.Adam(head.parameters(), cfg.lr)
+        for _ in range(cfg.steps):
+            x, y = pairs.batch(cfg.batch_size, head_rng)
+            loss = (head(x) - y).pow(2).mean()
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+        heads.append(head)
     with torch.no_grad():
         xv, yv = val.batch(4096, rng)
-        val_mse = float((head(xv) - yv).pow(2).mean())
+        val_mse = float((mean_action(heads, xv) - yv).pow(2).mean())
         mean_mse = float((yv - yv.mean(0)).pow(2).mean())
     weights, meta_path = Path(f"{out}.safetensors"), Path(f"{out}.json")
     weights.parent.mkdir(parents=True, exist_ok=True)
     meta_path.unlink(missing_ok=True)  # an old JSON must not vouch for the new weights
     tmp = weights.with_suffix(".safetensors.tmp")
-    save_file({k_: v.contiguous() for k_, v in head.state_dict().items()}, str(tmp))
+    save_file(state_dict(heads), str(tmp))
     tmp.replace(weights)
     meta = {
         "format": FORMAT,
@@ -281,9 +307,21 @@ class GCBCPolicy:
                 "retrain the policy with this version's agent.gcbc"
             )
         self.cfg = GCBCConfig(**meta["config"])
-        self.head = make_head(self.model.cfg.state_dim, self.model.cfg.action_dim, self.cfg)
-        self.head.load_state_dict(load_file(str(weights)))
-        self.head.eval()
+        saved = load_file(str(weights))
+        self.heads = []
+        for i in range(self.cfg.ensemble):
+            head = make_head(self.model.cfg.state_dim, self.model.cfg.action_dim, self.cfg)
+            if self.cfg.ensemble == 1:
+                head.load_state_dict(saved)
+            else:
+                head.load_state_dict(
+                    {
+                        k[len(f"head{i}.") :]: v
+                        for k, v in saved.items()
+                        if k.startswith(f"head{i}.")
+                    }
+                )
+            self.heads.append(head.eval())
         self.meta = meta
         self.planned = False
         self.queue: list[np.ndarray] = []
@@ -300,7 +338,7 @@ class GCBCPolicy:
     def act(self, obs: dict[str, np.ndarray]) -> np.ndarray:
         self.planned = not self.queue
         if self.planned:
-            plan = self.head(_inputs(self._encode(obs), self.z_goal))
+            plan = mean_action(self.heads, _inputs(self._encode(obs), self.z_goal))
             first = plan.reshape(self.cfg.horizon, -1)[0].numpy().astype(np.float32)
             self.queue = [first] * self.model.cfg.frameskip
         return self.queue.pop(0)

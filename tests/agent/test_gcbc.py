@@ -157,3 +157,34 @@ def test_a_policy_with_unknown_settings_is_one_clear_error(tmp_path, tiny_datase
     (tmp_path / "bc.json").write_text(json.dumps(meta))
     with pytest.raises(ValueError, match=r"does not know \(\['bins'\]\): retrain"):
         GCBCPolicy(str(tmp_path / "bc.safetensors"))
+
+
+def test_an_ensemble_averages_its_heads_and_one_head_keeps_the_old_format(
+    tmp_path, tiny_dataset, world_model
+):
+    import torch
+    from safetensors.torch import load_file
+
+    one = train(world_model, str(tiny_dataset), str(tmp_path / "one"), FAST)
+    cfg = GCBCConfig(**{**FAST.__dict__, "ensemble": 3})
+    train(world_model, str(tiny_dataset), str(tmp_path / "three"), cfg)
+    keys = set(load_file(str(tmp_path / "three.safetensors")))
+    assert {k.split(".")[0] for k in keys} == {"head0", "head1", "head2"}
+    assert not any(k.startswith("head") for k in load_file(str(tmp_path / "one.safetensors")))
+    policy = GCBCPolicy(str(tmp_path / "three.safetensors"))
+    assert len(policy.heads) == 3
+    x = torch.randn(4, 3 * policy.model.cfg.state_dim)
+    expect = sum(h(x) for h in policy.heads) / 3
+    from agent.gcbc import mean_action
+
+    torch.testing.assert_close(mean_action(policy.heads, x), expect)
+    assert not torch.allclose(policy.heads[0](x), policy.heads[1](x))  # seeded apart
+    # head 0 of the ensemble is the single head trained with the same seed
+    torch.testing.assert_close(
+        policy.heads[0](x), GCBCPolicy(str(tmp_path / "one.safetensors")).heads[0](x)
+    )
+    assert (
+        one["weights_sha256"] != json.loads((tmp_path / "three.json").read_text())["weights_sha256"]
+    )
+    with pytest.raises(ValueError, match="ensemble=0"):
+        GCBCConfig(ensemble=0)
