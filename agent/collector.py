@@ -14,7 +14,7 @@ from tqdm import tqdm
 
 import envs
 from agent import dataset as ds
-from agent.policies import make_policy, policy_choices
+from agent.policies import LEARNED, make_policy, policy_choices
 from envs.config import EnvConfig
 
 
@@ -30,6 +30,8 @@ class CollectConfig:
     chunk_size: int = 10  #: episodes per chunk
     seed: int = 0  #: episode e is reset with seed + e
     video: bool = True  #: write preview.mp4 of the first episode
+    #: a trained policy (``agent.gcbc``) for ``policy=gcbc``: on-policy data, e.g. for GCSL
+    policy_checkpoint: str = ""
 
     def __post_init__(self) -> None:
         if self.episodes < 1:
@@ -38,21 +40,36 @@ class CollectConfig:
             raise ValueError(f"chunk_size={self.chunk_size} must be >= 1")
         if self.workers < 0:
             raise ValueError(f"workers={self.workers} must be >= 0 (0 = all cores)")
-        policy_choices(self.policy)  # raises on an unknown name
+        choices = policy_choices(self.policy)  # raises on an unknown name
+        if (LEARNED in choices) != bool(self.policy_checkpoint):
+            raise ValueError(
+                f"policy={self.policy} with policy_checkpoint={self.policy_checkpoint!r}: "
+                f"policy={LEARNED} and policy_checkpoint=<gcbc>.safetensors go together"
+            )
+        if self.policy_checkpoint and not Path(self.policy_checkpoint).is_file():
+            raise FileNotFoundError(
+                f"policy_checkpoint={self.policy_checkpoint} does not exist: train one with "
+                "python -m agent.gcbc"
+            )
 
     def identity(self) -> dict[str, Any]:
         """The settings that determine the dataset's content (resume must match them)."""
         d = asdict(self)
         for k in ("out", "workers", "video"):
             d.pop(k)
+        if not self.policy_checkpoint:  # collections without one keep their old identity
+            d.pop("policy_checkpoint")
+        else:
+            d["policy_checkpoint_sha256"] = ds.file_digest([Path(self.policy_checkpoint)])
         return d
 
 
-def run_episode(env: Any, seed: int, policy_name: str) -> ds.EpisodeBuffer:
+def run_episode(env: Any, seed: int, policy_name: str, learned: Any = None) -> ds.EpisodeBuffer:
     """One full-budget episode with the exploration policy (no early stop at success)."""
     task = env.unwrapped
     rng = np.random.default_rng([seed, 1])  # independent of the env's own seed stream
-    policy = make_policy(policy_name, rng, env.action_space.shape[0])
+    policy = make_policy(policy_name, rng, env.action_space.shape[0], learned)
+    wants_obs = getattr(policy, "wants_obs", False)
     obs, info = env.reset(seed=seed)
     ep = ds.EpisodeBuffer(seed=seed)
     goal = task.goal_observation()
@@ -60,7 +77,7 @@ def run_episode(env: Any, seed: int, policy_name: str) -> ds.EpisodeBuffer:
     ep.add_obs(obs["pixels"], obs["proprio"], task.state(), info["distance_to_goal"])
     truncated = terminated = False
     while not (terminated or truncated):
-        a = policy(task).astype(np.float32)
+        a = (policy(task, obs) if wants_obs else policy(task)).astype(np.float32)
         obs, _, terminated, truncated, info = env.step(a)
         ep.actions.append(a)
         ep.add_obs(obs["pixels"], obs["proprio"], task.state(), info["distance_to_goal"])
@@ -68,6 +85,21 @@ def run_episode(env: Any, seed: int, policy_name: str) -> ds.EpisodeBuffer:
 
 
 _WORKER_ENV: dict[str, Any] = {}
+_WORKER_POLICY: dict[str, Any] = {}
+
+
+def _learned_policy(path: str, task: str) -> Any:
+    """The trained policy ``policy=gcbc`` drives, loaded once per worker."""
+    if not path:
+        return None
+    if path not in _WORKER_POLICY:
+        import torch
+
+        from agent.gcbc import GCBCPolicy
+
+        torch.set_num_threads(1)  # one per worker process
+        _WORKER_POLICY[path] = GCBCPolicy(path, expect_task=task)
+    return _WORKER_POLICY[path]
 
 
 def _collect_chunk(args: tuple[dict[str, Any], str, int]) -> tuple[int, int, int]:
@@ -78,7 +110,10 @@ def _collect_chunk(args: tuple[dict[str, Any], str, int]) -> tuple[int, int, int
     env = _WORKER_ENV[key]
     first = index * ident["chunk_size"]
     last = min(first + ident["chunk_size"], ident["episodes"])
-    eps = [run_episode(env, ident["seed"] + e, ident["policy"]) for e in range(first, last)]
+    learned = _learned_policy(ident.get("policy_checkpoint", ""), ident["env"]["name"])
+    eps = [
+        run_episode(env, ident["seed"] + e, ident["policy"], learned) for e in range(first, last)
+    ]
     ds.write_chunk(Path(out), index, eps)
     return index, len(eps), sum(len(e.actions) for e in eps)
 
@@ -177,6 +212,7 @@ def write_meta(cfg: CollectConfig, root: Path, n_chunks: int) -> None:
         "success_threshold": task.success_threshold,
         "distance_units": task.distance_units,
         "policy": cfg.policy,
+        **({"policy_checkpoint": cfg.policy_checkpoint} if cfg.policy_checkpoint else {}),
         "policy_choices": policy_choices(cfg.policy),
         "seed": cfg.seed,
         "reset_seeds": [cfg.seed, cfg.seed + cfg.episodes - 1],

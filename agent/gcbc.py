@@ -196,21 +196,35 @@ def record_evaluation(out: str, results_path: str, command: str | None = None) -
 
 
 def train(
-    world_model: str, data: str, out: str, cfg: GCBCConfig, command: str | None = None
+    world_model: str,
+    data: str | list[str],
+    out: str,
+    cfg: GCBCConfig,
+    command: str | None = None,
 ) -> dict[str, Any]:
-    """Train and write ``<out>.safetensors`` + ``<out>.json``; returns the JSON's content."""
+    """Train and write ``<out>.safetensors`` + ``<out>.json``; returns the JSON's content.
+
+    ``data``: one dataset folder, or several of the same task whose episodes are joined in
+    order (the validation episodes are the last ones of the last folder)."""
     t0 = time.perf_counter()
     model, manifest = checkpoint.load(world_model)
     model.eval()
-    ds = Dataset(data)
-    if ds.task != manifest.get("task"):
-        raise ValueError(
-            f"dataset {data} is of task {ds.task!r}, the world model {world_model} of "
-            f"{manifest.get('task')!r}: use the world model's own data"
-        )
+    folders = [data] if isinstance(data, str) else list(data)
+    parts = []
+    for folder in folders:
+        ds = Dataset(folder)
+        if ds.task != manifest.get("task"):
+            raise ValueError(
+                f"dataset {folder} is of task {ds.task!r}, the world model {world_model} of "
+                f"{manifest.get('task')!r}: use data of the world model's task"
+            )
+        parts.append(_encode_dataset(model, ds, cfg))
     torch.manual_seed(cfg.seed)
     rng = np.random.default_rng(cfg.seed)
-    z, targets, starts, lengths = _encode_dataset(model, ds, cfg)
+    z, targets = torch.cat([q[0] for q in parts]), torch.cat([q[1] for q in parts])
+    lengths = np.concatenate([q[3] for q in parts])
+    starts = np.concatenate([[0], np.cumsum(lengths)[:-1]])
+    data = folders[0] if len(folders) == 1 else folders
     n_val = max(1, int(round(cfg.val_share * len(lengths))))
     if len(lengths) - n_val < 1:
         raise ValueError(f"dataset {data} has {len(lengths)} episode(s): gcbc needs at least 2")
@@ -263,7 +277,7 @@ def train(
         "config": asdict(cfg),
         "world_model": world_model,
         "world_model_sha256": checkpoint.digest(checkpoint.paths(world_model)[0]),
-        "dataset": data,
+        "dataset": data,  # a folder, or the list of folders joined
         "dataset_episodes": int(len(lengths)),
         "change_threshold": threshold,
         "val_mse": val_mse,
@@ -348,7 +362,9 @@ class GCBCPolicy:
 def main(argv: list[str] | None = None) -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--checkpoint", help="world model (safetensors); required to train")
-    p.add_argument("--data", help="dataset folder of the same task; required to train")
+    p.add_argument(
+        "--data", nargs="+", help="dataset folder(s) of the same task; required to train"
+    )
     p.add_argument("--out", required=True, help="output path without suffix")
     p.add_argument(
         "--record-eval",
@@ -371,7 +387,8 @@ def main(argv: list[str] | None = None) -> None:
         raise ValueError("agent.gcbc needs --checkpoint and --data to train (or --record-eval)")
     cfg = GCBCConfig(**{k: a[k] for k in GCBCConfig.__dataclass_fields__})
     command = " ".join(["python -m agent.gcbc", *(argv if argv is not None else sys.argv[1:])])
-    meta = train(a["checkpoint"], a["data"], a["out"], cfg, command)
+    data = a["data"][0] if len(a["data"]) == 1 else a["data"]
+    meta = train(a["checkpoint"], data, a["out"], cfg, command)
     print(json.dumps({k: meta[k] for k in ("val_mse", "val_mse_mean_action", "train_wall_s")}))
     print(f"wrote {a['out']}.safetensors and {a['out']}.json")
 

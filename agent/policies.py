@@ -1,7 +1,8 @@
 """Exploration policies for data collection.
 
 Each policy is built once per episode with its own RNG and called as ``policy(env) -> action``
-with the unwrapped task (so the noisy oracle can read the true state).
+with the unwrapped task (so the noisy oracle can read the true state); one marked ``wants_obs``
+(a trained policy) is called as ``policy(env, obs)`` with the latest observation too.
 """
 
 from __future__ import annotations
@@ -96,21 +97,55 @@ POLICIES: dict[str, Callable[..., Policy]] = {
 MIXED = ("repeat", "ou", "noisy_oracle")
 
 
+def noisy_learned(
+    rng: np.random.Generator, dim: int, policy: object, sigma: float = 0.2, eps: float = 0.1
+) -> Policy:
+    """A trained goal-conditioned policy (``reset(goal)`` / ``act(obs)``, e.g.
+    ``agent.gcbc.GCBCPolicy``) toward the episode's goal plus Gaussian noise; with probability
+    ``eps`` a uniform action. Called as ``act(env, obs)``: it reads the latest observation."""
+    state: dict[str, object] = {"env": None}
+
+    def act(env: object, obs: dict[str, np.ndarray]) -> np.ndarray:
+        if state["env"] is None:  # first step of the episode: aim at its goal
+            policy.reset(env.goal_observation())
+            state["env"] = env
+        a = np.asarray(policy.act(obs), np.float64)
+        if rng.random() < eps:
+            return rng.uniform(-1.0, 1.0, dim)
+        return np.clip(a + sigma * rng.standard_normal(dim), -1.0, 1.0)
+
+    act.wants_obs = True  # type: ignore[attr-defined]
+    return act
+
+
+#: the learned policy's name; it needs ``policy_checkpoint`` (see agent.collector)
+LEARNED = "gcbc"
+
+
 def policy_choices(name: str) -> list[str]:
     """The policies an episode of ``name`` is drawn from: ``mixed`` is ``MIXED``, ``a+b+c``
     one of those (uniformly, per episode), anything else itself. Raises on an unknown name."""
     choices = list(MIXED) if name == "mixed" else name.split("+")
-    unknown = [c for c in choices if c not in POLICIES]  # "" and "a+" leave an empty name
+    unknown = [c for c in choices if c not in POLICIES and c != LEARNED]  # "" and "a+" too
     if unknown:
         raise ValueError(
-            f"policy={name!r}: unknown {unknown!r}; choose one of {[*POLICIES, 'mixed']}"
+            f"policy={name!r}: unknown {unknown!r}; choose one of {[*POLICIES, LEARNED, 'mixed']}"
             " or join several with '+' (one drawn per episode, e.g. repeat+ou+oracle_segments)"
         )
     return choices
 
 
-def make_policy(name: str, rng: np.random.Generator, dim: int) -> Policy:
+def make_policy(
+    name: str, rng: np.random.Generator, dim: int, learned: object | None = None
+) -> Policy:
+    """One episode's policy; ``learned`` is the trained policy that ``gcbc`` drives."""
     choices = policy_choices(name)
     if len(choices) > 1:
         name = choices[int(rng.integers(len(choices)))]
+    if name == LEARNED:
+        if learned is None:
+            raise ValueError(
+                f"policy={LEARNED} needs a trained policy: set policy_checkpoint=<gcbc>.safetensors"
+            )
+        return noisy_learned(rng, dim, learned)
     return POLICIES[name](rng, dim)

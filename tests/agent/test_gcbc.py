@@ -188,3 +188,88 @@ def test_an_ensemble_averages_its_heads_and_one_head_keeps_the_old_format(
     )
     with pytest.raises(ValueError, match="ensemble=0"):
         GCBCConfig(ensemble=0)
+
+
+def test_several_datasets_are_joined_in_order(tmp_path, tiny_dataset, world_model):
+    main(
+        [
+            "--checkpoint",
+            world_model,
+            "--data",
+            str(tiny_dataset),
+            str(tiny_dataset),
+            "--out",
+            f"{tmp_path}/two",
+            "--steps",
+            "5",
+            "--hidden",
+            "16",
+            "--layers",
+            "1",
+        ]
+    )
+    meta = json.loads((tmp_path / "two.json").read_text())
+    assert meta["dataset_episodes"] == 8 and meta["dataset"] == [str(tiny_dataset)] * 2
+    main(
+        [
+            "--checkpoint",
+            world_model,
+            "--data",
+            str(tiny_dataset),
+            "--out",
+            f"{tmp_path}/one",
+            "--steps",
+            "5",
+            "--hidden",
+            "16",
+            "--layers",
+            "1",
+        ]
+    )
+    meta = json.loads((tmp_path / "one.json").read_text())
+    assert meta["dataset_episodes"] == 4 and meta["dataset"] == str(tiny_dataset)
+
+
+def test_a_trained_policy_collects_on_policy_data_reproducibly(tmp_path, tiny_dataset, world_model):
+    from agent.collector import CollectConfig, collect
+    from agent.dataset import Dataset
+
+    train(world_model, str(tiny_dataset), str(tmp_path / "bc"), FAST)
+    policy = str(tmp_path / "bc.safetensors")
+    runs = []
+    for name in ("a", "b"):
+        cfg = CollectConfig(
+            env=EnvConfig("point_mass"),
+            episodes=2,
+            out=str(tmp_path / name),
+            workers=1,
+            video=False,
+            policy="gcbc",
+            policy_checkpoint=policy,
+            seed=7,
+        )
+        runs.append(Dataset(collect(cfg)))
+    assert runs[0].meta["sha256"] == runs[1].meta["sha256"]  # same seed, same data
+    assert runs[0].meta["policy_checkpoint"] == policy and runs[0].meta["episodes"] == 2
+    ident = json.loads((tmp_path / "a" / "collect.json").read_text())
+    assert (
+        ident["policy_checkpoint_sha256"]
+        == json.loads((tmp_path / "bc.json").read_text())["weights_sha256"]
+    )
+    acts = np.concatenate([np.array(e["actions"]) for e in runs[0].iter_episodes()])
+    assert np.all(np.abs(acts) <= 1) and acts.std() > 0
+
+
+def test_collecting_with_a_policy_needs_its_checkpoint_and_only_then(tmp_path):
+    from agent.collector import CollectConfig
+
+    with pytest.raises(ValueError, match="policy=gcbc and policy_checkpoint"):
+        CollectConfig(env=EnvConfig("point_mass"), policy="gcbc")
+    with pytest.raises(ValueError, match="policy=gcbc and policy_checkpoint"):
+        CollectConfig(env=EnvConfig("point_mass"), policy="repeat", policy_checkpoint="x")
+    with pytest.raises(FileNotFoundError, match="does not exist: train one"):
+        CollectConfig(
+            env=EnvConfig("point_mass"),
+            policy="gcbc",
+            policy_checkpoint=str(tmp_path / "missing.safetensors"),
+        )
