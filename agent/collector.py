@@ -32,6 +32,8 @@ class CollectConfig:
     video: bool = True  #: write preview.mp4 of the first episode
     #: a trained policy (``agent.gcbc``) for ``policy=gcbc``: on-policy data, e.g. for GCSL
     policy_checkpoint: str = ""
+    policy_sigma: float = 0.2  #: with policy=gcbc: Gaussian noise added to its actions
+    policy_eps: float = 0.1  #: with policy=gcbc: chance of a uniform action instead
 
     def __post_init__(self) -> None:
         if self.episodes < 1:
@@ -46,6 +48,11 @@ class CollectConfig:
                 f"policy={self.policy} with policy_checkpoint={self.policy_checkpoint!r}: "
                 f"policy={LEARNED} and policy_checkpoint=<gcbc>.safetensors go together"
             )
+        if self.policy_sigma < 0 or not 0 <= self.policy_eps <= 1:
+            raise ValueError(
+                f"policy_sigma={self.policy_sigma}, policy_eps={self.policy_eps}: use a sigma "
+                ">= 0 and an eps in [0, 1]"
+            )
         if self.policy_checkpoint and not Path(self.policy_checkpoint).is_file():
             raise FileNotFoundError(
                 f"policy_checkpoint={self.policy_checkpoint} does not exist: train one with "
@@ -58,17 +65,24 @@ class CollectConfig:
         for k in ("out", "workers", "video"):
             d.pop(k)
         if not self.policy_checkpoint:  # collections without one keep their old identity
-            d.pop("policy_checkpoint")
+            for k in ("policy_checkpoint", "policy_sigma", "policy_eps"):
+                d.pop(k)
         else:
             d["policy_checkpoint_sha256"] = ds.file_digest([Path(self.policy_checkpoint)])
         return d
 
 
-def run_episode(env: Any, seed: int, policy_name: str, learned: Any = None) -> ds.EpisodeBuffer:
+def run_episode(
+    env: Any,
+    seed: int,
+    policy_name: str,
+    learned: Any = None,
+    noise: tuple[float, float] = (0.2, 0.1),
+) -> ds.EpisodeBuffer:
     """One full-budget episode with the exploration policy (no early stop at success)."""
     task = env.unwrapped
     rng = np.random.default_rng([seed, 1])  # independent of the env's own seed stream
-    policy = make_policy(policy_name, rng, env.action_space.shape[0], learned)
+    policy = make_policy(policy_name, rng, env.action_space.shape[0], learned, noise)
     wants_obs = getattr(policy, "wants_obs", False)
     obs, info = env.reset(seed=seed)
     ep = ds.EpisodeBuffer(seed=seed)
@@ -111,8 +125,10 @@ def _collect_chunk(args: tuple[dict[str, Any], str, int]) -> tuple[int, int, int
     first = index * ident["chunk_size"]
     last = min(first + ident["chunk_size"], ident["episodes"])
     learned = _learned_policy(ident.get("policy_checkpoint", ""), ident["env"]["name"])
+    noise = (ident.get("policy_sigma", 0.2), ident.get("policy_eps", 0.1))
     eps = [
-        run_episode(env, ident["seed"] + e, ident["policy"], learned) for e in range(first, last)
+        run_episode(env, ident["seed"] + e, ident["policy"], learned, noise)
+        for e in range(first, last)
     ]
     ds.write_chunk(Path(out), index, eps)
     return index, len(eps), sum(len(e.actions) for e in eps)
@@ -212,7 +228,15 @@ def write_meta(cfg: CollectConfig, root: Path, n_chunks: int) -> None:
         "success_threshold": task.success_threshold,
         "distance_units": task.distance_units,
         "policy": cfg.policy,
-        **({"policy_checkpoint": cfg.policy_checkpoint} if cfg.policy_checkpoint else {}),
+        **(
+            {
+                "policy_checkpoint": cfg.policy_checkpoint,
+                "policy_sigma": cfg.policy_sigma,
+                "policy_eps": cfg.policy_eps,
+            }
+            if cfg.policy_checkpoint
+            else {}
+        ),
         "policy_choices": policy_choices(cfg.policy),
         "seed": cfg.seed,
         "reset_seeds": [cfg.seed, cfg.seed + cfg.episodes - 1],

@@ -136,9 +136,14 @@ def policy_choices(name: str) -> list[str]:
 
 
 def make_policy(
-    name: str, rng: np.random.Generator, dim: int, learned: object | None = None
+    name: str,
+    rng: np.random.Generator,
+    dim: int,
+    learned: object | None = None,
+    noise: tuple[float, float] = (0.2, 0.1),
 ) -> Policy:
-    """One episode's policy; ``learned`` is the trained policy that ``gcbc`` drives."""
+    """One episode's policy; ``learned`` is the trained policy that ``gcbc`` drives, with
+    ``noise`` = (Gaussian sigma, chance of a uniform action)."""
     choices = policy_choices(name)
     if len(choices) > 1:
         name = choices[int(rng.integers(len(choices)))]
@@ -147,5 +152,5 @@ def make_policy(
             raise ValueError(
                 f"policy={LEARNED} needs a trained policy: set policy_checkpoint=<gcbc>.safetensors"
             )
-        return noisy_learned(rng, dim, learned)
+        return noisy_learned(rng, dim, learned, *noise)
     return POLICIES[name](rng, dim)

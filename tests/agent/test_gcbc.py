@@ -251,6 +251,7 @@ def test_a_trained_policy_collects_on_policy_data_reproducibly(tmp_path, tiny_da
         runs.append(Dataset(collect(cfg)))
     assert runs[0].meta["sha256"] == runs[1].meta["sha256"]  # same seed, same data
     assert runs[0].meta["policy_checkpoint"] == policy and runs[0].meta["episodes"] == 2
+    assert (runs[0].meta["policy_sigma"], runs[0].meta["policy_eps"]) == (0.2, 0.1)
     ident = json.loads((tmp_path / "a" / "collect.json").read_text())
     assert (
         ident["policy_checkpoint_sha256"]
@@ -267,9 +268,38 @@ def test_collecting_with_a_policy_needs_its_checkpoint_and_only_then(tmp_path):
         CollectConfig(env=EnvConfig("point_mass"), policy="gcbc")
     with pytest.raises(ValueError, match="policy=gcbc and policy_checkpoint"):
         CollectConfig(env=EnvConfig("point_mass"), policy="repeat", policy_checkpoint="x")
+    with pytest.raises(ValueError, match="policy_sigma=-1.0, policy_eps=0.1: use a sigma"):
+        CollectConfig(env=EnvConfig("point_mass"), policy_sigma=-1.0)
     with pytest.raises(FileNotFoundError, match="does not exist: train one"):
         CollectConfig(
             env=EnvConfig("point_mass"),
             policy="gcbc",
             policy_checkpoint=str(tmp_path / "missing.safetensors"),
         )
+
+
+def test_without_noise_the_collected_actions_are_the_policys(tmp_path, tiny_dataset, world_model):
+    from agent.collector import CollectConfig, collect
+    from agent.dataset import Dataset
+
+    train(world_model, str(tiny_dataset), str(tmp_path / "bc"), FAST)
+    path = str(tmp_path / "bc.safetensors")
+    cfg = CollectConfig(
+        env=EnvConfig("point_mass"),
+        episodes=1,
+        out=str(tmp_path / "d"),
+        workers=1,
+        video=False,
+        policy="gcbc",
+        policy_checkpoint=path,
+        policy_sigma=0.0,
+        policy_eps=0.0,
+    )
+    ep = next(Dataset(collect(cfg)).iter_episodes())
+    policy = GCBCPolicy(path)
+    policy.reset({"pixels": ep["goal_pixels"], "proprio": ep["goal_proprio"]})
+    replayed = [
+        policy.act({"pixels": ep["pixels"][t], "proprio": ep["proprio"][t]})
+        for t in range(len(ep["actions"]))
+    ]
+    np.testing.assert_allclose(np.array(ep["actions"]), np.array(replayed), atol=1e-6)
