@@ -191,43 +191,13 @@ def test_an_ensemble_averages_its_heads_and_one_head_keeps_the_old_format(
 
 
 def test_several_datasets_are_joined_in_order(tmp_path, tiny_dataset, world_model):
-    main(
-        [
-            "--checkpoint",
-            world_model,
-            "--data",
-            str(tiny_dataset),
-            str(tiny_dataset),
-            "--out",
-            f"{tmp_path}/two",
-            "--steps",
-            "5",
-            "--hidden",
-            "16",
-            "--layers",
-            "1",
-        ]
-    )
-    meta = json.loads((tmp_path / "two.json").read_text())
-    assert meta["dataset_episodes"] == 8 and meta["dataset"] == [str(tiny_dataset)] * 2
-    main(
-        [
-            "--checkpoint",
-            world_model,
-            "--data",
-            str(tiny_dataset),
-            "--out",
-            f"{tmp_path}/one",
-            "--steps",
-            "5",
-            "--hidden",
-            "16",
-            "--layers",
-            "1",
-        ]
-    )
-    meta = json.loads((tmp_path / "one.json").read_text())
-    assert meta["dataset_episodes"] == 4 and meta["dataset"] == str(tiny_dataset)
+    quick = ["--steps", "5", "--hidden", "16", "--layers", "1", "--checkpoint", world_model]
+    for name, folders in (("two", [str(tiny_dataset)] * 2), ("one", [str(tiny_dataset)])):
+        main([*quick, "--data", *folders, "--out", f"{tmp_path}/{name}"])
+    two = json.loads((tmp_path / "two.json").read_text())
+    assert two["dataset_episodes"] == 8 and two["dataset"] == [str(tiny_dataset)] * 2
+    one = json.loads((tmp_path / "one.json").read_text())
+    assert one["dataset_episodes"] == 4 and one["dataset"] == str(tiny_dataset)
 
 
 def test_a_trained_policy_collects_on_policy_data_reproducibly(tmp_path, tiny_dataset, world_model):
