@@ -2,7 +2,9 @@
 eval.seed=S output_dir=<dir>``: success rate, latency and videos on held-out seeds.
 
 With ``policy=mpc`` the agent settings a shipped checkpoint (and landmark graph) was evaluated
-with are the defaults (``agent.shipped_settings``); the command line still wins."""
+with are the defaults (``agent.shipped_settings``); the command line still wins. With
+``policy=gcbc handoff_steps=K`` the planner takes over after K steps, with the settings of the
+policy's world model."""
 
 from __future__ import annotations
 
@@ -23,6 +25,10 @@ def main(cfg: DictConfig) -> None:
     raw = OmegaConf.to_container(cfg, resolve=True)
     if raw["policy"] == "mpc":
         shipped_settings.fill_in(raw)
+    elif raw["policy"] == "gcbc" and raw["handoff_steps"]:  # the planner on its world model
+        from agent.gcbc import world_model_of
+
+        shipped_settings.fill_in(raw, model=world_model_of(raw["checkpoint"]))
     summary = evaluate(to_dataclass(EvalConfig, raw), config_dump=raw)
     keys = (
         "task",

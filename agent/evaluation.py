@@ -61,10 +61,18 @@ class EvalConfig:
     eval: EvalSettings = field(default_factory=EvalSettings)  #: episodes and seeds
     output_dir: str = "outputs/eval"  #: results.json, results.csv, videos/
     sim_cost: str = "state"  #: policy=sim_mpc: state | task (agent.sim_mpc)
+    #: policy=gcbc: after this many steps without success the MPC agent on the policy's own
+    #: world model (``planner``, ``agent`` settings) finishes the episode; 0 = never
+    handoff_steps: int = 0
 
     def __post_init__(self) -> None:
         if self.policy not in POLICIES:
             raise ValueError(f"policy={self.policy!r} is unknown: choose one of {list(POLICIES)}")
+        if self.handoff_steps < 0 or (self.handoff_steps and self.policy != "gcbc"):
+            raise ValueError(
+                f"handoff_steps={self.handoff_steps} with policy={self.policy}: a hand-off is "
+                "from policy=gcbc to the planner after >= 1 steps (0 = none)"
+            )
         if self.sim_cost not in SIM_COSTS:
             raise ValueError(
                 f"sim_cost={self.sim_cost!r} is unknown: choose one of {list(SIM_COSTS)}"
@@ -100,6 +108,8 @@ def build_policy(cfg: EvalConfig, env: Any, torch_threads: int | None = None):
         from agent.gcbc import GCBCPolicy
 
         gcbc = GCBCPolicy(cfg.checkpoint, expect_task=cfg.env.name)
+        if cfg.handoff_steps:
+            return _handoff(cfg, env, gcbc)
         return gcbc.reset, gcbc.act, None  # timed like the other baselines: per action
     import planners
 
@@ -122,6 +132,29 @@ def build_policy(cfg: EvalConfig, env: Any, torch_threads: int | None = None):
     graph = landmarks.for_checkpoint(cfg.agent.landmarks, cfg.checkpoint)
     agent = MPCAgent(model, planner, cfg.agent, landmarks=graph)
     return (lambda goal, seed: agent.reset(goal, seed)), agent.act, agent
+
+
+def _handoff(cfg: EvalConfig, env: Any, gcbc: Any):
+    """The policy for ``cfg.handoff_steps`` steps, then the planner on its world model."""
+    import planners
+    from agent.mpc import MPCAgent
+
+    planner = planners.make_from_config(
+        dict(cfg.planner), env.action_space.low, env.action_space.high, cfg.agent.horizon
+    )
+    agent = MPCAgent(gcbc.model, planner, cfg.agent)
+    state = {"t": 0}
+
+    def reset(goal, seed):
+        state["t"] = 0
+        gcbc.reset(goal)
+        agent.reset(goal, seed)
+
+    def act(obs):
+        state["t"] += 1
+        return gcbc.act(obs) if state["t"] <= cfg.handoff_steps else agent.act(obs)
+
+    return reset, act, None  # timed per action, planning steps included
 
 
 def run_episode(
@@ -249,7 +282,9 @@ def write_results(
     summary = {
         "task": cfg.env.name,
         "policy": cfg.policy,
-        "planner": cfg.planner.get("name") if cfg.policy in ("mpc", "sim_mpc") else None,
+        "planner": cfg.planner.get("name")
+        if cfg.policy in ("mpc", "sim_mpc") or cfg.handoff_steps
+        else None,
         "checkpoint": cfg.checkpoint if cfg.policy in ("mpc", "rl") else None,
         "success_rate": float(succ.mean()),
         "success_ci95": bootstrap_ci(succ, cfg.eval.bootstrap),

@@ -169,8 +169,20 @@ class _Pairs:
         return _inputs(self.z[i], self.z[j]), self.targets[i].flatten(1)
 
 
+def world_model_of(path: str) -> str:
+    """The world model a gcbc policy file reads (from its manifest)."""
+    meta_path = Path(path).with_suffix(".json")
+    if not meta_path.exists():
+        raise FileNotFoundError(
+            f"{meta_path} does not exist: train a policy with python -m agent.gcbc"
+        )
+    return json.loads(meta_path.read_text())["world_model"]
+
+
 def record_evaluation(out: str, results_path: str, command: str | None = None) -> dict[str, Any]:
-    """Add an ``agent.evaluate policy=gcbc`` run (held-out seeds) to ``<out>.json``."""
+    """Add an ``agent.evaluate policy=gcbc`` run (held-out seeds) to ``<out>.json``: as
+    ``evaluation``, or with ``handoff_steps=K`` (the planner finishing) as
+    ``evaluation_handoff``."""
     meta_path = Path(f"{out}.json")
     meta = json.loads(meta_path.read_text())
     r = json.loads(Path(results_path).read_text())
@@ -183,12 +195,14 @@ def record_evaluation(out: str, results_path: str, command: str | None = None) -
             "pass the results.json of that run"
         )
     seeds = [e["seed"] for e in r["per_episode"]]
-    meta["evaluation"] = {
+    handoff = r["config"].get("handoff_steps", 0)
+    meta["evaluation_handoff" if handoff else "evaluation"] = {
         "success_rate": r["success_rate"],
         "success_ci95": r["success_ci95"],
         "episodes": r["episodes"],
         "seeds": [min(seeds), max(seeds)],
         "act_ms_p50": r["plan_ms_p50"],
+        **({"act_ms_p95": r["plan_ms_p95"], "handoff_steps": handoff} if handoff else {}),
         "command": command,
     }
     atomic_write_json(meta_path, meta)
@@ -379,8 +393,10 @@ def main(argv: list[str] | None = None) -> None:
     a = vars(p.parse_args(argv))
     if a["record_eval"]:
         meta = record_evaluation(a["out"], a["record_eval"], a["eval_command"])
+        run = json.loads(Path(a["record_eval"]).read_text())["config"]
+        key = "evaluation_handoff" if run.get("handoff_steps") else "evaluation"
         print(
-            f"recorded {a['record_eval']} in {a['out']}.json: {meta['evaluation']['success_rate']}"
+            f"recorded {a['record_eval']} in {a['out']}.json as {key}: {meta[key]['success_rate']}"
         )
         return
     if not (a["checkpoint"] and a["data"]):

@@ -57,10 +57,11 @@ def apply(
     return {**agent, **applied}, applied
 
 
-def fill_in(raw: dict[str, Any]) -> None:
+def fill_in(raw: dict[str, Any], model: str | None = None) -> None:
     """In a resolved entry-point config (with ``agent`` and ``checkpoint``), fill in the
-    shipped settings the command line did not set, and say which on stdout."""
-    raw["agent"], applied = apply(raw["agent"], raw["checkpoint"], explicit_agent_keys())
+    shipped settings the command line did not set, and say which on stdout. ``model``: the
+    world model whose settings apply, when it is not ``checkpoint`` (a gcbc policy's)."""
+    raw["agent"], applied = apply(raw["agent"], model or raw["checkpoint"], explicit_agent_keys())
     if applied:
         shown = " ".join(f"agent.{k}={v}" for k, v in applied.items())
         print(f"shipped settings of the checkpoint / graph: {shown} (the command line overrides)")

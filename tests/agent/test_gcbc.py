@@ -273,3 +273,32 @@ def test_without_noise_the_collected_actions_are_the_policys(tmp_path, tiny_data
         for t in range(len(ep["actions"]))
     ]
     np.testing.assert_allclose(np.array(ep["actions"]), np.array(replayed), atol=1e-6)
+
+
+def test_a_handoff_gives_the_episode_to_the_planner_after_k_steps(
+    tmp_path, tiny_dataset, world_model, monkeypatch
+):
+    from agent.mpc import MPCAgent
+
+    train(world_model, str(tiny_dataset), str(tmp_path / "bc"), FAST)
+    who = []
+    bc_act, mpc_act = GCBCPolicy.act, MPCAgent.act
+    monkeypatch.setattr(GCBCPolicy, "act", lambda s, o: who.append("bc") or bc_act(s, o))
+    monkeypatch.setattr(MPCAgent, "act", lambda s, o: who.append("mpc") or mpc_act(s, o))
+    cfg = EvalConfig(
+        env=EnvConfig("point_mass"),
+        policy="gcbc",
+        checkpoint=str(tmp_path / "bc.safetensors"),
+        planner={"name": "cem", "num_samples": 16, "iterations": 1, "num_elites": 4},
+        handoff_steps=3,
+        eval=EvalSettings(episodes=1, workers=1, videos=0),
+        output_dir=str(tmp_path / "eval"),
+    )
+    results = evaluate(cfg)
+    steps = results["per_episode"][0]["steps"]
+    assert steps > 3 and who == ["bc"] * 3 + ["mpc"] * (steps - 3)
+    assert results["planner"] == "cem"
+    meta = record_evaluation(str(tmp_path / "bc"), str(tmp_path / "eval" / "results.json"))
+    assert meta["evaluation_handoff"]["handoff_steps"] == 3 and "evaluation" not in meta
+    with pytest.raises(ValueError, match="a hand-off is from policy=gcbc to the planner"):
+        EvalConfig(env=EnvConfig("point_mass"), policy="mpc", handoff_steps=3)

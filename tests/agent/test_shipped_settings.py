@@ -46,3 +46,18 @@ def test_evaluate_uses_the_shipped_reacher_settings_unless_told_otherwise(tmp_pa
     assert agent["proprio_weight"] == want and f"agent.proprio_weight={want}" in out
     out, agent = _evaluate(tmp_path / "b", "agent.proprio_weight=0")
     assert agent["proprio_weight"] == 0 and "shipped settings" not in out
+
+
+def test_a_gcbc_handoff_plans_with_its_world_models_shipped_settings(tmp_path):
+    policy = "checkpoints/gcbc/arm_pick_place_masked_lift_ens5.safetensors"
+    world_model = json.loads((ROOT / policy).with_suffix(".json").read_text())["world_model"]
+    want = shipped_agent_settings(ROOT / world_model)
+    assert want.get("horizon") == 8  # the (lift) model plans 8 steps ahead
+    cmd = [sys.executable, "-m", "agent.evaluate", "env=arm_pick_place_masked", "policy=gcbc",
+           f"checkpoint={policy}", "handoff_steps=2", "eval.episodes=1", "eval.workers=1",
+           "eval.videos=0", f"output_dir={tmp_path}"]  # fmt: skip
+    done = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    results = json.loads((tmp_path / "results.json").read_text())
+    assert all(results["config"]["agent"][k] == v for k, v in want.items())
+    assert results["planner"] == "cem" and "agent.horizon=8" in done.stdout
