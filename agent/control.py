@@ -43,6 +43,9 @@ class ControlConfig:
     goal: str = "goal.png"  #: goal image to reach (run) or to write (capture_goal)
     checkpoint: str = "checkpoints/arm_reach.safetensors"  #: world model (policy=gcbc: the policy)
     policy: str = "mpc"  #: mpc (plan on the world model) | gcbc (an agent.gcbc policy)
+    #: policy=gcbc: the planner on the policy's world model takes over after this many
+    #: actions (0 = never; agent.evaluate's handoff_steps)
+    handoff_steps: int = 0
     task: str | None = None  #: checkpoint task to insist on (None: any)
     seed: int = 0  #: planner seed
     robot: RobotConfig = field(default_factory=RobotConfig)
@@ -55,6 +58,11 @@ class ControlConfig:
             raise ValueError(f"mode={self.mode!r}: use run or capture_goal")
         if self.policy not in ("mpc", "gcbc"):
             raise ValueError(f"policy={self.policy!r}: use mpc or gcbc")
+        if self.handoff_steps < 0 or (self.handoff_steps and self.policy != "gcbc"):
+            raise ValueError(
+                f"handoff_steps={self.handoff_steps} with policy={self.policy}: a hand-off is "
+                "from policy=gcbc to the planner after >= 1 steps (0 = none)"
+            )
 
 
 def check_fits(
@@ -111,7 +119,13 @@ def build_policy(
 
         policy = GCBCPolicy(cfg.checkpoint, expect_task=cfg.task)
         check_fits(policy.model.cfg, cfg.checkpoint, cfg.robot.name, spec, features or {})
-        return _Clipped(policy, spec)
+        if not cfg.handoff_steps:
+            return _Clipped(policy, spec)
+        from agent.handoff import Handoff
+
+        planner = planners.make_from_config(cfg.planner, spec.low, spec.high, cfg.agent.horizon)
+        agent = MPCAgent(policy.model, planner, cfg.agent, seed=cfg.seed)
+        return Handoff(_Clipped(policy, spec), agent, cfg.handoff_steps)
 
     model, _ = checkpoint.load(cfg.checkpoint, expect={"task": cfg.task} if cfg.task else None)
     check_fits(model.cfg, cfg.checkpoint, cfg.robot.name, spec, features or {})
@@ -160,6 +174,10 @@ def main(cfg: DictConfig) -> None:
     raw = OmegaConf.to_container(cfg, resolve=True)
     if raw["mode"] == "run" and raw["policy"] == "mpc":  # the shipped planning settings
         shipped_settings.fill_in(raw)
+    elif raw["mode"] == "run" and raw["policy"] == "gcbc" and raw["handoff_steps"]:
+        from agent.gcbc import world_model_of  # the planner's: those of the policy's model
+
+        shipped_settings.fill_in(raw, model=world_model_of(raw["checkpoint"]))
     result = control(to_dataclass(ControlConfig, raw), config_dump=raw)
     if result is None:
         print(f"wrote goal image {cfg.goal}")

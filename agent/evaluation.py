@@ -137,24 +137,14 @@ def build_policy(cfg: EvalConfig, env: Any, torch_threads: int | None = None):
 def _handoff(cfg: EvalConfig, env: Any, gcbc: Any):
     """The policy for ``cfg.handoff_steps`` steps, then the planner on its world model."""
     import planners
+    from agent.handoff import Handoff
     from agent.mpc import MPCAgent
 
     planner = planners.make_from_config(
         dict(cfg.planner), env.action_space.low, env.action_space.high, cfg.agent.horizon
     )
-    agent = MPCAgent(gcbc.model, planner, cfg.agent)
-    state = {"t": 0}
-
-    def reset(goal, seed):
-        state["t"] = 0
-        gcbc.reset(goal)
-        agent.reset(goal, seed)
-
-    def act(obs):
-        state["t"] += 1
-        return gcbc.act(obs) if state["t"] <= cfg.handoff_steps else agent.act(obs)
-
-    return reset, act, None  # timed per action, planning steps included
+    both = Handoff(gcbc, MPCAgent(gcbc.model, planner, cfg.agent), cfg.handoff_steps)
+    return both.reset, both.act, None  # timed per action, planning steps included
 
 
 def run_episode(

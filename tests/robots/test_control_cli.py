@@ -152,6 +152,21 @@ def test_a_gcbc_policy_drives_the_robot_through_the_same_loop(tmp_path, tiny_ckp
     assert Dataset(tmp_path / "run").transitions == 3
 
 
+def test_a_gcbc_policy_hands_the_robot_to_the_planner(tmp_path, tiny_ckpt, monkeypatch):
+    from agent.mpc import MPCAgent
+
+    calls = []
+    act = MPCAgent.act
+    monkeypatch.setattr(MPCAgent, "act", lambda self, obs: calls.append(1) or act(self, obs))
+    policy = _gcbc_policy(tmp_path, tiny_ckpt)
+    assert control(config(tmp_path, tiny_ckpt, mode="capture_goal")) is None
+    result = control(config(tmp_path, policy, policy="gcbc", handoff_steps=1))
+    assert result.ok and result.steps == 3, result.message
+    assert len(calls) == 2  # tick 1 the policy, ticks 2-3 the planner, through the same loop
+    with pytest.raises(ValueError, match="a hand-off is from policy=gcbc"):
+        config(tmp_path, tiny_ckpt, policy="mpc", handoff_steps=1)
+
+
 def test_a_gcbc_policy_on_a_world_model_that_does_not_fit_is_refused(tmp_path):
     cfg = ModelConfig(width=8, latent_dim=16, predictor_hidden=32, action_dim=2, proprio_dim=7)
     ckpt = str(tmp_path / "pm.safetensors")
