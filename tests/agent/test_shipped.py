@@ -134,3 +134,37 @@ def test_the_shared_variants_carry_one_encoder():
     for enc in encoders[1:]:
         assert enc.keys() == encoders[0].keys()
         assert all(torch.equal(enc[k], encoders[0][k]) for k in enc)
+
+
+POLICIES = sorted((ROOT / "checkpoints" / "gcbc").glob("*.safetensors"))
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    "path, handoff",
+    [(p, h) for p in POLICIES for h in (False, True)],
+    ids=lambda x: x.stem if isinstance(x, Path) else ("handoff" if x else "alone"),
+)
+def test_shipped_policy_keeps_its_success_floor(path, handoff, tmp_path, monkeypatch):
+    """The goal-conditioned BC policies (alone, and with the planner after the hand-off they
+    were evaluated with) on a few fixed held-out seeds."""
+    monkeypatch.chdir(ROOT)  # the policy names its world model relative to the repository
+    manifest = json.loads(path.with_suffix(".json").read_text())
+    key = "evaluation_handoff" if handoff else "evaluation"
+    if key not in manifest or manifest[key]["success_rate"] < 0.5:
+        pytest.skip(f"{path.stem}: no {key} at 0.5 or more, no success floor to keep")
+    shipped_rate = manifest[key]["success_rate"]
+    world_model = checkpoint.paths(manifest["world_model"])[0]
+    agent = json.loads(world_model.with_suffix(".json").read_text())["evaluation"]["config"]
+    cfg = EvalConfig(
+        env=EnvConfig(manifest["task"]),
+        policy="gcbc",
+        checkpoint=str(path),
+        output_dir=str(tmp_path),
+        planner=agent["planner"],
+        agent=AgentConfig(**agent["agent"]),
+        handoff_steps=manifest[key].get("handoff_steps", 0),
+        eval=EvalSettings(episodes=6, seed=300_000, workers=2, videos=0),
+    )
+    r = evaluate(cfg)
+    assert r["success_rate"] >= min(0.65, shipped_rate - 0.3), r["per_episode"]
