@@ -77,7 +77,7 @@ def run_episode(
     seed: int,
     policy_name: str,
     learned: Any = None,
-    noise: tuple[float, float] = (0.2, 0.1),
+    noise: tuple[float, float] | tuple[()] = (),
 ) -> ds.EpisodeBuffer:
     """One full-budget episode with the exploration policy (no early stop at success)."""
     task = env.unwrapped
@@ -125,7 +125,7 @@ def _collect_chunk(args: tuple[dict[str, Any], str, int]) -> tuple[int, int, int
     first = index * ident["chunk_size"]
     last = min(first + ident["chunk_size"], ident["episodes"])
     learned = _learned_policy(ident.get("policy_checkpoint", ""), ident["env"]["name"])
-    noise = (ident.get("policy_sigma", 0.2), ident.get("policy_eps", 0.1))
+    noise = (ident["policy_sigma"], ident["policy_eps"]) if learned is not None else ()
     eps = [
         run_episode(env, ident["seed"] + e, ident["policy"], learned, noise)
         for e in range(first, last)

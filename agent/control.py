@@ -20,6 +20,7 @@ from agent import shipped_settings
 from agent.config import to_dataclass
 from agent.control_loop import ControlLoop, LoopConfig, RunResult
 from agent.errors import friendly_errors
+from agent.handoff import Handoff, check_handoff
 from agent.model import ModelConfig
 from agent.mpc import AgentConfig
 from envs import robots
@@ -58,11 +59,7 @@ class ControlConfig:
             raise ValueError(f"mode={self.mode!r}: use run or capture_goal")
         if self.policy not in ("mpc", "gcbc"):
             raise ValueError(f"policy={self.policy!r}: use mpc or gcbc")
-        if self.handoff_steps < 0 or (self.handoff_steps and self.policy != "gcbc"):
-            raise ValueError(
-                f"handoff_steps={self.handoff_steps} with policy={self.policy}: a hand-off is "
-                "from policy=gcbc to the planner after >= 1 steps (0 = none)"
-            )
+        check_handoff(self.handoff_steps, self.policy)
 
 
 def check_fits(
@@ -121,8 +118,6 @@ def build_policy(
         check_fits(policy.model.cfg, cfg.checkpoint, cfg.robot.name, spec, features or {})
         if not cfg.handoff_steps:
             return _Clipped(policy, spec)
-        from agent.handoff import Handoff
-
         planner = planners.make_from_config(cfg.planner, spec.low, spec.high, cfg.agent.horizon)
         agent = MPCAgent(policy.model, planner, cfg.agent, seed=cfg.seed)
         return Handoff(_Clipped(policy, spec), agent, cfg.handoff_steps)
@@ -172,12 +167,8 @@ def control(cfg: ControlConfig, config_dump: dict[str, Any] | None = None) -> Ru
 @friendly_errors
 def main(cfg: DictConfig) -> None:
     raw = OmegaConf.to_container(cfg, resolve=True)
-    if raw["mode"] == "run" and raw["policy"] == "mpc":  # the shipped planning settings
-        shipped_settings.fill_in(raw)
-    elif raw["mode"] == "run" and raw["policy"] == "gcbc" and raw["handoff_steps"]:
-        from agent.gcbc import world_model_of  # the planner's: those of the policy's model
-
-        shipped_settings.fill_in(raw, model=world_model_of(raw["checkpoint"]))
+    if raw["mode"] == "run":  # the shipped planning settings
+        shipped_settings.fill_in_for_policy(raw)
     result = control(to_dataclass(ControlConfig, raw), config_dump=raw)
     if result is None:
         print(f"wrote goal image {cfg.goal}")

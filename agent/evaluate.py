@@ -23,12 +23,7 @@ from agent.evaluation import EvalConfig, evaluate
 @friendly_errors
 def main(cfg: DictConfig) -> None:
     raw = OmegaConf.to_container(cfg, resolve=True)
-    if raw["policy"] == "mpc":
-        shipped_settings.fill_in(raw)
-    elif raw["policy"] == "gcbc" and raw["handoff_steps"]:  # the planner on its world model
-        from agent.gcbc import world_model_of
-
-        shipped_settings.fill_in(raw, model=world_model_of(raw["checkpoint"]))
+    shipped_settings.fill_in_for_policy(raw)
     summary = evaluate(to_dataclass(EvalConfig, raw), config_dump=raw)
     keys = (
         "task",

@@ -24,6 +24,7 @@ from tqdm import tqdm
 
 import envs
 from agent.dataset import atomic_write_json
+from agent.handoff import Handoff, check_handoff
 from agent.mpc import AgentConfig
 from agent.sim_mpc import SIM_COSTS
 from envs.config import EnvConfig
@@ -68,11 +69,7 @@ class EvalConfig:
     def __post_init__(self) -> None:
         if self.policy not in POLICIES:
             raise ValueError(f"policy={self.policy!r} is unknown: choose one of {list(POLICIES)}")
-        if self.handoff_steps < 0 or (self.handoff_steps and self.policy != "gcbc"):
-            raise ValueError(
-                f"handoff_steps={self.handoff_steps} with policy={self.policy}: a hand-off is "
-                "from policy=gcbc to the planner after >= 1 steps (0 = none)"
-            )
+        check_handoff(self.handoff_steps, self.policy)
         if self.sim_cost not in SIM_COSTS:
             raise ValueError(
                 f"sim_cost={self.sim_cost!r} is unknown: choose one of {list(SIM_COSTS)}"
@@ -137,7 +134,6 @@ def build_policy(cfg: EvalConfig, env: Any, torch_threads: int | None = None):
 def _handoff(cfg: EvalConfig, env: Any, gcbc: Any):
     """The policy for ``cfg.handoff_steps`` steps, then the planner on its world model."""
     import planners
-    from agent.handoff import Handoff
     from agent.mpc import MPCAgent
 
     planner = planners.make_from_config(

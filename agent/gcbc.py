@@ -119,7 +119,7 @@ def state_dict(heads: list[nn.Module]) -> dict[str, torch.Tensor]:
 
 @torch.no_grad()
 def _encode_dataset(model: WorldModel, ds: Dataset, cfg: GCBCConfig):
-    """Flat latents (N, S), per-frame action targets (N, H, A) and episode starts / lengths."""
+    """Flat latents (N, S), per-frame action targets (N, H, A) and episode lengths."""
     k, a_dim = model.cfg.frameskip, model.cfg.action_dim
     zs, targets, lengths = [], [], []
     for ep in ds.iter_episodes():
@@ -133,9 +133,7 @@ def _encode_dataset(model: WorldModel, ds: Dataset, cfg: GCBCConfig):
         blocks = windows[: len(acts) + 1].transpose(0, 2, 1).reshape(-1, cfg.horizon, k, a_dim)
         targets.append(torch.as_tensor(blocks.mean(2)))
         lengths.append(len(acts) + 1)
-    lengths = np.array(lengths)
-    starts = np.concatenate([[0], np.cumsum(lengths)[:-1]])
-    return torch.cat(zs), torch.cat(targets), starts, lengths
+    return torch.cat(zs), torch.cat(targets), np.array(lengths)
 
 
 class _Pairs:
@@ -169,14 +167,27 @@ class _Pairs:
         return _inputs(self.z[i], self.z[j]), self.targets[i].flatten(1)
 
 
-def world_model_of(path: str) -> str:
-    """The world model a gcbc policy file reads (from its manifest)."""
+def read_manifest(path: str) -> dict[str, Any]:
+    """The JSON beside a gcbc policy file, checked to be one."""
     meta_path = Path(path).with_suffix(".json")
     if not meta_path.exists():
         raise FileNotFoundError(
             f"{meta_path} does not exist: train a policy with python -m agent.gcbc"
         )
-    return json.loads(meta_path.read_text())["world_model"]
+    meta = json.loads(meta_path.read_text())
+    if meta.get("format") != FORMAT:
+        raise ValueError(f"{path} is not a gcbc policy ({FORMAT}): train one with agent.gcbc")
+    return meta
+
+
+def world_model_of(path: str) -> str:
+    """The world model a gcbc policy file reads (from its manifest)."""
+    return read_manifest(path)["world_model"]
+
+
+def evaluation_key(run_config: dict[str, Any]) -> str:
+    """Where a policy's manifest keeps an evaluation run with this config."""
+    return "evaluation_handoff" if run_config.get("handoff_steps") else "evaluation"
 
 
 def record_evaluation(out: str, results_path: str, command: str | None = None) -> dict[str, Any]:
@@ -196,7 +207,7 @@ def record_evaluation(out: str, results_path: str, command: str | None = None) -
         )
     seeds = [e["seed"] for e in r["per_episode"]]
     handoff = r["config"].get("handoff_steps", 0)
-    meta["evaluation_handoff" if handoff else "evaluation"] = {
+    meta[evaluation_key(r["config"])] = {
         "success_rate": r["success_rate"],
         "success_ci95": r["success_ci95"],
         "episodes": r["episodes"],
@@ -236,7 +247,7 @@ def train(
     torch.manual_seed(cfg.seed)
     rng = np.random.default_rng(cfg.seed)
     z, targets = torch.cat([q[0] for q in parts]), torch.cat([q[1] for q in parts])
-    lengths = np.concatenate([q[3] for q in parts])
+    lengths = np.concatenate([q[2] for q in parts])
     starts = np.concatenate([[0], np.cumsum(lengths)[:-1]])
     data = folders[0] if len(folders) == 1 else folders
     n_val = max(1, int(round(cfg.val_share * len(lengths))))
@@ -309,13 +320,7 @@ class GCBCPolicy:
 
     def __init__(self, path: str, expect_task: str | None = None) -> None:
         meta_path = Path(path).with_suffix(".json")
-        if not meta_path.exists():
-            raise FileNotFoundError(
-                f"{meta_path} does not exist: train a policy with python -m agent.gcbc"
-            )
-        meta = json.loads(meta_path.read_text())
-        if meta.get("format") != FORMAT:
-            raise ValueError(f"{path} is not a gcbc policy ({FORMAT}): train one with agent.gcbc")
+        meta = read_manifest(path)
         if expect_task is not None and meta["task"] != expect_task:
             raise ValueError(f"{path} was trained on {meta['task']!r}, not {expect_task!r}")
         weights = Path(path).with_suffix(".safetensors")
@@ -338,17 +343,11 @@ class GCBCPolicy:
         saved = load_file(str(weights))
         self.heads = []
         for i in range(self.cfg.ensemble):
+            prefix = f"head{i}." if self.cfg.ensemble > 1 else ""  # see state_dict()
             head = make_head(self.model.cfg.state_dim, self.model.cfg.action_dim, self.cfg)
-            if self.cfg.ensemble == 1:
-                head.load_state_dict(saved)
-            else:
-                head.load_state_dict(
-                    {
-                        k[len(f"head{i}.") :]: v
-                        for k, v in saved.items()
-                        if k.startswith(f"head{i}.")
-                    }
-                )
+            head.load_state_dict(
+                {k[len(prefix) :]: v for k, v in saved.items() if k.startswith(prefix)}
+            )
             self.heads.append(head.eval())
         self.meta = meta
         self.planned = False
@@ -393,8 +392,7 @@ def main(argv: list[str] | None = None) -> None:
     a = vars(p.parse_args(argv))
     if a["record_eval"]:
         meta = record_evaluation(a["out"], a["record_eval"], a["eval_command"])
-        run = json.loads(Path(a["record_eval"]).read_text())["config"]
-        key = "evaluation_handoff" if run.get("handoff_steps") else "evaluation"
+        key = evaluation_key(json.loads(Path(a["record_eval"]).read_text())["config"])
         print(
             f"recorded {a['record_eval']} in {a['out']}.json as {key}: {meta[key]['success_rate']}"
         )
@@ -403,8 +401,7 @@ def main(argv: list[str] | None = None) -> None:
         raise ValueError("agent.gcbc needs --checkpoint and --data to train (or --record-eval)")
     cfg = GCBCConfig(**{k: a[k] for k in GCBCConfig.__dataclass_fields__})
     command = " ".join(["python -m agent.gcbc", *(argv if argv is not None else sys.argv[1:])])
-    data = a["data"][0] if len(a["data"]) == 1 else a["data"]
-    meta = train(a["checkpoint"], data, a["out"], cfg, command)
+    meta = train(a["checkpoint"], a["data"], a["out"], cfg, command)
     print(json.dumps({k: meta[k] for k in ("val_mse", "val_mse_mean_action", "train_wall_s")}))
     print(f"wrote {a['out']}.safetensors and {a['out']}.json")
 

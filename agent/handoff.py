@@ -13,6 +13,15 @@ from typing import Any
 import numpy as np
 
 
+def check_handoff(steps: int, policy: str) -> None:
+    """A config's ``handoff_steps``: 0 (none), or >= 1 with ``policy=gcbc``."""
+    if steps < 0 or (steps and policy != "gcbc"):
+        raise ValueError(
+            f"handoff_steps={steps} with policy={policy}: a hand-off is "
+            "from policy=gcbc to the planner after >= 1 steps (0 = none)"
+        )
+
+
 class Handoff:
     """``first`` (``reset(goal)``, ``act(obs)``) for ``steps`` actions, then ``then`` (an
     ``MPCAgent``-like ``reset(goal, seed)``, ``act(obs)``, optional ``plan``)."""

@@ -140,10 +140,10 @@ def make_policy(
     rng: np.random.Generator,
     dim: int,
     learned: object | None = None,
-    noise: tuple[float, float] = (0.2, 0.1),
+    noise: tuple[float, float] | tuple[()] = (),
 ) -> Policy:
     """One episode's policy; ``learned`` is the trained policy that ``gcbc`` drives, with
-    ``noise`` = (Gaussian sigma, chance of a uniform action)."""
+    ``noise`` = (Gaussian sigma, chance of a uniform action); () = ``noisy_learned``'s."""
     choices = policy_choices(name)
     if len(choices) > 1:
         name = choices[int(rng.integers(len(choices)))]

@@ -67,6 +67,17 @@ def fill_in(raw: dict[str, Any], model: str | None = None) -> None:
         print(f"shipped settings of the checkpoint / graph: {shown} (the command line overrides)")
 
 
+def fill_in_for_policy(raw: dict[str, Any]) -> None:
+    """``fill_in`` where the entry point plans: ``policy=mpc`` with its checkpoint's settings,
+    ``policy=gcbc handoff_steps=K`` with those of the policy's world model."""
+    if raw["policy"] == "mpc":
+        fill_in(raw)
+    elif raw["policy"] == "gcbc" and raw.get("handoff_steps"):
+        from agent.gcbc import world_model_of
+
+        fill_in(raw, model=world_model_of(raw["checkpoint"]))
+
+
 def explicit_agent_keys() -> set[str]:
     """``agent.*`` keys given on the command line of the running Hydra app."""
     from hydra.core.hydra_config import HydraConfig
