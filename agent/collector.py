@@ -14,7 +14,7 @@ from tqdm import tqdm
 
 import envs
 from agent import dataset as ds
-from agent.policies import LEARNED, make_policy, policy_choices
+from agent.policies import LEARNED, LEARNED_NOISE, NOISY, make_policy, policy_choices
 from envs.config import EnvConfig
 
 
@@ -32,8 +32,11 @@ class CollectConfig:
     video: bool = True  #: write preview.mp4 of the first episode
     #: a trained policy (``agent.gcbc``) for ``policy=gcbc``: on-policy data, e.g. for GCSL
     policy_checkpoint: str = ""
-    policy_sigma: float = 0.2  #: with policy=gcbc: Gaussian noise added to its actions
-    policy_eps: float = 0.1  #: with policy=gcbc: chance of a uniform action instead
+    #: with policy=gcbc or noisy_oracle: Gaussian noise added to its actions (None: the
+    #: policy's own, gcbc 0.2, noisy_oracle 0.3)
+    policy_sigma: float | None = None
+    #: ... and the chance of a uniform action instead (None: gcbc 0.1, noisy_oracle 0.2)
+    policy_eps: float | None = None
 
     def __post_init__(self) -> None:
         if self.episodes < 1:
@@ -48,10 +51,15 @@ class CollectConfig:
                 f"policy={self.policy} with policy_checkpoint={self.policy_checkpoint!r}: "
                 f"policy={LEARNED} and policy_checkpoint=<gcbc>.safetensors go together"
             )
-        if self.policy_sigma < 0 or not 0 <= self.policy_eps <= 1:
+        sigma, eps = self.policy_sigma, self.policy_eps
+        if (sigma is not None and sigma < 0) or (eps is not None and not 0 <= eps <= 1):
             raise ValueError(
-                f"policy_sigma={self.policy_sigma}, policy_eps={self.policy_eps}: use a sigma "
-                ">= 0 and an eps in [0, 1]"
+                f"policy_sigma={sigma}, policy_eps={eps}: use a sigma >= 0 and an eps in [0, 1]"
+            )
+        if (sigma, eps) != (None, None) and not set(choices) & set(NOISY):
+            raise ValueError(
+                f"policy_sigma / policy_eps set with policy={self.policy}: they apply to "
+                f"{' or '.join(NOISY)} only; drop them or choose one of those policies"
             )
         if self.policy_checkpoint and not Path(self.policy_checkpoint).is_file():
             raise FileNotFoundError(
@@ -64,9 +72,15 @@ class CollectConfig:
         d = asdict(self)
         for k in ("out", "workers", "video"):
             d.pop(k)
-        if not self.policy_checkpoint:  # collections without one keep their old identity
-            for k in ("policy_checkpoint", "policy_sigma", "policy_eps"):
-                d.pop(k)
+        # collections without a trained policy or noise settings keep their old identity
+        for k, default in zip(("policy_sigma", "policy_eps"), LEARNED_NOISE, strict=True):
+            if d[k] is None:
+                if self.policy_checkpoint:
+                    d[k] = default
+                else:
+                    d.pop(k)
+        if not self.policy_checkpoint:
+            d.pop("policy_checkpoint")
         else:
             d["policy_checkpoint_sha256"] = ds.file_digest([Path(self.policy_checkpoint)])
         return d
@@ -77,7 +91,7 @@ def run_episode(
     seed: int,
     policy_name: str,
     learned: Any = None,
-    noise: tuple[float, float] | tuple[()] = (),
+    noise: dict[str, float] | None = None,
 ) -> ds.EpisodeBuffer:
     """One full-budget episode with the exploration policy (no early stop at success)."""
     task = env.unwrapped
@@ -116,6 +130,12 @@ def _learned_policy(path: str, task: str) -> Any:
     return _WORKER_POLICY[path]
 
 
+def noise_of(ident: dict[str, Any]) -> dict[str, float]:
+    """The noise settings a collection's identity fixes, as keyword arguments of the noisy
+    policies (``sigma``, ``eps``); absent ones stay the policy's own."""
+    return {k: ident[f"policy_{k}"] for k in ("sigma", "eps") if f"policy_{k}" in ident}
+
+
 def _collect_chunk(args: tuple[dict[str, Any], str, int]) -> tuple[int, int, int]:
     ident, out, index = args
     key = json.dumps(ident["env"], sort_keys=True)
@@ -125,7 +145,7 @@ def _collect_chunk(args: tuple[dict[str, Any], str, int]) -> tuple[int, int, int
     first = index * ident["chunk_size"]
     last = min(first + ident["chunk_size"], ident["episodes"])
     learned = _learned_policy(ident.get("policy_checkpoint", ""), ident["env"]["name"])
-    noise = (ident["policy_sigma"], ident["policy_eps"]) if learned is not None else ()
+    noise = noise_of(ident)
     eps = [
         run_episode(env, ident["seed"] + e, ident["policy"], learned, noise)
         for e in range(first, last)
@@ -228,15 +248,11 @@ def write_meta(cfg: CollectConfig, root: Path, n_chunks: int) -> None:
         "success_threshold": task.success_threshold,
         "distance_units": task.distance_units,
         "policy": cfg.policy,
-        **(
-            {
-                "policy_checkpoint": cfg.policy_checkpoint,
-                "policy_sigma": cfg.policy_sigma,
-                "policy_eps": cfg.policy_eps,
-            }
-            if cfg.policy_checkpoint
-            else {}
-        ),
+        **{
+            k: v
+            for k, v in cfg.identity().items()
+            if k in ("policy_checkpoint", "policy_sigma", "policy_eps")
+        },
         "policy_choices": policy_choices(cfg.policy),
         "seed": cfg.seed,
         "reset_seeds": [cfg.seed, cfg.seed + cfg.episodes - 1],

@@ -97,8 +97,20 @@ POLICIES: dict[str, Callable[..., Policy]] = {
 MIXED = ("repeat", "ou", "noisy_oracle")
 
 
+#: the learned policy's name; it needs ``policy_checkpoint`` (see agent.collector)
+LEARNED = "gcbc"
+#: ``noisy_learned``'s (sigma, eps) unless a collection sets them
+LEARNED_NOISE = (0.2, 0.1)
+#: the policies whose noise a collection may set (``policy_sigma``, ``policy_eps``)
+NOISY = (LEARNED, "noisy_oracle")
+
+
 def noisy_learned(
-    rng: np.random.Generator, dim: int, policy: object, sigma: float = 0.2, eps: float = 0.1
+    rng: np.random.Generator,
+    dim: int,
+    policy: object,
+    sigma: float = LEARNED_NOISE[0],
+    eps: float = LEARNED_NOISE[1],
 ) -> Policy:
     """A trained goal-conditioned policy (``reset(goal)`` / ``act(obs)``, e.g.
     ``agent.gcbc.GCBCPolicy``) toward the episode's goal plus Gaussian noise; with probability
@@ -116,10 +128,6 @@ def noisy_learned(
 
     act.wants_obs = True  # type: ignore[attr-defined]
     return act
-
-
-#: the learned policy's name; it needs ``policy_checkpoint`` (see agent.collector)
-LEARNED = "gcbc"
 
 
 def policy_choices(name: str) -> list[str]:
@@ -140,10 +148,11 @@ def make_policy(
     rng: np.random.Generator,
     dim: int,
     learned: object | None = None,
-    noise: tuple[float, float] | tuple[()] = (),
+    noise: dict[str, float] | None = None,
 ) -> Policy:
-    """One episode's policy; ``learned`` is the trained policy that ``gcbc`` drives, with
-    ``noise`` = (Gaussian sigma, chance of a uniform action); () = ``noisy_learned``'s."""
+    """One episode's policy; ``learned`` is the trained policy that ``gcbc`` drives.
+    ``noise`` (``sigma``: Gaussian sigma, ``eps``: chance of a uniform action) overrides the
+    defaults of the noisy policies (``NOISY``); the others ignore it."""
     choices = policy_choices(name)
     if len(choices) > 1:
         name = choices[int(rng.integers(len(choices)))]
@@ -152,5 +161,7 @@ def make_policy(
             raise ValueError(
                 f"policy={LEARNED} needs a trained policy: set policy_checkpoint=<gcbc>.safetensors"
             )
-        return noisy_learned(rng, dim, learned, *noise)
+        return noisy_learned(rng, dim, learned, **(noise or {}))
+    if name in NOISY:
+        return POLICIES[name](rng, dim, **(noise or {}))
     return POLICIES[name](rng, dim)

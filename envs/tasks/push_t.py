@@ -77,6 +77,7 @@ _PUSH_SPEEDS = (1.0, 0.4)  # push speeds (fraction of max_step per step)
 _PUSH_STEPS = (6, 3)  # longest push evaluated at each speed (env steps)
 _POSE_TOL = 0.002  # replan when the block moved more than this (keypoint metres) in transit
 _BLOCKED_STEPS = 20  # transit price (env steps) of a push start that no free path reaches
+_ARRIVE = 0.003  # a transit waypoint counts as reached within this (noisy actions miss it)
 
 
 def _t_outline() -> np.ndarray:
@@ -248,6 +249,15 @@ class _Push:
     path: list[np.ndarray]  #: transit waypoints to ``start`` still to visit
 
 
+def _toward(point: np.ndarray, target: np.ndarray, max_step: float) -> np.ndarray:
+    """The action that moves the pusher target to ``point`` (at most one full step); zero
+    when it is there already."""
+    delta = (point - target) / max_step
+    if np.linalg.norm(delta) < 1e-9:
+        return np.zeros(2, dtype=np.float32)
+    return (delta / max(1.0, float(np.abs(delta).max()))).astype(np.float32)
+
+
 class _PushOracle:
     """Greedy push-primitive planner that simulates its candidate pushes.
 
@@ -280,13 +290,13 @@ class _PushOracle:
                 return np.zeros(2, dtype=np.float32)  # done: hold still
             push = self._push = self._plan(env, pose, target)
         if self._push_left == 0:
-            if push.path and np.linalg.norm(target - push.path[0]) < 1e-9:
+            if push.path and np.linalg.norm(target - push.path[0]) < _ARRIVE:
                 push.path.pop(0)
             if push.path:  # transit to the push start
-                delta = (push.path[0] - target) / env.max_step
-                return (delta / max(1.0, float(np.abs(delta).max()))).astype(np.float32)
+                return _toward(push.path[0], target, env.max_step)
             if np.linalg.norm(env.pusher_position() - push.start) > 0.002:
-                return np.zeros(2, dtype=np.float32)  # let the pusher settle at the start
+                # let the pusher settle at the start (and bring a target that noise moved back)
+                return _toward(push.start, target, env.max_step)
             self._push_left = push.steps
         self._push_left -= 1
         if self._push_left == 0:

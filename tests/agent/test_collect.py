@@ -177,6 +177,28 @@ def test_every_task_round_trips_and_resumes(task, tmp_path):
     env.close()
 
 
+def test_noise_settings_reach_the_noisy_oracle_and_only_set_ones_enter_the_identity():
+    from agent.collector import CollectConfig, noise_of
+    from agent.policies import make_policy
+
+    plain = CollectConfig(env=EnvConfig("point_mass"), policy="noisy_oracle")
+    assert "policy_sigma" not in plain.identity() and noise_of(plain.identity()) == {}
+    quiet = CollectConfig(env=EnvConfig("point_mass"), policy="noisy_oracle", policy_sigma=0.05)
+    assert noise_of(quiet.identity()) == {"sigma": 0.05}
+
+    class Task:  # an oracle that always says 0.5
+        def oracle_action(self):
+            return np.full(2, 0.5)
+
+    def spread(noise):
+        act = make_policy("noisy_oracle", np.random.default_rng(0), 2, noise=noise)
+        return np.std([act(Task()) for _ in range(200)])
+
+    assert spread({"sigma": 0.0, "eps": 0.0}) == 0.0 and spread({}) > 0.1
+    with pytest.raises(ValueError, match="apply to gcbc or noisy_oracle only"):
+        CollectConfig(env=EnvConfig("point_mass"), policy="repeat", policy_eps=0.1)
+
+
 def test_a_plus_joined_policy_draws_one_of_its_parts_per_episode():
     from agent.policies import MIXED, make_policy, policy_choices
 

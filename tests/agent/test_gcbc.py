@@ -238,7 +238,7 @@ def test_collecting_with_a_policy_needs_its_checkpoint_and_only_then(tmp_path):
         CollectConfig(env=EnvConfig("point_mass"), policy="gcbc")
     with pytest.raises(ValueError, match="policy=gcbc and policy_checkpoint"):
         CollectConfig(env=EnvConfig("point_mass"), policy="repeat", policy_checkpoint="x")
-    with pytest.raises(ValueError, match="policy_sigma=-1.0, policy_eps=0.1: use a sigma"):
+    with pytest.raises(ValueError, match="policy_sigma=-1.0, policy_eps=None: use a sigma"):
         CollectConfig(env=EnvConfig("point_mass"), policy_sigma=-1.0)
     with pytest.raises(FileNotFoundError, match="does not exist: train one"):
         CollectConfig(

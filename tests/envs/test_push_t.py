@@ -112,6 +112,23 @@ def test_oracle_reaches_the_goal(seed):
     assert info["success"], f"seed {seed}: distance {info['distance_to_goal']:.3f}"
 
 
+@pytest.mark.parametrize("seed", [3, 4])
+def test_the_oracle_still_reaches_the_goal_through_action_noise(seed):
+    # noise moves the pusher target off the oracle's waypoints; it must not stall there
+    # (it did: waypoints needed an exact hit, so noisy_oracle data barely touched the block)
+    from agent.policies import noisy_oracle
+
+    e = envs.make("push_t")
+    e.reset(seed=seed)
+    act = noisy_oracle(np.random.default_rng(seed), 2, sigma=0.2, eps=0.1)
+    for _ in range(e.spec.max_episode_steps):
+        _, _, _, _, info = e.step(act(e.unwrapped))
+        if info["success"]:
+            break
+    e.close()
+    assert info["success"], f"seed {seed}: distance {info['distance_to_goal']:.3f}"
+
+
 @pytest.mark.slow
 def test_oracle_success_rate_over_40_seeds():
     e = envs.make("push_t")
