@@ -32,8 +32,8 @@ class CollectConfig:
     video: bool = True  #: write preview.mp4 of the first episode
     #: a trained policy (``agent.gcbc``) for ``policy=gcbc``: on-policy data, e.g. for GCSL
     policy_checkpoint: str = ""
-    #: with policy=gcbc or noisy_oracle: Gaussian noise added to its actions (None: the
-    #: policy's own, gcbc 0.2, noisy_oracle 0.3)
+    #: Gaussian noise added to the actions of policy=gcbc (None: 0.2) or, in a collection
+    #: without gcbc, of noisy_oracle (None: 0.3)
     policy_sigma: float | None = None
     #: ... and the chance of a uniform action instead (None: gcbc 0.1, noisy_oracle 0.2)
     policy_eps: float | None = None

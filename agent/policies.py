@@ -151,8 +151,9 @@ def make_policy(
     noise: dict[str, float] | None = None,
 ) -> Policy:
     """One episode's policy; ``learned`` is the trained policy that ``gcbc`` drives.
-    ``noise`` (``sigma``: Gaussian sigma, ``eps``: chance of a uniform action) overrides the
-    defaults of the noisy policies (``NOISY``); the others ignore it."""
+    ``noise`` (``sigma``: Gaussian sigma, ``eps``: chance of a uniform action) is that trained
+    policy's when there is one (the noisy oracle of the same collection keeps its own), else
+    the noisy oracle's; the other policies ignore it."""
     choices = policy_choices(name)
     if len(choices) > 1:
         name = choices[int(rng.integers(len(choices)))]
@@ -162,6 +163,6 @@ def make_policy(
                 f"policy={LEARNED} needs a trained policy: set policy_checkpoint=<gcbc>.safetensors"
             )
         return noisy_learned(rng, dim, learned, **(noise or {}))
-    if name in NOISY:
+    if name in NOISY and learned is None:
         return POLICIES[name](rng, dim, **(noise or {}))
     return POLICIES[name](rng, dim)
