@@ -4,7 +4,9 @@
 
 Prints the median and mean path length per episode, the share of episodes whose net
 displacement exceeds ``--net``, and the share of steps that move more than ``--step``; used to
-tell whether a dataset shows the object motion a world model must learn to predict.
+tell whether a dataset shows the object motion a world model must learn to predict. Also how
+often the data reaches its episode's goal (``distance`` within the task's success threshold)
+and the median step it first does so.
 """
 
 from __future__ import annotations
@@ -23,7 +25,11 @@ def motion(
     """``above``: also the share of episodes whose first selected entry ever exceeds it, and
     of frames where it does (e.g. a cube's height: how often the data lifts it)."""
     paths, nets, moving, steps, eps_above, frames_above = [], [], 0, 0, 0, 0
+    reached = []  # first step at the goal, per episode that gets there
     for ep in data.iter_episodes():
+        at_goal = np.flatnonzero(ep["distance"] <= data.meta["success_threshold"])
+        if len(at_goal):
+            reached.append(int(at_goal[0]))
         s = ep["state"][:, lo:hi]
         if above is not None:
             high = s[:, 0] > above
@@ -45,6 +51,8 @@ def motion(
         "mean_path": float(np.mean(paths)),
         "share_episodes_net_above": float(np.mean(np.array(nets) > net)),
         "share_steps_moving": moving / max(steps, 1),
+        "share_episodes_reaching_goal": len(reached) / max(len(paths), 1),
+        "median_steps_to_goal": float(np.median(reached)) if reached else None,
         **extra,
     }
 

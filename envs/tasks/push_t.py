@@ -36,10 +36,13 @@ between). Step budget: 150 steps (15 s at 10 Hz).
 Oracle (``oracle_action``): a greedy push-primitive planner that simulates its candidate
 pushes with ``mujoco.rollout`` (see ``_PushOracle``); it reached the goal on 40/40 seeds
 (0-39: 39 steps on average, 74 at most) and 100/100 more (1000-1099: 35 on average, 71 at
-most), at about 20-25 env steps/s on one core. It tolerates action noise (it steers a drifted
-pusher target back onto its path): with Gaussian noise sigma 0.2 and a uniform action 10% of
-the time (``agent.collect policy=noisy_oracle policy_sigma=0.2 policy_eps=0.1``) it reached
-the goal in 882 of 1000 episodes (seeds 0-999), median 78 steps.
+most; ``python scripts/oracle_success.py --tasks push_t --episodes 40 --seed 0``, and
+``--episodes 100 --seed 1000``), at about
+20-25 env steps/s on one core. It tolerates action noise (it steers a drifted pusher target
+back onto its path): with Gaussian noise sigma 0.2 and a uniform action 10% of the time
+(``agent.collect env=push_t policy=noisy_oracle policy_sigma=0.2 policy_eps=0.1
+episodes=1000``) it reached the goal in 882 of 1000 episodes (seeds 0-999), median 78 steps
+(``python scripts/data_motion.py --data <that dataset> --dims 2:4``).
 """
 
 from __future__ import annotations

@@ -11,12 +11,15 @@ spec.loader.exec_module(data_motion)
 
 
 class _Data:
+    def __init__(self):
+        self.meta = {"success_threshold": 0.025}
+
     def iter_episodes(self):
         still = np.zeros((11, 4))
         moving = np.zeros((11, 4))
         moving[:, 2] = np.linspace(0, 0.1, 11)  # 1 cm per step along x of dims 2:4
-        yield {"state": still}
-        yield {"state": moving}
+        yield {"state": still, "distance": np.full(11, 0.5)}  # never at its goal
+        yield {"state": moving, "distance": 0.1 - moving[:, 2]}  # at the goal from step 8
 
 
 def test_motion_counts_path_steps_and_net_displacement():
@@ -32,3 +35,8 @@ def test_above_counts_episodes_and_frames_over_a_level():
     assert m["share_episodes_above"] == 0.5
     assert abs(m["share_frames_above"] - 5 / 22) < 1e-9
     assert "share_episodes_above" not in data_motion.motion(_Data(), 2, 4, 2e-4, 0.02)
+
+
+def test_goal_reaching_counts_episodes_and_the_first_step_there():
+    m = data_motion.motion(_Data(), 2, 4, step=2e-4, net=0.02)
+    assert m["share_episodes_reaching_goal"] == 0.5 and m["median_steps_to_goal"] == 8
