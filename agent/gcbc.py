@@ -68,6 +68,13 @@ class GCBCConfig:
     #: independently seeded heads (seed, seed + 1, ...) whose actions are averaged
     ensemble: int = 1
     seed: int = 0
+    #: share of each batch whose goal is the episode's own goal image (episodes that met the
+    #: task's success rule, steps before it): test goals are goal images, not later frames
+    goal_share: float = 0.0
+    #: K > 0: the head classifies the action plan into K k-means centres of the training
+    #: plans and regresses an offset from the chosen one (a multimodal head, as in Behavior
+    #: Transformers, Shafiullah et al. 2022); 0 = one mean action (MSE)
+    codebook: int = 0
 
     def __post_init__(self) -> None:
         if min(self.horizon, self.hidden, self.layers, self.steps, self.batch_size) < 1:
@@ -84,17 +91,55 @@ class GCBCConfig:
             )
         if not 0.0 < self.val_share < 1.0:
             raise ValueError(f"gcbc: val_share={self.val_share}: use a value in (0, 1)")
+        if not 0.0 <= self.goal_share < 1.0:
+            raise ValueError(f"gcbc: goal_share={self.goal_share}: use a value in [0, 1)")
+        if self.codebook < 0 or self.codebook == 1:
+            raise ValueError(f"gcbc: codebook={self.codebook}: use 0 (none) or 2 or more centres")
 
 
 def make_head(state_dim: int, action_dim: int, cfg: GCBCConfig) -> nn.Sequential:
-    """MLP: (z, z_goal, z - z_goal) -> (horizon * A) in [-1, 1]."""
+    """MLP: (z, z_goal, z - z_goal) -> (horizon * A) in [-1, 1]; with a codebook of K centres
+    -> K logits, then K offsets of (horizon * A) each."""
     mods: list[nn.Module] = []
     d = 3 * state_dim
     for _ in range(cfg.layers):
         mods += [nn.Linear(d, cfg.hidden), nn.LayerNorm(cfg.hidden), nn.SiLU()]
         d = cfg.hidden
-    mods += [nn.Linear(d, cfg.horizon * action_dim), nn.Tanh()]
+    if cfg.codebook:
+        mods += [nn.Linear(d, cfg.codebook * (1 + cfg.horizon * action_dim))]
+    else:
+        mods += [nn.Linear(d, cfg.horizon * action_dim), nn.Tanh()]
     return nn.Sequential(*mods)
+
+
+def _split(out: torch.Tensor, k: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """A codebook head's output (N, K (1 + P)) -> logits (N, K), offsets (N, K, P)."""
+    return out[:, :k], out[:, k:].reshape(len(out), k, -1)
+
+
+def codebook_loss(out: torch.Tensor, y: torch.Tensor, centres: torch.Tensor) -> torch.Tensor:
+    """Cross-entropy on the centre nearest each target plus the squared error of that centre
+    plus its offset (summed over the plan's entries)."""
+    logits, offsets = _split(out, len(centres))
+    c = torch.cdist(y, centres).argmin(1)
+    rows = torch.arange(len(y))
+    err = (centres[c] + offsets[rows, c] - y).pow(2).sum(1)
+    return nn.functional.cross_entropy(logits, c) + err.mean()
+
+
+def plan_actions(
+    heads: list[nn.Module], x: torch.Tensor, centres: torch.Tensor | None = None
+) -> torch.Tensor:
+    """The ensemble's plan (N, horizon * A): the heads' mean action, or with a codebook the
+    centre with the highest mean log-probability plus the heads' mean offset for it."""
+    if centres is None:
+        return mean_action(heads, x)
+    parts = [_split(h(x), len(centres)) for h in heads]
+    logp = torch.stack([p[0].log_softmax(1) for p in parts]).mean(0)
+    c = logp.argmax(1)
+    rows = torch.arange(len(x))
+    offset = torch.stack([p[1][rows, c] for p in parts]).mean(0)
+    return (centres[c] + offset).clamp(-1.0, 1.0)
 
 
 def _inputs(z: torch.Tensor, goal: torch.Tensor) -> torch.Tensor:
@@ -106,26 +151,43 @@ def mean_action(heads: list[nn.Module], x: torch.Tensor) -> torch.Tensor:
     return torch.stack([h(x) for h in heads]).mean(0)
 
 
-def state_dict(heads: list[nn.Module]) -> dict[str, torch.Tensor]:
-    """One head: its own keys (the single-head file format); more: ``head<i>.<key>``."""
+def state_dict(
+    heads: list[nn.Module], centres: torch.Tensor | None = None
+) -> dict[str, torch.Tensor]:
+    """One head: its own keys (the single-head file format); more: ``head<i>.<key>``; a
+    codebook's centres as ``codebook``."""
+    extra = {} if centres is None else {"codebook": centres.contiguous()}
     if len(heads) == 1:
-        return {k: v.contiguous() for k, v in heads[0].state_dict().items()}
+        return {**{k: v.contiguous() for k, v in heads[0].state_dict().items()}, **extra}
     return {
-        f"head{i}.{k}": v.contiguous()
-        for i, h in enumerate(heads)
-        for k, v in h.state_dict().items()
+        **{
+            f"head{i}.{k}": v.contiguous()
+            for i, h in enumerate(heads)
+            for k, v in h.state_dict().items()
+        },
+        **extra,
     }
 
 
 @torch.no_grad()
 def _encode_dataset(model: WorldModel, ds: Dataset, cfg: GCBCConfig):
-    """Flat latents (N, S), per-frame action targets (N, H, A) and episode lengths."""
+    """Flat latents (N, S), per-frame action targets (N, H, A), episode lengths and, with
+    ``goal_share``, each episode's goal latent (E, S) and first step meeting the success rule
+    (-1: none; else None, None)."""
     k, a_dim = model.cfg.frameskip, model.cfg.action_dim
-    zs, targets, lengths = [], [], []
+    zs, targets, lengths, goals, reached = [], [], [], [], []
+    threshold = float(ds.meta.get("success_threshold", 0.0))
     for ep in ds.iter_episodes():
         pixels = torch.as_tensor(np.array(ep["pixels"]))
         proprio = torch.as_tensor(np.array(ep["proprio"])) if model.cfg.proprio_state else None
         zs.append(encode_all(model, pixels, proprio).flatten(1))
+        if cfg.goal_share:
+            gp = torch.as_tensor(np.array(ep["goal_pixels"]))[None]
+            gq = np.array(ep["goal_proprio"], np.float32)[None]
+            gq = torch.as_tensor(gq) if model.cfg.proprio_state else None
+            goals.append(encode_all(model, gp, gq).flatten(1))
+            hit = np.flatnonzero(np.asarray(ep["distance"]) <= threshold)
+            reached.append(int(hit[0]) if hit.size else -1)
         acts = np.array(ep["actions"], np.float32)  # (T, A)
         span = cfg.horizon * k
         padded = np.concatenate([acts, np.repeat(acts[-1:], span, axis=0)])  # hold the last one
@@ -133,16 +195,36 @@ def _encode_dataset(model: WorldModel, ds: Dataset, cfg: GCBCConfig):
         blocks = windows[: len(acts) + 1].transpose(0, 2, 1).reshape(-1, cfg.horizon, k, a_dim)
         targets.append(torch.as_tensor(blocks.mean(2)))
         lengths.append(len(acts) + 1)
-    return torch.cat(zs), torch.cat(targets), np.array(lengths)
+    if not cfg.goal_share:
+        return torch.cat(zs), torch.cat(targets), np.array(lengths), None, None
+    return torch.cat(zs), torch.cat(targets), np.array(lengths), torch.cat(goals), np.array(reached)
 
 
 class _Pairs:
     """Hindsight (observation, goal) pairs of one set of episodes."""
 
-    def __init__(self, z, image, targets, starts, lengths, episodes, lo_k, hi_k, threshold):
+    def __init__(
+        self,
+        z,
+        image,
+        targets,
+        starts,
+        lengths,
+        episodes,
+        lo_k,
+        hi_k,
+        threshold,
+        goals=None,
+        reached=None,
+        goal_share=0.0,
+    ):
         self.z, self.image, self.targets = z, image, targets  # image: z's image part (a view)
         self.starts, self.lengths, self.episodes = starts, lengths, episodes
         self.lo_k, self.hi_k, self.threshold = lo_k, hi_k, threshold
+        self.goals, self.goal_share = goals, goal_share
+        #: episodes whose goal image the data reached after at least one step
+        self.with_goal = episodes[reached[episodes] >= 1] if goals is not None else episodes[:0]
+        self.reached = reached
 
     def draw(self, n: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
         e = self.episodes[rng.integers(0, len(self.episodes), n)]
@@ -155,6 +237,16 @@ class _Pairs:
         return (self.image[j] - self.image[i]).norm(dim=1).numpy()
 
     def batch(self, n: int, rng: np.random.Generator):
+        n_goal = int(round(self.goal_share * n)) if len(self.with_goal) else 0
+        if not n_goal:
+            return self._hindsight(n, rng)
+        x, y = self._hindsight(n - n_goal, rng)
+        e = self.with_goal[rng.integers(0, len(self.with_goal), n_goal)]
+        i = self.starts[e] + (rng.random(n_goal) * self.reached[e]).astype(int)  # before success
+        xg, yg = _inputs(self.z[i], self.goals[e]), self.targets[i].flatten(1)
+        return torch.cat([x, xg]), torch.cat([y, yg])
+
+    def _hindsight(self, n: int, rng: np.random.Generator):
         i, j = self.draw(n, rng)
         if self.threshold is not None:  # redraw until n pairs with a large enough change
             keep = self.change(i, j) > self.threshold
@@ -248,6 +340,8 @@ def train(
     rng = np.random.default_rng(cfg.seed)
     z, targets = torch.cat([q[0] for q in parts]), torch.cat([q[1] for q in parts])
     lengths = np.concatenate([q[2] for q in parts])
+    goals = torch.cat([q[3] for q in parts]) if cfg.goal_share else None
+    reached = np.concatenate([q[4] for q in parts]) if cfg.goal_share else None
     starts = np.concatenate([[0], np.cumsum(lengths)[:-1]])
     data = folders[0] if len(folders) == 1 else folders
     n_val = max(1, int(round(cfg.val_share * len(lengths))))
@@ -270,8 +364,20 @@ def train(
                 f"the image latent of {data} barely changes between frames, so "
                 f"--min-change-quantile {cfg.min_change_quantile} keeps no pairs: use 0"
             )
-    pairs = _Pairs(*args, train_eps, k, far, threshold)
-    val = _Pairs(*args, val_eps, k, far, threshold)
+    goal_args = (goals, reached, cfg.goal_share)
+    pairs = _Pairs(*args, train_eps, k, far, threshold, *goal_args)
+    val = _Pairs(*args, val_eps, k, far, threshold, *goal_args)
+    if cfg.goal_share and not len(pairs.with_goal):
+        raise ValueError(
+            f"no training episode of {data} reaches its goal, so --goal-share has no pairs: use 0"
+        )
+    centres = None
+    if cfg.codebook:  # k-means over training plans, from an RNG of its own
+        from scipy.cluster.vq import kmeans2
+
+        sample = pairs.batch(20_000, np.random.default_rng(cfg.seed + 20_000))[1].numpy()
+        c, _ = kmeans2(sample.astype(np.float64), cfg.codebook, seed=cfg.seed, minit="++")
+        centres = torch.as_tensor(c, dtype=torch.float32)
     heads = []
     for i in range(cfg.ensemble):  # head 0 draws from the same RNGs as a single head does
         if i:
@@ -281,20 +387,23 @@ def train(
         opt = torch.optim.Adam(head.parameters(), cfg.lr)
         for _ in range(cfg.steps):
             x, y = pairs.batch(cfg.batch_size, head_rng)
-            loss = (head(x) - y).pow(2).mean()
+            if centres is None:
+                loss = (head(x) - y).pow(2).mean()
+            else:
+                loss = codebook_loss(head(x), y, centres)
             opt.zero_grad()
             loss.backward()
             opt.step()
         heads.append(head)
     with torch.no_grad():
         xv, yv = val.batch(4096, rng)
-        val_mse = float((mean_action(heads, xv) - yv).pow(2).mean())
+        val_mse = float((plan_actions(heads, xv, centres) - yv).pow(2).mean())
         mean_mse = float((yv - yv.mean(0)).pow(2).mean())
     weights, meta_path = Path(f"{out}.safetensors"), Path(f"{out}.json")
     weights.parent.mkdir(parents=True, exist_ok=True)
     meta_path.unlink(missing_ok=True)  # an old JSON must not vouch for the new weights
     tmp = weights.with_suffix(".safetensors.tmp")
-    save_file(state_dict(heads), str(tmp))
+    save_file(state_dict(heads, centres), str(tmp))
     tmp.replace(weights)
     meta = {
         "format": FORMAT,
@@ -341,6 +450,7 @@ class GCBCPolicy:
             )
         self.cfg = GCBCConfig(**meta["config"])
         saved = load_file(str(weights))
+        self.centres = saved.pop("codebook", None)
         self.heads = []
         for i in range(self.cfg.ensemble):
             prefix = f"head{i}." if self.cfg.ensemble > 1 else ""  # see state_dict()
@@ -365,7 +475,7 @@ class GCBCPolicy:
     def act(self, obs: dict[str, np.ndarray]) -> np.ndarray:
         self.planned = not self.queue
         if self.planned:
-            plan = mean_action(self.heads, _inputs(self._encode(obs), self.z_goal))
+            plan = plan_actions(self.heads, _inputs(self._encode(obs), self.z_goal), self.centres)
             first = plan.reshape(self.cfg.horizon, -1)[0].numpy().astype(np.float32)
             self.queue = [first] * self.model.cfg.frameskip
         return self.queue.pop(0)

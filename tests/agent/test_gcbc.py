@@ -302,3 +302,73 @@ def test_a_handoff_gives_the_episode_to_the_planner_after_k_steps(
     assert meta["evaluation_handoff"]["handoff_steps"] == 3 and "evaluation" not in meta
     with pytest.raises(ValueError, match="a hand-off is from policy=gcbc to the planner"):
         EvalConfig(env=EnvConfig("point_mass"), policy="mpc", handoff_steps=3)
+
+
+def test_a_codebook_head_keeps_two_modes_apart_where_the_mean_averages_them():
+    """Half the targets are +0.8, half -0.8 for the same input: an MSE head learns ~0, a
+    codebook head one of the two modes (as BeT does)."""
+    import torch
+
+    from agent.gcbc import codebook_loss, make_head, plan_actions
+
+    torch.manual_seed(0)
+    cfg = GCBCConfig(horizon=1, hidden=32, layers=1, codebook=2)
+    centres = torch.tensor([[0.8, 0.8], [-0.8, -0.8]])
+    heads = {"mse": make_head(4, 2, GCBCConfig(horizon=1, hidden=32, layers=1))}
+    heads["codebook"] = make_head(4, 2, cfg)
+    x = torch.ones(64, 12)
+    y = torch.cat([centres[0].expand(32, 2), centres[1].expand(32, 2)])
+    for name, head in heads.items():
+        opt = torch.optim.Adam(head.parameters(), 1e-2)
+        for _ in range(200):
+            out = head(x)
+            loss = codebook_loss(out, y, centres) if name == "codebook" else (out - y).pow(2).mean()
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+    with torch.no_grad():
+        mse = plan_actions([heads["mse"]], x[:1])
+        mode = plan_actions([heads["codebook"]], x[:1], centres)
+    assert mse.abs().max() < 0.2
+    assert torch.allclose(mode.abs(), torch.full_like(mode, 0.8), atol=0.1)
+    assert torch.all(mode.sign() == mode[0, 0].sign())  # one mode, both entries
+
+
+def test_a_codebook_policy_is_written_loaded_and_acts_in_bounds(
+    tmp_path, tiny_dataset, world_model
+):
+    from safetensors.torch import load_file
+
+    cfg = GCBCConfig(**{**FAST.__dict__, "codebook": 4, "ensemble": 2})
+    train(world_model, str(tiny_dataset), str(tmp_path / "cb"), cfg)
+    assert load_file(str(tmp_path / "cb.safetensors"))["codebook"].shape == (4, 2 * 2)
+    policy = GCBCPolicy(str(tmp_path / "cb.safetensors"))
+    assert policy.centres is not None and len(policy.heads) == 2
+    env = envs.make("point_mass")
+    obs, _ = env.reset(seed=100_000)
+    policy.reset(env.unwrapped.goal_observation())
+    a = policy.act(obs)
+    assert a.shape == (2,) and np.all(np.abs(a) <= 1)
+    env.close()
+    with pytest.raises(ValueError, match="codebook=1"):
+        GCBCConfig(codebook=1)
+
+
+def test_goal_pairs_use_the_episode_goal_before_its_first_success():
+    import torch
+
+    from agent.gcbc import _Pairs
+
+    lengths, starts = np.array([50, 50, 50]), np.array([0, 50, 100])
+    z = torch.arange(150, dtype=torch.float32)[:, None]  # a frame's latent is its index
+    targets = torch.zeros(150, 1, 1)
+    goals = torch.tensor([[-1.0], [-2.0], [-3.0]])
+    reached = np.array([20, -1, 0])  # episode 1 never succeeds, episode 2 starts at its goal
+    pairs = _Pairs(z, z, targets, starts, lengths, np.arange(3), 1, 5, None, goals, reached, 0.5)
+    x, _ = pairs.batch(1000, np.random.default_rng(0))
+    z_in, g_in = x[:, 0], x[:, 1]
+    goal_rows = g_in < 0
+    assert goal_rows.sum() == 500 and torch.all(g_in[goal_rows] == -1.0)  # episode 0 only
+    assert z_in[goal_rows].max() <= 19 and z_in[goal_rows].min() >= 0  # before step 20
+    with pytest.raises(ValueError, match="goal_share=1.0"):
+        GCBCConfig(goal_share=1.0)
