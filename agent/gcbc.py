@@ -2,7 +2,8 @@
 baseline that plans nothing.
 
     python -m agent.gcbc --checkpoint <world model> --data <dataset> --out <dir>/gcbc \
-        [--steps 6000] [--min-change-quantile 0.7] [--ensemble 5] [--seed 0]
+        [--steps 6000] [--min-change-quantile 0.7] [--ensemble 5] [--codebook 64]
+        [--goal-share 0.5] [--seed 0]
     python -m agent.evaluate env=<task> policy=gcbc checkpoint=<dir>/gcbc.safetensors
 
 Trained on the same data as the world model, with hindsight goals (GCSL / goal-conditioned
@@ -20,6 +21,15 @@ pairs over which the *image* part of the latent changed more than its ``q``-quan
 random pairs (with the robot masked out of the images, that is the object moving), so the
 policy learns from the pushes and lifts rather than from the wandering in between. It reads
 no simulator state.
+
+Two options for what the mean action misses. ``--codebook K`` clusters the training plans
+into K k-means centres and makes the head a classifier over them plus an offset from each
+(Behavior Transformers' k-means head, Shafiullah et al. 2022): where the data holds two ways to
+act (grasp from the left or the right) the mean of both is neither, the likeliest centre is
+one of them; an ensemble then averages the heads' log-probabilities and their offsets for the
+chosen centre. ``--goal-share s`` draws that share of each batch toward the episode's own goal
+image instead of a later frame (steps before the data first met the success rule), for data
+that was collected toward goals (demonstrations).
 
 Files: ``<out>.safetensors`` (the MLP) and ``<out>.json`` (config, the world model's path and
 sha256, dataset sha256, training time, validation error against predicting the mean action),
@@ -75,6 +85,9 @@ class GCBCConfig:
     #: plans and regresses an offset from the chosen one (a multimodal head, as in Behavior
     #: Transformers, Shafiullah et al. 2022); 0 = one mean action (MSE)
     codebook: int = 0
+    #: store the weights in float16 (half the file; the policy still computes in float32,
+    #: and the validation figures are those of the rounded weights)
+    half: bool = False
 
     def __post_init__(self) -> None:
         if min(self.horizon, self.hidden, self.layers, self.steps, self.batch_size) < 1:
@@ -395,6 +408,11 @@ def train(
             loss.backward()
             opt.step()
         heads.append(head)
+    if cfg.half:  # round once, so the figures below and the acting policy match the file
+        with torch.no_grad():
+            for p in (q for h in heads for q in h.parameters()):
+                p.copy_(p.half().float())
+        centres = None if centres is None else centres.half().float()
     with torch.no_grad():
         xv, yv = val.batch(4096, rng)
         val_mse = float((plan_actions(heads, xv, centres) - yv).pow(2).mean())
@@ -403,7 +421,10 @@ def train(
     weights.parent.mkdir(parents=True, exist_ok=True)
     meta_path.unlink(missing_ok=True)  # an old JSON must not vouch for the new weights
     tmp = weights.with_suffix(".safetensors.tmp")
-    save_file(state_dict(heads, centres), str(tmp))
+    tensors = state_dict(heads, centres)
+    if cfg.half:
+        tensors = {k: v.half() if v.is_floating_point() else v for k, v in tensors.items()}
+    save_file(tensors, str(tmp))
     tmp.replace(weights)
     meta = {
         "format": FORMAT,
@@ -451,6 +472,8 @@ class GCBCPolicy:
         self.cfg = GCBCConfig(**meta["config"])
         saved = load_file(str(weights))
         self.centres = saved.pop("codebook", None)
+        if self.centres is not None:
+            self.centres = self.centres.float()
         self.heads = []
         for i in range(self.cfg.ensemble):
             prefix = f"head{i}." if self.cfg.ensemble > 1 else ""  # see state_dict()

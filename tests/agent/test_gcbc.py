@@ -372,3 +372,28 @@ def test_goal_pairs_use_the_episode_goal_before_its_first_success():
     assert z_in[goal_rows].max() <= 19 and z_in[goal_rows].min() >= 0  # before step 20
     with pytest.raises(ValueError, match="goal_share=1.0"):
         GCBCConfig(goal_share=1.0)
+
+
+def test_half_storage_halves_the_file_and_acts_like_the_rounded_policy(
+    tmp_path, tiny_dataset, world_model
+):
+    import torch
+    from safetensors.torch import load_file
+
+    full = GCBCConfig(**{**FAST.__dict__, "codebook": 4})
+    train(world_model, str(tiny_dataset), str(tmp_path / "full"), full)
+    train(
+        world_model,
+        str(tiny_dataset),
+        str(tmp_path / "half"),
+        GCBCConfig(**{**full.__dict__, "half": True}),
+    )
+    saved = load_file(str(tmp_path / "half.safetensors"))
+    assert all(v.dtype == torch.float16 for v in saved.values())
+    size = {n: (tmp_path / f"{n}.safetensors").stat().st_size for n in ("full", "half")}
+    assert size["half"] < 0.6 * size["full"]
+    a, b = (GCBCPolicy(str(tmp_path / f"{n}.safetensors")) for n in ("full", "half"))
+    x = torch.randn(8, 3 * a.model.cfg.state_dim)
+    with torch.no_grad():  # the same training run, rounded: the outputs agree closely
+        torch.testing.assert_close(a.heads[0](x), b.heads[0](x), atol=2e-2, rtol=2e-2)
+    assert b.centres.dtype == torch.float32
