@@ -519,9 +519,11 @@ def main(argv: list[str] | None = None) -> None:
     )
     p.add_argument("--eval-command", default=None, help="with --record-eval: the command run")
     for name, field in GCBCConfig.__dataclass_fields__.items():
-        p.add_argument(
-            f"--{name.replace('_', '-')}", type=type(field.default), default=field.default
-        )
+        flag = f"--{name.replace('_', '-')}"
+        if isinstance(field.default, bool):  # --half / --no-half
+            p.add_argument(flag, action=argparse.BooleanOptionalAction, default=field.default)
+        else:
+            p.add_argument(flag, type=type(field.default), default=field.default)
     a = vars(p.parse_args(argv))
     if a["record_eval"]:
         meta = record_evaluation(a["out"], a["record_eval"], a["eval_command"])

@@ -397,3 +397,11 @@ def test_half_storage_halves_the_file_and_acts_like_the_rounded_policy(
     with torch.no_grad():  # the same training run, rounded: the outputs agree closely
         torch.testing.assert_close(a.heads[0](x), b.heads[0](x), atol=2e-2, rtol=2e-2)
     assert b.centres.dtype == torch.float32
+
+
+def test_the_command_line_takes_half_as_a_switch(tmp_path, tiny_dataset, world_model):
+    quick = ["--steps", "5", "--hidden", "16", "--layers", "1", "--checkpoint", world_model]
+    main([*quick, "--data", str(tiny_dataset), "--out", f"{tmp_path}/h", "--half"])
+    main([*quick, "--data", str(tiny_dataset), "--out", f"{tmp_path}/f"])
+    half = json.loads((tmp_path / "h.json").read_text())["config"]["half"]
+    assert half is True and json.loads((tmp_path / "f.json").read_text())["config"]["half"] is False
