@@ -168,6 +168,11 @@ class Dataset:
     def task(self) -> str:
         return self.meta["task"]
 
+    def first_success(self, ep: dict[str, np.ndarray]) -> int:
+        """The first frame of episode ``ep`` within the task's success threshold (-1: none)."""
+        hit = np.flatnonzero(np.asarray(ep["distance"]) <= self.meta["success_threshold"])
+        return int(hit[0]) if hit.size else -1
+
     def iter_episodes(self) -> Iterator[dict[str, np.ndarray]]:
         """Yield episodes as dicts of arrays (obs arrays have T+1 rows, actions T)."""
         for c in self.chunks:

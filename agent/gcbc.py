@@ -169,17 +169,15 @@ def state_dict(
 ) -> dict[str, torch.Tensor]:
     """One head: its own keys (the single-head file format); more: ``head<i>.<key>``; a
     codebook's centres as ``codebook``."""
-    extra = {} if centres is None else {"codebook": centres.contiguous()}
-    if len(heads) == 1:
-        return {**{k: v.contiguous() for k, v in heads[0].state_dict().items()}, **extra}
-    return {
-        **{
-            f"head{i}.{k}": v.contiguous()
-            for i, h in enumerate(heads)
-            for k, v in h.state_dict().items()
-        },
-        **extra,
+    prefix = (lambda i: "") if len(heads) == 1 else (lambda i: f"head{i}.")
+    out = {
+        f"{prefix(i)}{k}": v.contiguous()
+        for i, h in enumerate(heads)
+        for k, v in h.state_dict().items()
     }
+    if centres is not None:
+        out["codebook"] = centres.contiguous()
+    return out
 
 
 @torch.no_grad()
@@ -189,7 +187,6 @@ def _encode_dataset(model: WorldModel, ds: Dataset, cfg: GCBCConfig):
     (-1: none; else None, None)."""
     k, a_dim = model.cfg.frameskip, model.cfg.action_dim
     zs, targets, lengths, goals, reached = [], [], [], [], []
-    threshold = float(ds.meta.get("success_threshold", 0.0))
     for ep in ds.iter_episodes():
         pixels = torch.as_tensor(np.array(ep["pixels"]))
         proprio = torch.as_tensor(np.array(ep["proprio"])) if model.cfg.proprio_state else None
@@ -199,8 +196,7 @@ def _encode_dataset(model: WorldModel, ds: Dataset, cfg: GCBCConfig):
             gq = np.array(ep["goal_proprio"], np.float32)[None]
             gq = torch.as_tensor(gq) if model.cfg.proprio_state else None
             goals.append(encode_all(model, gp, gq).flatten(1))
-            hit = np.flatnonzero(np.asarray(ep["distance"]) <= threshold)
-            reached.append(int(hit[0]) if hit.size else -1)
+            reached.append(ds.first_success(ep))
         acts = np.array(ep["actions"], np.float32)  # (T, A)
         span = cfg.horizon * k
         padded = np.concatenate([acts, np.repeat(acts[-1:], span, axis=0)])  # hold the last one
@@ -208,9 +204,8 @@ def _encode_dataset(model: WorldModel, ds: Dataset, cfg: GCBCConfig):
         blocks = windows[: len(acts) + 1].transpose(0, 2, 1).reshape(-1, cfg.horizon, k, a_dim)
         targets.append(torch.as_tensor(blocks.mean(2)))
         lengths.append(len(acts) + 1)
-    if not cfg.goal_share:
-        return torch.cat(zs), torch.cat(targets), np.array(lengths), None, None
-    return torch.cat(zs), torch.cat(targets), np.array(lengths), torch.cat(goals), np.array(reached)
+    goal_parts = (torch.cat(goals), np.array(reached)) if cfg.goal_share else (None, None)
+    return torch.cat(zs), torch.cat(targets), np.array(lengths), *goal_parts
 
 
 class _Pairs:

@@ -27,9 +27,9 @@ def motion(
     paths, nets, moving, steps, eps_above, frames_above = [], [], 0, 0, 0, 0
     reached = []  # first step at the goal, per episode that gets there
     for ep in data.iter_episodes():
-        at_goal = np.flatnonzero(ep["distance"] <= data.meta["success_threshold"])
-        if len(at_goal):
-            reached.append(int(at_goal[0]))
+        first = data.first_success(ep)
+        if first >= 0:
+            reached.append(first)
         s = ep["state"][:, lo:hi]
         if above is not None:
             high = s[:, 0] > above

@@ -3,6 +3,8 @@ from pathlib import Path
 
 import numpy as np
 
+from agent.dataset import Dataset
+
 spec = importlib.util.spec_from_file_location(
     "data_motion", Path(__file__).parents[2] / "scripts" / "data_motion.py"
 )
@@ -11,6 +13,8 @@ spec.loader.exec_module(data_motion)
 
 
 class _Data:
+    first_success = Dataset.first_success  # the real rule, on this fake's episodes
+
     def __init__(self):
         self.meta = {"success_threshold": 0.025}
 
