@@ -107,9 +107,8 @@ def build_policy(
 ) -> Any:
     """The MPC agent from the checkpoint, planning within the robot's action bounds, or
     (``policy=gcbc``) the goal-conditioned policy; either is checked against the robot first."""
-    import planners
     from agent import checkpoint, landmarks
-    from agent.mpc import MPCAgent
+    from agent.mpc import build_agent
 
     if cfg.policy == "gcbc":
         from agent.gcbc import GCBCPolicy
@@ -118,15 +117,13 @@ def build_policy(
         check_fits(policy.model.cfg, cfg.checkpoint, cfg.robot.name, spec, features or {})
         if not cfg.handoff_steps:
             return _Clipped(policy, spec)
-        planner = planners.make_from_config(cfg.planner, spec.low, spec.high, cfg.agent.horizon)
-        agent = MPCAgent(policy.model, planner, cfg.agent, seed=cfg.seed)
+        agent = build_agent(policy.model, cfg.planner, cfg.agent, spec.low, spec.high, cfg.seed)
         return Handoff(_Clipped(policy, spec), agent, cfg.handoff_steps)
 
     model, _ = checkpoint.load(cfg.checkpoint, expect={"task": cfg.task} if cfg.task else None)
     check_fits(model.cfg, cfg.checkpoint, cfg.robot.name, spec, features or {})
-    planner = planners.make_from_config(cfg.planner, spec.low, spec.high, cfg.agent.horizon)
     graph = landmarks.for_checkpoint(cfg.agent.landmarks, cfg.checkpoint)
-    return MPCAgent(model, planner, cfg.agent, seed=cfg.seed, landmarks=graph)
+    return build_agent(model, cfg.planner, cfg.agent, spec.low, spec.high, cfg.seed, graph)
 
 
 def load_goal(path: str, features: dict[str, dict[str, Any]]) -> dict[str, np.ndarray]:

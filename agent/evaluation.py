@@ -121,25 +121,21 @@ def build_policy(cfg: EvalConfig, env: Any, torch_threads: int | None = None):
     from agent import checkpoint, landmarks
 
     model, _ = checkpoint.load(cfg.checkpoint, expect={"task": cfg.env.name})
-    planner = planners.make_from_config(
-        dict(cfg.planner), env.action_space.low, env.action_space.high, cfg.agent.horizon
-    )
-    from agent.mpc import MPCAgent
+    from agent.mpc import build_agent
 
     graph = landmarks.for_checkpoint(cfg.agent.landmarks, cfg.checkpoint)
-    agent = MPCAgent(model, planner, cfg.agent, landmarks=graph)
+    space = env.action_space
+    agent = build_agent(model, cfg.planner, cfg.agent, space.low, space.high, landmarks=graph)
     return (lambda goal, seed: agent.reset(goal, seed)), agent.act, agent
 
 
 def _handoff(cfg: EvalConfig, env: Any, gcbc: Any):
     """The policy for ``cfg.handoff_steps`` steps, then the planner on its world model."""
-    import planners
-    from agent.mpc import MPCAgent
+    from agent.mpc import build_agent
 
-    planner = planners.make_from_config(
-        dict(cfg.planner), env.action_space.low, env.action_space.high, cfg.agent.horizon
-    )
-    both = Handoff(gcbc, MPCAgent(gcbc.model, planner, cfg.agent), cfg.handoff_steps)
+    space = env.action_space
+    agent = build_agent(gcbc.model, cfg.planner, cfg.agent, space.low, space.high)
+    both = Handoff(gcbc, agent, cfg.handoff_steps)
     return both.reset, both.act, None  # timed per action, planning steps included
 
 

@@ -15,6 +15,7 @@ import numpy as np
 import torch
 
 from agent.model import WorldModel
+from agent.waypoints import WaypointPath
 
 
 @dataclass(frozen=True)
@@ -58,6 +59,13 @@ class AgentConfig:
     #: model.proprio_state latents: weight of the pinned proprio entries toward a subgoal (None
     #: = proprio_part_weight): a masked arm's goal is the scene, its subgoals also a gripper pose
     subgoal_proprio_weight: float | None = None
+    #: plan W waypoints in displacement space instead of H actions (0 = off; agent/waypoints.py):
+    #: for displacement actions, paths around an object that raw action samples rarely find;
+    #: the lookahead stays horizon x action_repeat x frameskip env steps
+    waypoints: int = 0
+    #: bound of each waypoint coordinate, in full-action steps from the robot (None = the
+    #: lookahead in env steps)
+    waypoint_reach: float | None = None
 
     def __post_init__(self) -> None:
         if self.horizon < 1 or not 1 <= self.replan_every <= self.horizon:
@@ -70,6 +78,10 @@ class AgentConfig:
         for name in ("proprio_part_weight", "subgoal_image_weight", "subgoal_proprio_weight"):
             if (getattr(self, name) or 0) < 0:
                 raise ValueError(f"agent.{name}={getattr(self, name)}: use a number >= 0")
+        if self.waypoints < 0:
+            raise ValueError(f"agent.waypoints={self.waypoints}: use 0 (off) or a count >= 1")
+        if self.waypoint_reach is not None and self.waypoint_reach <= 0:
+            raise ValueError(f"agent.waypoint_reach={self.waypoint_reach}: use > 0 or null")
         if self.lookahead <= 0:
             raise ValueError(f"agent.lookahead={self.lookahead}: use a number > 0")
         if self.lookahead_metric not in ("direct", "path"):
@@ -116,6 +128,40 @@ def executed(plan: torch.Tensor, k: int, hold: int) -> list[np.ndarray]:
     return [a for a in plan[:k].cpu().numpy().astype(np.float32) for _ in range(hold)]
 
 
+def build_agent(
+    model: WorldModel,
+    planner_cfg: Any,
+    cfg: AgentConfig,
+    low: Any,
+    high: Any,
+    seed: int = 0,
+    landmarks: Any = None,
+) -> MPCAgent:
+    """The MPC agent and its planner (a ``configs/planner`` mapping): over ``agent.horizon``
+    actions within ``[low, high]``, or with ``agent.waypoints=W`` over W waypoints."""
+    import planners
+
+    options, horizon, path = dict(planner_cfg), cfg.horizon, None
+    if cfg.waypoints:
+        lo, hi = np.asarray(low, np.float32), np.asarray(high, np.float32)
+        if not np.allclose(lo, -hi):
+            raise ValueError(
+                f"agent.waypoints={cfg.waypoints} needs action bounds symmetric about 0 "
+                f"(displacements), this task's are {lo.tolist()}..{hi.tolist()}: use "
+                "agent.waypoints=0"
+            )
+        if options.get("name") == "icem":
+            raise ValueError(
+                "agent.waypoints with planner=icem: its elites carried across replans are "
+                "shifted in time, not in space; use planner=cem, mppi, gd or random"
+            )
+        steps = cfg.horizon * cfg.action_repeat * model.cfg.frameskip
+        path = WaypointPath(cfg.waypoints, steps, torch.as_tensor(hi), cfg.waypoint_reach)
+        (low, high), horizon = path.bounds(), cfg.waypoints
+    planner = planners.make_from_config(options, low, high, horizon)
+    return MPCAgent(model, planner, cfg, seed=seed, landmarks=landmarks, path=path)
+
+
 class MPCAgent:
     """``reset(goal_obs)``, then ``act(obs) -> action`` every env step."""
 
@@ -126,8 +172,11 @@ class MPCAgent:
         cfg: AgentConfig,
         seed: int = 0,
         landmarks: Any = None,
+        path: WaypointPath | None = None,
     ) -> None:
         self.cfg = cfg
+        #: agent.waypoints: the planner plans (W, A) waypoints that this decodes into actions
+        self.path = path
         #: optional high level (agent.landmarks.LandmarkGraph): far goals -> near subgoals
         self.landmarks = landmarks
         self.subgoal: torch.Tensor | None = None  # latent aimed at by the last plan
@@ -223,12 +272,16 @@ class MPCAgent:
     def objective(self, z0: torch.Tensor, goal: torch.Tensor | None = None):
         """Cost of candidate plans from z0 toward ``goal`` (default: the episode's goal)."""
         step_cost = self.step_objective(z0, goal)
-        hold = self._hold
+        return lambda plans: step_cost(self._env_actions(plans))  # (N, H, A) -> (N,)
 
-        def cost(actions: torch.Tensor) -> torch.Tensor:  # (N, H, A) -> (N,)
-            return step_cost(actions.repeat_interleave(hold, dim=1))  # (N, H*r*k, A) env steps
-
-        return cost
+    def _env_actions(self, plans: torch.Tensor, steps: int | None = None) -> torch.Tensor:
+        """Planned ``(N, H, A)`` (or waypoints ``(N, W, A)``) -> env-step actions ``(N, T,
+        A)``: each action held agent.action_repeat x model.frameskip steps, or the waypoints'
+        path; the first ``steps`` of them (default all)."""
+        if self.path is not None:
+            return self.path.decode(plans, steps)[0]
+        actions = plans.repeat_interleave(self._hold, dim=1)
+        return actions if steps is None else actions[:, :steps]
 
     def step_objective(self, z0: torch.Tensor, goal: torch.Tensor | None = None):
         """The same cost for env-step action sequences ``(N, H * action_repeat * frameskip,
@@ -276,7 +329,11 @@ class MPCAgent:
         else:
             with torch.no_grad():
                 z0 = self._encode(obs)  # (1, *latent) = K=1 history
-        init = warm_start(self.plan, self.planner, k)
+        r = self._hold
+        if self.path is None:
+            init = warm_start(self.plan, self.planner, k)
+        else:
+            init = None if self.plan is None else self.path.shift(self.plan, k * r)
         goal = None
         if self.landmarks is not None:
             with torch.no_grad():
@@ -298,8 +355,8 @@ class MPCAgent:
                 deadline_s=deadline,
             )
         self.plan = result.actions.detach()
-        r = self._hold
         with torch.no_grad():
-            self.imagined = self.model.rollout(z0, self.plan[None].repeat_interleave(r, dim=1))[0]
-        self.queue = executed(self.plan, k, r)
+            self.imagined = self.model.rollout(z0, self._env_actions(self.plan[None]))[0]
+        first = self._env_actions(self.plan[None], k * r)[0]  # (k * r, A)
+        self.queue = list(first.cpu().numpy().astype(np.float32))
         self.last_plan_ms = (time.perf_counter() - t0) * 1000

@@ -1,0 +1,109 @@
+"""agent.waypoints=W: the planner searches waypoints, the agent executes their path."""
+
+import numpy as np
+import pytest
+import torch
+
+import envs
+from agent.model import ModelConfig, WorldModel
+from agent.mpc import AgentConfig, build_agent
+from agent.waypoints import WaypointPath
+
+
+def test_path_goes_to_each_point_in_turn_at_full_speed_then_holds():
+    path = WaypointPath(2, 8, torch.tensor([1.0, 1.0]))
+    actions, reached = path.decode(torch.tensor([[[2.5, 0.0], [2.5, 3.0]]]))
+    expect = [[1, 0], [1, 0], [0.5, 0], [0, 1], [0, 1], [0, 1], [0, 0], [0, 0]]
+    np.testing.assert_allclose(actions[0].numpy(), expect)
+    assert int(reached[0]) == 2
+
+
+def test_path_keeps_direction_within_per_dimension_bounds():
+    high = torch.tensor([0.5, 2.0])
+    path = WaypointPath(1, 4, high)
+    actions, reached = path.decode(torch.tensor([[[2.0, 2.0]]]))
+    a = actions[0]
+    assert torch.all(a.abs() <= high + 1e-6)
+    # straight toward (2, 2): x is the bound that limits, y follows at the same rate
+    torch.testing.assert_close(a[0], torch.tensor([0.5, 0.5]))
+    torch.testing.assert_close(a.sum(0), torch.tensor([2.0, 2.0]))
+    assert int(reached[0]) == 1
+
+
+def test_unreached_points_are_cut_at_the_lookahead():
+    path = WaypointPath(2, 3, torch.tensor([1.0]))
+    actions, reached = path.decode(torch.tensor([[[5.0], [0.0]]]))
+    np.testing.assert_allclose(actions[0, :, 0].numpy(), [1, 1, 1])
+    assert int(reached[0]) == 0
+
+
+def test_shift_moves_points_to_the_new_position_and_drops_reached_ones():
+    path = WaypointPath(2, 8, torch.tensor([1.0, 1.0]))
+    plan = torch.tensor([[2.5, 0.0], [2.5, 3.0]])
+    shifted = path.shift(plan, 4)  # 2.5 to the right, then one up: first point reached
+    torch.testing.assert_close(shifted, torch.tensor([[0.0, 2.0], [0.0, 2.0]]))
+    # the shifted plan continues the old path exactly
+    full = path.decode(plan[None])[0][0]
+    rest = path.decode(shifted[None], steps=4)[0][0]
+    torch.testing.assert_close(rest, full[4:])
+
+
+def test_bounds_scale_with_reach():
+    path = WaypointPath(3, 10, torch.tensor([1.0, 2.0]), reach=4)
+    low, high = path.bounds()
+    torch.testing.assert_close(high, torch.tensor([4.0, 8.0]))
+    torch.testing.assert_close(low, -high)
+    assert WaypointPath(3, 10, torch.tensor([1.0])).bounds()[1].item() == 10.0
+    with pytest.raises(ValueError, match="waypoint_reach"):
+        WaypointPath(3, 10, torch.tensor([1.0]), reach=0)
+
+
+def _agent(**kw):
+    torch.manual_seed(0)
+    model = WorldModel(ModelConfig(width=8, latent_dim=16, predictor_hidden=32))
+    cfg = AgentConfig(horizon=4, waypoints=2, **kw)
+    planner = {"name": "cem", "num_samples": 32, "iterations": 2, "num_elites": 4}
+    return build_agent(model, planner, cfg, [-1, -1], [1, 1], seed=0)
+
+
+def _episode(agent, steps=8, seed=5):
+    env = envs.make("point_mass")
+    obs, _ = env.reset(seed=seed)
+    agent.reset(env.unwrapped.goal_observation(), seed=seed)
+    actions, inits = [], []
+    real = agent.planner.plan
+
+    def spy(objective, init_mean=None, generator=None, deadline_s=None):
+        inits.append(None if init_mean is None else init_mean.clone())
+        return real(objective, init_mean=init_mean, generator=generator, deadline_s=deadline_s)
+
+    agent.planner.plan = spy
+    for _ in range(steps):
+        a = agent.act(obs)
+        actions.append(a)
+        obs, *_ = env.step(a)
+    env.close()
+    return np.stack(actions), inits
+
+
+def test_agent_plans_waypoints_and_executes_their_path():
+    agent = _agent(replan_every=2)
+    assert agent.planner.horizon == 2  # W waypoints, not H actions
+    assert float(agent.planner.high_np[0]) == 4.0  # reach = the 4-step lookahead
+    actions, inits = _episode(agent)
+    assert actions.shape == (8, 2) and np.all(np.abs(actions) <= 1)
+    assert len(inits) == 4 and inits[0] is None
+    assert inits[1].shape == (2, 2)  # warm start: the shifted waypoints
+    again, _ = _episode(_agent(replan_every=2))
+    np.testing.assert_array_equal(actions, again)  # same seed, same actions
+
+
+def test_waypoints_refuse_asymmetric_bounds_and_icem():
+    model = WorldModel(ModelConfig(width=8, latent_dim=16, predictor_hidden=32))
+    cfg = AgentConfig(horizon=4, waypoints=2)
+    with pytest.raises(ValueError, match="symmetric about 0"):
+        build_agent(model, {"name": "cem"}, cfg, [0, 0], [1, 1])
+    with pytest.raises(ValueError, match="planner=icem"):
+        build_agent(model, {"name": "icem"}, cfg, [-1, -1], [1, 1])
+    with pytest.raises(ValueError, match="agent.waypoints=-1"):
+        AgentConfig(waypoints=-1)
