@@ -108,15 +108,13 @@ def build_policy(cfg: EvalConfig, env: Any, torch_threads: int | None = None):
         if cfg.handoff_steps:
             return _handoff(cfg, env, gcbc)
         return gcbc.reset, gcbc.act, None  # timed like the other baselines: per action
-    import planners
-
     if cfg.policy == "sim_mpc":
+        from agent.mpc import make_planner
         from agent.sim_mpc import SimMPC
 
-        planner = planners.make_from_config(
-            dict(cfg.planner), env.action_space.low, env.action_space.high, cfg.agent.horizon
-        )
-        sim = SimMPC(task, cfg.env.name, planner, cfg.agent, cfg.sim_cost)
+        space = env.action_space
+        planner, path = make_planner(cfg.planner, cfg.agent, space.low, space.high)
+        sim = SimMPC(task, cfg.env.name, planner, cfg.agent, cfg.sim_cost, path)
         return (lambda goal, seed: sim.reset(goal, seed)), sim.act, sim
     from agent import checkpoint, landmarks
 

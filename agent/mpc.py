@@ -123,22 +123,23 @@ def warm_start(plan: torch.Tensor | None, planner: Any, k: int) -> torch.Tensor 
     return torch.cat([plan[k:], plan[-1:].expand(k, -1)])
 
 
-def executed(plan: torch.Tensor, k: int, hold: int) -> list[np.ndarray]:
-    """The env-step actions to execute: the plan's first ``k``, each held ``hold`` steps."""
-    return [a for a in plan[:k].cpu().numpy().astype(np.float32) for _ in range(hold)]
+def env_actions(
+    plans: torch.Tensor, hold: int, path: WaypointPath | None = None, steps: int | None = None
+) -> torch.Tensor:
+    """Planned ``(N, H, A)`` -> env-step actions ``(N, T, A)``: each action held ``hold``
+    steps, or (``path``, agent.waypoints) the path of the planned waypoints; the first
+    ``steps`` of them (default all)."""
+    if path is not None:
+        return path.decode(plans, steps)[0]
+    actions = plans.repeat_interleave(hold, dim=1)
+    return actions if steps is None else actions[:, :steps]
 
 
-def build_agent(
-    model: WorldModel,
-    planner_cfg: Any,
-    cfg: AgentConfig,
-    low: Any,
-    high: Any,
-    seed: int = 0,
-    landmarks: Any = None,
-) -> MPCAgent:
-    """The MPC agent and its planner (a ``configs/planner`` mapping): over ``agent.horizon``
-    actions within ``[low, high]``, or with ``agent.waypoints=W`` over W waypoints."""
+def make_planner(
+    planner_cfg: Any, cfg: AgentConfig, low: Any, high: Any, frameskip: int = 1
+) -> tuple[Any, WaypointPath | None]:
+    """The planner (a ``configs/planner`` mapping) over ``agent.horizon`` actions within
+    ``[low, high]``, or with ``agent.waypoints=W`` over W waypoints, and then their path."""
     import planners
 
     options, horizon, path = dict(planner_cfg), cfg.horizon, None
@@ -155,10 +156,23 @@ def build_agent(
                 "agent.waypoints with planner=icem: its elites carried across replans are "
                 "shifted in time, not in space; use planner=cem, mppi, gd or random"
             )
-        steps = cfg.horizon * cfg.action_repeat * model.cfg.frameskip
+        steps = cfg.horizon * cfg.action_repeat * frameskip
         path = WaypointPath(cfg.waypoints, steps, torch.as_tensor(hi), cfg.waypoint_reach)
         (low, high), horizon = path.bounds(), cfg.waypoints
-    planner = planners.make_from_config(options, low, high, horizon)
+    return planners.make_from_config(options, low, high, horizon), path
+
+
+def build_agent(
+    model: WorldModel,
+    planner_cfg: Any,
+    cfg: AgentConfig,
+    low: Any,
+    high: Any,
+    seed: int = 0,
+    landmarks: Any = None,
+) -> MPCAgent:
+    """The MPC agent and its planner (``make_planner``)."""
+    planner, path = make_planner(planner_cfg, cfg, low, high, model.cfg.frameskip)
     return MPCAgent(model, planner, cfg, seed=seed, landmarks=landmarks, path=path)
 
 
@@ -275,13 +289,7 @@ class MPCAgent:
         return lambda plans: step_cost(self._env_actions(plans))  # (N, H, A) -> (N,)
 
     def _env_actions(self, plans: torch.Tensor, steps: int | None = None) -> torch.Tensor:
-        """Planned ``(N, H, A)`` (or waypoints ``(N, W, A)``) -> env-step actions ``(N, T,
-        A)``: each action held agent.action_repeat x model.frameskip steps, or the waypoints'
-        path; the first ``steps`` of them (default all)."""
-        if self.path is not None:
-            return self.path.decode(plans, steps)[0]
-        actions = plans.repeat_interleave(self._hold, dim=1)
-        return actions if steps is None else actions[:, :steps]
+        return env_actions(plans, self._hold, self.path, steps)
 
     def step_objective(self, z0: torch.Tensor, goal: torch.Tensor | None = None):
         """The same cost for env-step action sequences ``(N, H * action_repeat * frameskip,

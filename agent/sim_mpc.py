@@ -23,7 +23,8 @@ import numpy as np
 import torch
 
 import envs
-from agent.mpc import AgentConfig, executed, warm_start
+from agent.mpc import AgentConfig, env_actions, warm_start
+from agent.waypoints import WaypointPath
 
 SIM_COSTS = ("state", "task")
 
@@ -34,11 +35,18 @@ class SimMPC:
     imagined = None  # nothing imagined to show in the videos
 
     def __init__(
-        self, task: Any, task_name: str, planner: Any, cfg: AgentConfig, cost: str = "state"
+        self,
+        task: Any,
+        task_name: str,
+        planner: Any,
+        cfg: AgentConfig,
+        cost: str = "state",
+        path: WaypointPath | None = None,
     ) -> None:
         if cost not in SIM_COSTS:
             raise ValueError(f"sim_cost={cost!r} is unknown: choose one of {list(SIM_COSTS)}")
         self.task, self.planner, self.cfg, self.cost_kind = task, planner, cfg, cost
+        self.path = path  # agent.waypoints: the planner plans waypoints, as in MPCAgent
         self.sim = envs.make(task_name).unwrapped  # the twin the candidates run in
         self.sim.render_observations = False
         self.generator = torch.Generator().manual_seed(0)
@@ -64,19 +72,22 @@ class SimMPC:
         return float(np.linalg.norm(self.sim.state() - self.goal_state))
 
     def objective(self, start: np.ndarray):
-        sim, hold = self.sim, self.cfg.action_repeat
+        sim = self.sim
 
-        def cost(actions: torch.Tensor) -> torch.Tensor:  # (N, H, A) -> (N,)
-            out = torch.empty(actions.shape[0], dtype=torch.float32)
-            for n, plan in enumerate(actions.detach().cpu().numpy().astype(np.float64)):
+        def cost(plans: torch.Tensor) -> torch.Tensor:  # (N, H, A) -> (N,)
+            actions = self._env_actions(plans.detach()).cpu().numpy().astype(np.float64)
+            out = torch.empty(plans.shape[0], dtype=torch.float32)
+            for n, plan in enumerate(actions):
                 sim.set_physics_state(start)
                 for a in plan:
-                    for _ in range(hold):
-                        sim.step(a)
+                    sim.step(a)
                 out[n] = self._score()
             return out
 
         return cost
+
+    def _env_actions(self, plans: torch.Tensor, steps: int | None = None) -> torch.Tensor:
+        return env_actions(plans, self.cfg.action_repeat, self.path, steps)
 
     def act(self, obs: dict[str, np.ndarray]) -> np.ndarray:
         self.planned = not self.queue
@@ -86,12 +97,15 @@ class SimMPC:
 
     def _replan(self) -> None:
         t0 = time.perf_counter()
-        k = self.cfg.replan_every
+        k, hold = self.cfg.replan_every, self.cfg.action_repeat
+        if self.path is None:
+            init = warm_start(self.plan, self.planner, k)
+        else:
+            init = None if self.plan is None else self.path.shift(self.plan, k * hold)
         result = self.planner.plan(
-            self.objective(self.task.get_physics_state()),
-            init_mean=warm_start(self.plan, self.planner, k),
-            generator=self.generator,
+            self.objective(self.task.get_physics_state()), init_mean=init, generator=self.generator
         )
         self.plan = result.actions.detach()
-        self.queue = executed(self.plan, k, self.cfg.action_repeat)
+        first = self._env_actions(self.plan[None], k * hold)[0]
+        self.queue = list(first.cpu().numpy().astype(np.float32))
         self.last_plan_ms = (time.perf_counter() - t0) * 1000

@@ -72,3 +72,27 @@ def test_harness_runs_sim_mpc_and_refuses_an_unknown_cost(tmp_path):
     assert summary["plan_ms_p50"] > 0
     with pytest.raises(ValueError, match="sim_cost"):
         _sim_agent(cost="pixels")
+
+
+def test_waypoint_plans_are_scored_and_executed_as_their_path():
+    from agent.mpc import make_planner
+
+    env = envs.make("point_mass")
+    cfg = AgentConfig(horizon=6, replan_every=2, waypoints=2)
+    planner_cfg = {"name": "cem", "num_samples": 16, "iterations": 2, "num_elites": 4}
+    planner, path = make_planner(planner_cfg, cfg, [-1, -1], [1, 1])
+    agent = SimMPC(env.unwrapped, "point_mass", planner, cfg, "task", path)
+    obs, _ = env.reset(seed=4)
+    agent.reset(env.unwrapped.goal_observation(), seed=4)
+    points = torch.tensor([[[1.5, -2.0], [3.0, 1.0]]])
+    cost = agent.objective(env.unwrapped.get_physics_state())(points)
+    for a in path.decode(points)[0][0].numpy():  # 6 env steps along the path
+        env.step(a)
+    assert cost.item() == pytest.approx(env.unwrapped.distance_to_goal(), rel=1e-5)
+    obs, _ = env.reset(seed=4)
+    agent.reset(env.unwrapped.goal_observation(), seed=4)
+    first = [agent.act(obs) for _ in range(2)]  # replan_every=2: two env steps of the path
+    want = path.decode(agent.plan[None], 2)[0][0].numpy()
+    np.testing.assert_allclose(np.stack(first), want)
+    env.close()
+    agent.close()
