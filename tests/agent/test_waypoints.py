@@ -107,3 +107,31 @@ def test_waypoints_refuse_asymmetric_bounds_and_icem():
         build_agent(model, {"name": "icem"}, cfg, [-1, -1], [1, 1])
     with pytest.raises(ValueError, match="agent.waypoints=-1"):
         AgentConfig(waypoints=-1)
+
+
+def _detour_cost(actions):
+    """A point that moves by its actions from (0, 0) toward (0, 6), past a wall on y = 3
+    spanning x in [-4, 4]: final distance, plus 100 for each step that crosses the wall."""
+    pos = actions.cumsum(1)  # (N, T, 2)
+    prev = torch.cat([torch.zeros_like(pos[:, :1]), pos[:, :-1]], 1)
+    crosses = (prev[..., 1] < 3) & (pos[..., 1] >= 3)
+    x_at = prev[..., 0] + (pos[..., 0] - prev[..., 0]) * (3 - prev[..., 1]) / (
+        pos[..., 1] - prev[..., 1]
+    ).clamp_min(1e-9)
+    hit = crosses & (x_at.abs() <= 4)
+    return (pos[:, -1] - torch.tensor([0.0, 6.0])).norm(dim=-1) + 100 * hit.sum(1)
+
+
+def test_waypoints_find_a_detour_around_a_wall():
+    import planners
+
+    path = WaypointPath(3, 16, torch.tensor([1.0, 1.0]))
+    low, high = path.bounds()
+    planner = planners.make("cem", low, high, horizon=3, num_samples=256, iterations=6)
+    result = planner.plan(
+        lambda p: _detour_cost(path.decode(p)[0]), generator=torch.Generator().manual_seed(0)
+    )
+    cost = _detour_cost(path.decode(result.actions[None])[0])
+    # around the wall's end and near the goal (seeds 0-7: 0.11-0.71); a plan that stays below
+    # the wall ends 3 away, as CEM over the 16 raw actions does here (3.00-3.06, seeds 0-4)
+    assert cost.item() < 1.0
