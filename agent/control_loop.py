@@ -6,7 +6,8 @@ the observation and the applied action. What happens when something goes wrong:
 
 - observation older than ``stale_obs_s`` or non-finite: no planning on it, hold;
 - planner late (its action's target time passed): the action is dropped and the previous
-  plan, shifted by one step, is used; when that is used up, hold (the planner's own
+  plan's next env-step actions are used (``MPCAgent.upcoming``; a policy without it: its
+  ``plan``, shifted by one step); when they are used up, hold (the planner's own
   ``deadline_s`` already returns its best plan so far for mildly late plans);
 - the safety layer rejects the action (NaN or inf): hold;
 - ``max_consecutive_faults`` such ticks in a row, a robot that reports anything but ``ok``,
@@ -235,9 +236,13 @@ class ControlLoop:
                 t0 = self.clock()
                 fresh = np.asarray(self.policy.act(obs), np.float32)
                 plan_ms = (self.clock() - t0) * 1000
-                new_plan = getattr(self.policy, "plan", None)
+                # the fallback: the policy's next env-step actions (MPCAgent.upcoming), or
+                # else its plan (one action per step, the first one just returned)
+                new_plan, start = getattr(self.policy, "upcoming", None), 0
+                if new_plan is None:
+                    new_plan, start = getattr(self.policy, "plan", None), 1
                 if self.clock() <= t_target:
-                    action, source, plan_i = fresh, "plan", 1
+                    action, source, plan_i = fresh, "plan", start
                     plan = None if new_plan is None else _as_numpy(new_plan)
                 else:
                     why = f"planner took {plan_ms:.0f} ms, past the {period * 1000:.0f} ms tick"

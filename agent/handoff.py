@@ -42,6 +42,11 @@ class Handoff:
         """The planner's latest plan once it acts (the control loop's fallback), else None."""
         return getattr(self.then, "plan", None) if self.planning else None
 
+    @property
+    def upcoming(self) -> Any:
+        """The planner's next env-step actions once it acts (the control loop's fallback)."""
+        return getattr(self.then, "upcoming", None) if self.planning else None
+
     def reset(self, goal: dict[str, np.ndarray], seed: int | None = None) -> None:
         self.t = 0
         self.first.reset(goal)

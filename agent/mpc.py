@@ -275,6 +275,7 @@ class MPCAgent:
         self.goal_proprio = None if gp is None else torch.as_tensor(gp, device=self.device).float()
         self.plan: torch.Tensor | None = None  # (H, A) warm start
         self.queue: list[np.ndarray] = []
+        self.acted = 0  # env-step actions act() returned from the current plan
         self.history: list[torch.Tensor] = []  # latents of the last K env steps (K > 1)
         if seed is not None:
             self.generator.manual_seed(seed)
@@ -327,7 +328,19 @@ class MPCAgent:
             self.history = [*(self.history or [z] * k)[1:], z]
         if self.planned:
             self._replan(obs)
+            self.acted = 0
+        self.acted += 1
         return self.queue.pop(0)
+
+    @property
+    def upcoming(self) -> np.ndarray | None:
+        """The env-step actions the current plan holds after those ``act`` returned, ``(T,
+        A)`` (None before the first plan): what the real-time loop executes when a new plan
+        comes too late. Unlike ``plan`` (planned actions or waypoints), one row per env step."""
+        if self.plan is None:
+            return None
+        steps = self._env_actions(self.plan[None])[0, self.acted :]
+        return steps.cpu().numpy().astype(np.float32)
 
     def _replan(self, obs: dict[str, np.ndarray]) -> None:
         t0 = time.perf_counter()

@@ -135,3 +135,24 @@ def test_waypoints_find_a_detour_around_a_wall():
     # around the wall's end and near the goal (seeds 0-7: 0.11-0.71); a plan that stays below
     # the wall ends 3 away, as CEM over the 16 raw actions does here (3.00-3.06, seeds 0-4)
     assert cost.item() < 1.0
+
+
+@pytest.mark.parametrize("waypoints", [0, 2])
+def test_upcoming_are_the_next_env_step_actions(waypoints):
+    torch.manual_seed(0)
+    model = WorldModel(ModelConfig(width=8, latent_dim=16, predictor_hidden=32))
+    cfg = AgentConfig(horizon=4, replan_every=3, action_repeat=2, waypoints=waypoints)
+    planner = {"name": "cem", "num_samples": 16, "iterations": 2, "num_elites": 4}
+    agent = build_agent(model, planner, cfg, [-1, -1], [1, 1], seed=0)
+    env = envs.make("point_mass")
+    obs, _ = env.reset(seed=2)
+    agent.reset(env.unwrapped.goal_observation(), seed=2)
+    assert agent.upcoming is None
+    first = agent.act(obs)
+    upcoming = agent.upcoming
+    assert upcoming.shape == (4 * 2 - 1, 2) and np.all(np.abs(upcoming) <= 1)
+    for want in upcoming[:5]:  # replan_every 3 x hold 2: the next five come from this plan
+        np.testing.assert_array_equal(agent.act(obs), want)
+    assert not agent.planned
+    assert first.shape == (2,)
+    env.close()

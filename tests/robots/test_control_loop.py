@@ -11,7 +11,7 @@ import time
 
 import numpy as np
 
-from agent.control_loop import ControlLoop, LoopConfig
+from agent.control_loop import SOURCES, ControlLoop, LoopConfig
 from agent.dataset import Dataset
 from envs.robots import RobotState, SafeRobot
 from envs.robots.bridge import BridgeClient
@@ -129,3 +129,29 @@ def test_dropped_connection_over_the_bridge(tmp_path):
     assert client.status().state is RobotState.DISCONNECTED
     assert robot.stops >= 1  # the server stopped the arm on its way out
     assert meta["transitions"] >= 1
+
+
+class WaypointStub(StubPolicy):
+    """Exposes waypoints as ``plan`` (not actions) and its next actions as ``upcoming``."""
+
+    def act(self, obs):
+        action = super().act(obs)
+        self.plan = np.full((3, 4), 12.0, np.float32)  # waypoints, far out of action bounds
+        self.upcoming = np.stack([np.full(4, 0.1 * (i + 1), np.float32) for i in range(4)])
+        return action
+
+
+def test_late_plans_fall_back_to_upcoming_actions_not_to_waypoints(tmp_path):
+    policy = WaypointStub()
+
+    def slow_after_first(n):
+        policy.delay_s = 0.0 if n == 1 else 0.08  # 80 ms > the 50 ms tick
+
+    policy.on_step = slow_after_first
+    arm, result, meta = run(tmp_path, policy, steps=8, max_consecutive_faults=6)
+    assert result.sources["plan"] == 1 and result.sources["shifted"] == 4
+    source = np.load(tmp_path / "run" / "control.npz")["source"]
+    shifted = source == SOURCES.index("shifted")
+    actions = next(Dataset(tmp_path / "run").iter_episodes())["actions"]
+    applied = np.asarray(actions)[shifted[: len(actions)]]
+    np.testing.assert_allclose(applied[:, 0], [0.1, 0.2, 0.3, 0.4], atol=1e-6)
