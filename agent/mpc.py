@@ -112,12 +112,21 @@ def horizon_weights(kind: str, h: int) -> torch.Tensor | None:
     return w / w.sum()
 
 
-def warm_start(plan: torch.Tensor | None, planner: Any, k: int) -> torch.Tensor | None:
+def warm_start(
+    plan: torch.Tensor | None,
+    planner: Any,
+    k: int,
+    path: WaypointPath | None = None,
+    hold: int = 1,
+) -> torch.Tensor | None:
     """The previous plan (H, A) shifted by the ``k`` executed actions, tail padded with its
     last action (None before the first plan); planners that keep state (iCEM's elites) shift
-    too."""
+    too. With ``path`` (agent.waypoints) the waypoints shift by the ``k x hold`` executed env
+    steps instead (``WaypointPath.shift``)."""
     if plan is None:
         return None
+    if path is not None:
+        return path.shift(plan, k * hold)
     if hasattr(planner, "shift"):
         planner.shift(k)
     return torch.cat([plan[k:], plan[-1:].expand(k, -1)])
@@ -273,7 +282,7 @@ class MPCAgent:
             )
         self.z_goal = self._encode(goal)[0]  # (*latent)
         self.goal_proprio = None if gp is None else torch.as_tensor(gp, device=self.device).float()
-        self.plan: torch.Tensor | None = None  # (H, A) warm start
+        self.plan: torch.Tensor | None = None  # (H, A) warm start; (W, A) waypoints
         self.queue: list[np.ndarray] = []
         self.acted = 0  # env-step actions act() returned from the current plan
         self.history: list[torch.Tensor] = []  # latents of the last K env steps (K > 1)
@@ -351,10 +360,7 @@ class MPCAgent:
             with torch.no_grad():
                 z0 = self._encode(obs)  # (1, *latent) = K=1 history
         r = self._hold
-        if self.path is None:
-            init = warm_start(self.plan, self.planner, k)
-        else:
-            init = None if self.plan is None else self.path.shift(self.plan, k * r)
+        init = warm_start(self.plan, self.planner, k, self.path, r)
         goal = None
         if self.landmarks is not None:
             with torch.no_grad():

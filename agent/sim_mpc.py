@@ -98,10 +98,7 @@ class SimMPC:
     def _replan(self) -> None:
         t0 = time.perf_counter()
         k, hold = self.cfg.replan_every, self.cfg.action_repeat
-        if self.path is None:
-            init = warm_start(self.plan, self.planner, k)
-        else:
-            init = None if self.plan is None else self.path.shift(self.plan, k * hold)
+        init = warm_start(self.plan, self.planner, k, self.path, hold)
         result = self.planner.plan(
             self.objective(self.task.get_physics_state()), init_mean=init, generator=self.generator
         )
