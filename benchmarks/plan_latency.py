@@ -1,14 +1,16 @@
 """MPC planning latency per step with a shipped checkpoint, alone on the machine.
 
     python benchmarks/plan_latency.py [--task point_mass] [--planners cem_fast,cem] [--steps 60]
-        [--precisions float32,bfloat16]
+        [--precisions float32,bfloat16] [--waypoints 0,3] [--checkpoint <path>]
 
 Runs the agent on real observations of the task (held-out seeds) and times each replan
 (encode + plan + imagined rollout for the video): median and p95 in ms, per planner config
 from ``configs/planner/``. Evaluation runs report latency too, but with parallel workers
 sharing the cores; this is the number to compare with the 25 ms target. ``--precisions``
 times each planner with the agent's rollouts in each precision (``agent.precision``), in one
-run, so their ratio is measured under the same conditions.
+run, so their ratio is measured under the same conditions; ``--waypoints`` likewise times
+raw action plans (0) against plans of W waypoints (``agent.waypoints``: the path decoding is
+the difference, planner dimensions aside).
 """
 
 from __future__ import annotations
@@ -26,21 +28,27 @@ import torch  # noqa: E402
 import yaml  # noqa: E402
 
 import envs  # noqa: E402
-import planners  # noqa: E402
 from agent import checkpoint  # noqa: E402
-from agent.mpc import AgentConfig, MPCAgent  # noqa: E402
+from agent.mpc import AgentConfig, build_agent  # noqa: E402
 
 CONFIGS = Path(__file__).resolve().parents[1] / "configs" / "planner"
 
 
 def measure(
-    task: str, planner_cfg: str, steps: int, horizon: int, precision: str = "float32"
+    task: str,
+    planner_cfg: str,
+    steps: int,
+    horizon: int,
+    precision: str = "float32",
+    waypoints: int = 0,
+    ckpt: str | None = None,
 ) -> dict[str, float]:
-    model, _ = checkpoint.load(f"checkpoints/{task}.safetensors")
+    model, _ = checkpoint.load(ckpt or f"checkpoints/{task}.safetensors", expect={"task": task})
     env = envs.make(task)
     cfg = yaml.safe_load((CONFIGS / f"{planner_cfg}.yaml").read_text())
-    planner = planners.make_from_config(cfg, env.action_space.low, env.action_space.high, horizon)
-    agent = MPCAgent(model, planner, AgentConfig(horizon=horizon, precision=precision))
+    agent_cfg = AgentConfig(horizon=horizon, precision=precision, waypoints=waypoints)
+    space = env.action_space
+    agent = build_agent(model, cfg, agent_cfg, space.low, space.high)
     times, seed = [], 100_000
     obs, _ = env.reset(seed=seed)
     agent.reset(env.unwrapped.goal_observation(), seed=seed)
@@ -66,13 +74,18 @@ def main() -> None:
     p.add_argument("--horizon", type=int, default=5)
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--precisions", default="float32", help="agent.precision values to time")
+    p.add_argument("--waypoints", default="0", help="agent.waypoints values (0 = raw actions)")
+    p.add_argument("--checkpoint", default=None, help="default: checkpoints/<task>.safetensors")
     p.add_argument("--out", default=None)
     a = p.parse_args()
     torch.set_num_threads(a.threads)
     rows = {
-        f"{name} {precision}": measure(a.task, name, a.steps, a.horizon, precision)
+        f"{name} {precision}" + (f" waypoints={w}" if w != "0" else ""): measure(
+            a.task, name, a.steps, a.horizon, precision, int(w), a.checkpoint
+        )
         for name in a.planners.split(",")
         for precision in a.precisions.split(",")
+        for w in a.waypoints.split(",")
     }
     print(
         f"| planner config, precision ({a.task}, H={a.horizon}, {a.threads} threads) "
