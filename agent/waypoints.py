@@ -42,24 +42,30 @@ class WaypointPath:
 
     def decode(self, params: Tensor, steps: int | None = None) -> tuple[Tensor, Tensor]:
         """``params (N, W, A)`` -> actions ``(N, steps, A)`` and how many waypoints each path
-        has reached by then, ``(N,)`` long."""
+        has reached by then, ``(N,)`` long.
+
+        Segment j (from point j-1, the first from 0, to point j) is ``m_j`` full steps long
+        (its largest coordinate over that coordinate's bound): ``ceil(m_j)`` env steps (at
+        least 1), full ones along it and a shorter last one that lands on the point. Computed
+        for all steps at once (no loop over time): the planner calls this for every sample."""
         n, w, a = params.shape
         steps = self.steps if steps is None else steps
         high = self.high.to(device=params.device, dtype=params.dtype)
-        pos = params.new_zeros(n, a)
-        j = torch.zeros(n, dtype=torch.long, device=params.device)
-        rows = torch.arange(n, device=params.device)
-        out = []
-        for _ in range(steps):
-            target = params[rows, j.clamp(max=w - 1)]  # (N, A)
-            delta = target - pos
-            # largest scale <= 1 that keeps every coordinate within its bound: direction kept
-            scale = (high / delta.abs().clamp_min(1e-9)).amin(-1, keepdim=True).clamp(max=1.0)
-            step = torch.where((j < w)[:, None], delta * scale, torch.zeros_like(delta))
-            pos = pos + step
-            out.append(step)
-            j = j + ((j < w) & (scale[:, 0] >= 1.0)).long()  # landed on the point
-        return torch.stack(out, dim=1), j
+        start = torch.cat([params.new_zeros(n, 1, a), params[:, :-1]], 1)  # (N, W, A)
+        seg = params - start  # (N, W, A)
+        m = (seg.abs() / high).amax(-1)  # (N, W) full steps per segment
+        count = m.ceil().clamp_min(1)  # (N, W) env steps per segment
+        end = count.cumsum(1)  # (N, W) env step at which each point is reached
+        t = torch.arange(steps, device=params.device, dtype=params.dtype)  # (T,)
+        j = (t[None, :, None] >= end[:, None, :]).sum(-1)  # (N, T) segment of each step
+        jc = j.clamp(max=w - 1)
+        k = t[None] - (end - count).gather(1, jc)  # (N, T) step within the segment
+        m_j = m.gather(1, jc)  # (N, T)
+        frac = torch.where(m_j > 0, (m_j - k).clamp(max=1.0) / m_j.clamp_min(1e-12), 0.0)
+        frac = torch.where(j < w, frac, 0.0)  # after the last point: hold still
+        seg_j = seg.gather(1, jc[..., None].expand(n, steps, a))  # (N, T, A)
+        reached = (end <= steps).sum(-1)  # (N,)
+        return seg_j * frac[..., None], reached
 
     def shift(self, params: Tensor, k: int) -> Tensor:
         """The plan ``(W, A)`` after its first ``k`` env steps were executed: points relative to

@@ -156,3 +156,31 @@ def test_upcoming_are_the_next_env_step_actions(waypoints):
     assert not agent.planned
     assert first.shape == (2,)
     env.close()
+
+
+def _decode_step_by_step(params, steps, high):
+    """The path as a loop over env steps: toward the current point at most one full action
+    (direction kept), the next point once it lands; the reference for the batched decode."""
+    n, w, _ = params.shape
+    pos, j, out = torch.zeros(n, params.shape[-1]), torch.zeros(n, dtype=torch.long), []
+    for _ in range(steps):
+        delta = params[torch.arange(n), j.clamp(max=w - 1)] - pos
+        scale = (high / delta.abs().clamp_min(1e-12)).amin(-1, keepdim=True).clamp(max=1.0)
+        step = torch.where((j < w)[:, None], delta * scale, 0.0)
+        pos, out = pos + step, [*out, step]
+        j = j + ((j < w) & (scale[:, 0] >= 1.0)).long()
+    return torch.stack(out, 1), j
+
+
+def test_batched_decode_matches_the_step_by_step_path():
+    gen = torch.Generator().manual_seed(0)
+    high = torch.tensor([1.0, 0.5, 2.0])
+    params = (torch.rand(64, 3, 3, generator=gen, dtype=torch.float64) - 0.5) * 12
+    params[0, 1] = params[0, 0]  # a repeated point: one still step
+    params[1, 0] = 0.0  # a first point where the robot is
+    path = WaypointPath(3, 20, high.double())
+    for steps in (1, 7, 20):
+        got, got_j = path.decode(params, steps)
+        want, want_j = _decode_step_by_step(params, steps, high.double())
+        torch.testing.assert_close(got, want)
+        torch.testing.assert_close(got_j, want_j)
