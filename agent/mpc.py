@@ -66,6 +66,9 @@ class AgentConfig:
     #: bound of each waypoint coordinate, in full-action steps from the robot (None = the
     #: lookahead in env steps)
     waypoint_reach: float | None = None
+    #: action dimensions that are absolute commands, not displacements (e.g. [3] for the arm's
+    #: gripper): each waypoint carries one, held while moving to it
+    waypoint_absolute_dims: tuple[int, ...] | None = None
 
     def __post_init__(self) -> None:
         if self.horizon < 1 or not 1 <= self.replan_every <= self.horizon:
@@ -75,6 +78,9 @@ class AgentConfig:
             )
         if self.subgoal_proprio_dims is not None:  # a YAML list -> a tuple (frozen, hashable)
             object.__setattr__(self, "subgoal_proprio_dims", tuple(self.subgoal_proprio_dims))
+        if self.waypoint_absolute_dims is not None:
+            dims = tuple(self.waypoint_absolute_dims)
+            object.__setattr__(self, "waypoint_absolute_dims", dims)
         for name in ("proprio_part_weight", "subgoal_image_weight", "subgoal_proprio_weight"):
             if (getattr(self, name) or 0) < 0:
                 raise ValueError(f"agent.{name}={getattr(self, name)}: use a number >= 0")
@@ -154,11 +160,13 @@ def make_planner(
     options, horizon, path = dict(planner_cfg), cfg.horizon, None
     if cfg.waypoints:
         lo, hi = np.asarray(low, np.float32), np.asarray(high, np.float32)
-        if not np.allclose(lo, -hi):
+        absolute = cfg.waypoint_absolute_dims or ()
+        moves = [d for d in range(len(hi)) if d not in absolute]
+        if not np.allclose(lo[moves], -hi[moves]):
             raise ValueError(
                 f"agent.waypoints={cfg.waypoints} needs action bounds symmetric about 0 "
                 f"(displacements), this task's are {lo.tolist()}..{hi.tolist()}: use "
-                "agent.waypoints=0"
+                "agent.waypoints=0, or list absolute commands in agent.waypoint_absolute_dims"
             )
         if options.get("name") == "icem":
             raise ValueError(
@@ -166,7 +174,14 @@ def make_planner(
                 "shifted in time, not in space; use planner=cem, mppi, gd or random"
             )
         steps = cfg.horizon * cfg.action_repeat * frameskip
-        path = WaypointPath(cfg.waypoints, steps, torch.as_tensor(hi), cfg.waypoint_reach)
+        path = WaypointPath(
+            cfg.waypoints,
+            steps,
+            torch.as_tensor(hi),
+            cfg.waypoint_reach,
+            absolute,
+            torch.as_tensor(lo),
+        )
         (low, high), horizon = path.bounds(), cfg.waypoints
     return planners.make_from_config(options, low, high, horizon), path
 

@@ -10,11 +10,18 @@ shortened to land on the point), then holds still; it lasts ``steps`` env steps,
 lookahead cannot reach are cut short. The planner's contract is unchanged: it plans a (W, A)
 "action" sequence within ``[-reach * high, reach * high]``.
 
+Action dimensions that are absolute commands, not displacements (an arm's gripper opening),
+are listed in ``absolute`` (``agent.waypoint_absolute_dims``): each waypoint carries a value
+for them, within the action bounds, held while the path moves to that point (the last one's
+after it).
+
 Warm start (``shift``): after k executed env steps the points move by the executed
 displacement, and those already reached drop out (the last point is repeated at the end).
 """
 
 from __future__ import annotations
+
+from collections.abc import Sequence
 
 import torch
 from torch import Tensor
@@ -23,22 +30,44 @@ from torch import Tensor
 class WaypointPath:
     """Decode ``(N, W, A)`` waypoints into ``(N, steps, A)`` env-step actions."""
 
-    def __init__(self, points: int, steps: int, high: Tensor, reach: float | None = None) -> None:
+    def __init__(
+        self,
+        points: int,
+        steps: int,
+        high: Tensor,
+        reach: float | None = None,
+        absolute: Sequence[int] = (),
+        low: Tensor | None = None,
+    ) -> None:
         high = torch.as_tensor(high, dtype=torch.float32).flatten()
+        low = -high if low is None else torch.as_tensor(low, dtype=torch.float32).flatten()
         if points < 1 or steps < 1:
             raise ValueError(f"waypoints={points}, steps={steps}: need both >= 1")
-        if not bool((high > 0).all()):
+        a = high.numel()
+        if not all(0 <= d < a for d in absolute):
+            raise ValueError(
+                f"agent.waypoint_absolute_dims={list(absolute)}: this task's actions have {a} "
+                f"dimensions, use indices 0..{a - 1}"
+            )
+        #: True for displacement dimensions (the path), False for absolute commands (held)
+        self.moves = torch.ones(a, dtype=torch.bool)
+        self.moves[list(absolute)] = False
+        if not bool(self.moves.any()):
+            raise ValueError("agent.waypoint_absolute_dims lists every action dimension: no path")
+        if not bool((high[self.moves] > 0).all()):
             raise ValueError(
                 f"agent.waypoints needs action bounds symmetric about 0 (high > 0), got {high}"
             )
-        self.points, self.steps, self.high = points, steps, high
+        self.points, self.steps, self.high, self.low = points, steps, high, low
         self.reach = float(steps if reach is None else reach)  #: in full-action steps
         if self.reach <= 0:
             raise ValueError(f"agent.waypoint_reach={reach}: use a number > 0 (or null)")
 
     def bounds(self) -> tuple[Tensor, Tensor]:
-        """The planner's bounds per waypoint coordinate, (A,) each."""
-        return -self.reach * self.high, self.reach * self.high
+        """The planner's bounds per waypoint coordinate, (A,) each: +-reach x the action bound
+        for displacements, the action bounds for absolute commands."""
+        far = self.reach * self.high
+        return torch.where(self.moves, -far, self.low), torch.where(self.moves, far, self.high)
 
     def decode(self, params: Tensor, steps: int | None = None) -> tuple[Tensor, Tensor]:
         """``params (N, W, A)`` -> actions ``(N, steps, A)`` and how many waypoints each path
@@ -51,9 +80,10 @@ class WaypointPath:
         n, w, a = params.shape
         steps = self.steps if steps is None else steps
         high = self.high.to(device=params.device, dtype=params.dtype)
+        moves = self.moves.to(params.device)
         start = torch.cat([params.new_zeros(n, 1, a), params[:, :-1]], 1)  # (N, W, A)
         seg = params - start  # (N, W, A)
-        m = (seg.abs() / high).amax(-1)  # (N, W) full steps per segment
+        m = (seg.abs() / high)[..., moves].amax(-1)  # (N, W) full steps per segment
         count = m.ceil().clamp_min(1)  # (N, W) env steps per segment
         end = count.cumsum(1)  # (N, W) env step at which each point is reached
         t = torch.arange(steps, device=params.device, dtype=params.dtype)  # (T,)
@@ -63,14 +93,16 @@ class WaypointPath:
         m_j = m.gather(1, jc)  # (N, T)
         frac = torch.where(m_j > 0, (m_j - k).clamp(max=1.0) / m_j.clamp_min(1e-12), 0.0)
         frac = torch.where(j < w, frac, 0.0)  # after the last point: hold still
-        seg_j = seg.gather(1, jc[..., None].expand(n, steps, a))  # (N, T, A)
+        idx = jc[..., None].expand(n, steps, a)
+        path = seg.gather(1, idx) * frac[..., None]  # (N, T, A)
+        held = params.gather(1, idx)  # absolute commands: the current (or last) point's
         reached = (end <= steps).sum(-1)  # (N,)
-        return seg_j * frac[..., None], reached
+        return torch.where(moves, path, held), reached
 
     def shift(self, params: Tensor, k: int) -> Tensor:
         """The plan ``(W, A)`` after its first ``k`` env steps were executed: points relative to
         the new position, reached ones dropped (the last repeated in their place)."""
         actions, reached = self.decode(params[None], steps=k)
-        moved = params - actions[0].sum(0)  # (W, A)
+        moved = params - torch.where(self.moves.to(params.device), actions[0].sum(0), 0.0)
         r = int(reached[0].clamp(max=self.points - 1))
         return torch.cat([moved[r:], moved[-1:].expand(r, -1)])

@@ -184,3 +184,32 @@ def test_batched_decode_matches_the_step_by_step_path():
         want, want_j = _decode_step_by_step(params, steps, high.double())
         torch.testing.assert_close(got, want)
         torch.testing.assert_close(got_j, want_j)
+
+
+def test_absolute_dims_are_held_per_waypoint_not_integrated():
+    # (dx, grip): grip in [0, 1] is a command, each waypoint carries one
+    path = WaypointPath(2, 6, torch.tensor([1.0, 1.0]), absolute=[1], low=torch.tensor([-1.0, 0]))
+    low, high = path.bounds()
+    torch.testing.assert_close(low, torch.tensor([-6.0, 0.0]))
+    torch.testing.assert_close(high, torch.tensor([6.0, 1.0]))
+    points = torch.tensor([[[2.0, 0.9], [3.0, 0.1]]])
+    actions, reached = path.decode(points)
+    # two steps to x = 2 with grip 0.9, one to x = 3 with grip 0.1, then hold with grip 0.1
+    np.testing.assert_allclose(actions[0, :, 0].numpy(), [1, 1, 1, 0, 0, 0])
+    np.testing.assert_allclose(actions[0, :, 1].numpy(), [0.9, 0.9, 0.1, 0.1, 0.1, 0.1])
+    assert int(reached[0]) == 2
+    shifted = path.shift(points[0], 1)  # moved one step along x; the grips stay commands
+    torch.testing.assert_close(shifted, torch.tensor([[1.0, 0.9], [2.0, 0.1]]))
+    with pytest.raises(ValueError, match="waypoint_absolute_dims=\\[2\\]"):
+        WaypointPath(2, 6, torch.tensor([1.0, 1.0]), absolute=[2])
+
+
+def test_absolute_dims_may_have_asymmetric_bounds():
+    model = WorldModel(ModelConfig(width=8, latent_dim=16, predictor_hidden=32))
+    planner = {"name": "cem", "num_samples": 8, "iterations": 1, "num_elites": 2}
+    cfg = AgentConfig(horizon=4, waypoints=2, waypoint_absolute_dims=[1])
+    agent = build_agent(model, planner, cfg, [-1, 0], [1, 1])
+    np.testing.assert_allclose(agent.planner.low_np, [-4, 0])
+    np.testing.assert_allclose(agent.planner.high_np, [4, 1])
+    with pytest.raises(ValueError, match="waypoint_absolute_dims"):
+        build_agent(model, planner, AgentConfig(horizon=4, waypoints=2), [-1, 0], [1, 1])
