@@ -159,15 +159,6 @@ def make_planner(
 
     options, horizon, path = dict(planner_cfg), cfg.horizon, None
     if cfg.waypoints:
-        lo, hi = np.asarray(low, np.float32), np.asarray(high, np.float32)
-        absolute = cfg.waypoint_absolute_dims or ()
-        moves = [d for d in range(len(hi)) if d not in absolute]
-        if not np.allclose(lo[moves], -hi[moves]):
-            raise ValueError(
-                f"agent.waypoints={cfg.waypoints} needs action bounds symmetric about 0 "
-                f"(displacements), this task's are {lo.tolist()}..{hi.tolist()}: use "
-                "agent.waypoints=0, or list absolute commands in agent.waypoint_absolute_dims"
-            )
         if options.get("name") == "icem":
             raise ValueError(
                 "agent.waypoints with planner=icem: its elites carried across replans are "
@@ -177,10 +168,10 @@ def make_planner(
         path = WaypointPath(
             cfg.waypoints,
             steps,
-            torch.as_tensor(hi),
+            torch.as_tensor(np.asarray(high, np.float32)),
             cfg.waypoint_reach,
-            absolute,
-            torch.as_tensor(lo),
+            cfg.waypoint_absolute_dims or (),
+            torch.as_tensor(np.asarray(low, np.float32)),
         )
         (low, high), horizon = path.bounds(), cfg.waypoints
     return planners.make_from_config(options, low, high, horizon), path

@@ -54,9 +54,12 @@ class WaypointPath:
         self.moves[list(absolute)] = False
         if not bool(self.moves.any()):
             raise ValueError("agent.waypoint_absolute_dims lists every action dimension: no path")
-        if not bool((high[self.moves] > 0).all()):
+        lo, hi = low[self.moves], high[self.moves]
+        if not (bool((hi > 0).all()) and torch.allclose(lo, -hi)):
             raise ValueError(
-                f"agent.waypoints needs action bounds symmetric about 0 (high > 0), got {high}"
+                f"agent.waypoints={points} needs action bounds symmetric about 0 "
+                f"(displacements), this task's are {low.tolist()}..{high.tolist()}: use "
+                "agent.waypoints=0, or list absolute commands in agent.waypoint_absolute_dims"
             )
         self.points, self.steps, self.high, self.low = points, steps, high, low
         self.reach = float(steps if reach is None else reach)  #: in full-action steps
