@@ -290,7 +290,7 @@ class MPCAgent:
         self.goal_proprio = None if gp is None else torch.as_tensor(gp, device=self.device).float()
         self.plan: torch.Tensor | None = None  # (H, A) warm start; (W, A) waypoints
         self.queue: list[np.ndarray] = []
-        self.acted = 0  # env-step actions act() returned from the current plan
+        self.steps: np.ndarray | None = None  # (T, A) env-step actions of the current plan
         self.history: list[torch.Tensor] = []  # latents of the last K env steps (K > 1)
         if seed is not None:
             self.generator.manual_seed(seed)
@@ -343,8 +343,6 @@ class MPCAgent:
             self.history = [*(self.history or [z] * k)[1:], z]
         if self.planned:
             self._replan(obs)
-            self.acted = 0
-        self.acted += 1
         return self.queue.pop(0)
 
     @property
@@ -352,10 +350,10 @@ class MPCAgent:
         """The env-step actions the current plan holds after those ``act`` returned, ``(T,
         A)`` (None before the first plan): what the real-time loop executes when a new plan
         comes too late. Unlike ``plan`` (planned actions or waypoints), one row per env step."""
-        if self.plan is None:
+        if self.steps is None:
             return None
-        steps = self._env_actions(self.plan[None])[0, self.acted :]
-        return steps.cpu().numpy().astype(np.float32)
+        executed = self.cfg.replan_every * self._hold - len(self.queue)
+        return self.steps[executed:].copy()
 
     def _replan(self, obs: dict[str, np.ndarray]) -> None:
         t0 = time.perf_counter()
@@ -388,8 +386,9 @@ class MPCAgent:
                 deadline_s=deadline,
             )
         self.plan = result.actions.detach()
+        steps = self._env_actions(self.plan[None])  # (1, T, A), decoded once per plan
         with torch.no_grad():
-            self.imagined = self.model.rollout(z0, self._env_actions(self.plan[None]))[0]
-        first = self._env_actions(self.plan[None], k * r)[0]  # (k * r, A)
-        self.queue = list(first.cpu().numpy().astype(np.float32))
+            self.imagined = self.model.rollout(z0, steps)[0]
+        self.steps = steps[0].cpu().numpy().astype(np.float32)
+        self.queue = list(self.steps[: k * r].copy())  # the first k x r, executed next
         self.last_plan_ms = (time.perf_counter() - t0) * 1000
