@@ -14,7 +14,14 @@ from tqdm import tqdm
 
 import envs
 from agent import dataset as ds
-from agent.policies import LEARNED, LEARNED_NOISE, NOISY, make_policy, policy_choices
+from agent.policies import (
+    LEARNED,
+    LEARNED_NOISE,
+    NOISY,
+    ORACLE_DRIVEN,
+    make_policy,
+    policy_choices,
+)
 from envs.config import EnvConfig
 
 
@@ -37,6 +44,9 @@ class CollectConfig:
     policy_sigma: float | None = None
     #: ... and the chance of a uniform action instead (None: gcbc 0.1, noisy_oracle 0.2)
     policy_eps: float | None = None
+    #: also record the task oracle's action at every step (``expert_actions``): labels for
+    #: DAgger, whose data the acting policy (e.g. ``policy=gcbc``) visits and the oracle labels
+    expert_labels: bool = False
 
     def __post_init__(self) -> None:
         if self.episodes < 1:
@@ -61,6 +71,13 @@ class CollectConfig:
                 f"policy_sigma / policy_eps set with policy={self.policy}: they apply to "
                 f"{' or '.join(NOISY)} only; drop them or choose one of those policies"
             )
+        acting_oracles = sorted(set(choices) & set(ORACLE_DRIVEN))
+        if self.expert_labels and acting_oracles:
+            raise ValueError(
+                f"expert_labels=true with policy={self.policy}: the oracle already acts in "
+                f"{', '.join(acting_oracles)} episodes, and asking it for labels too would "
+                "advance its plan twice per step; use policy=gcbc (DAgger) or exploration policies"
+            )
         if self.policy_checkpoint and not Path(self.policy_checkpoint).is_file():
             raise FileNotFoundError(
                 f"policy_checkpoint={self.policy_checkpoint} does not exist: train one with "
@@ -72,6 +89,8 @@ class CollectConfig:
         d = asdict(self)
         for k in ("out", "workers", "video"):
             d.pop(k)
+        if not self.expert_labels:  # collections without labels keep their old identity
+            d.pop("expert_labels")
         # collections without a trained policy or noise settings keep their old identity
         for k, default in zip(("policy_sigma", "policy_eps"), LEARNED_NOISE, strict=True):
             if d[k] is None:
@@ -92,8 +111,11 @@ def run_episode(
     policy_name: str,
     learned: Any = None,
     noise: dict[str, float] | None = None,
+    expert_labels: bool = False,
 ) -> ds.EpisodeBuffer:
-    """One full-budget episode with the exploration policy (no early stop at success)."""
+    """One full-budget episode with the exploration policy (no early stop at success); with
+    ``expert_labels`` the oracle is asked for its action at every step, before the policy
+    acts (it keeps its plan between calls, so it must see every step)."""
     task = env.unwrapped
     rng = np.random.default_rng([seed, 1])  # independent of the env's own seed stream
     policy = make_policy(policy_name, rng, env.action_space.shape[0], learned, noise)
@@ -105,6 +127,8 @@ def run_episode(
     ep.add_obs(obs["pixels"], obs["proprio"], task.state(), info["distance_to_goal"])
     truncated = terminated = False
     while not (terminated or truncated):
+        if expert_labels:
+            ep.expert_actions.append(np.asarray(task.oracle_action(), np.float32))
         a = (policy(task, obs) if wants_obs else policy(task)).astype(np.float32)
         obs, _, terminated, truncated, info = env.step(a)
         ep.actions.append(a)
@@ -145,9 +169,9 @@ def _collect_chunk(args: tuple[dict[str, Any], str, int]) -> tuple[int, int, int
     first = index * ident["chunk_size"]
     last = min(first + ident["chunk_size"], ident["episodes"])
     learned = _learned_policy(ident.get("policy_checkpoint", ""), ident["env"]["name"])
-    noise = noise_of(ident)
+    noise, labels = noise_of(ident), ident.get("expert_labels", False)
     eps = [
-        run_episode(env, ident["seed"] + e, ident["policy"], learned, noise)
+        run_episode(env, ident["seed"] + e, ident["policy"], learned, noise, labels)
         for e in range(first, last)
     ]
     ds.write_chunk(Path(out), index, eps)
@@ -254,6 +278,7 @@ def write_meta(cfg: CollectConfig, root: Path, n_chunks: int) -> None:
             if k in ("policy_checkpoint", "policy_sigma", "policy_eps")
         },
         "policy_choices": policy_choices(cfg.policy),
+        **({"expert_labels": True} if cfg.expert_labels else {}),
         "seed": cfg.seed,
         "reset_seeds": [cfg.seed, cfg.seed + cfg.episodes - 1],
         "episodes": int(sum(len(x) for x in lengths)),

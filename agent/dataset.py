@@ -14,6 +14,9 @@ Layout of a dataset folder (format version 1), readable with numpy alone::
         goal_pixels.npy   (E, H, W, 3) uint8              the episode's goal image
         goal_proprio.npy  (E, P) float32
         goal_state.npy    (E, S) float32
+        expert_actions.npy (sum(T_e), A) float32          only with ``expert_labels``: the
+                                                          task oracle's action at observation t
+                                                          (DAgger labels; ``actions`` is what ran)
     <out>/meta.json               written last: the dataset is complete iff it exists
 
 Open it without this project: ``np.load(f"{out}/chunk_00000/pixels.npy", mmap_mode="r")``.
@@ -69,6 +72,8 @@ class EpisodeBuffer:
     seed: int
     obs: dict[str, list[np.ndarray]] = field(default_factory=lambda: {k: [] for k in OBS_KEYS})
     actions: list[np.ndarray] = field(default_factory=list)
+    #: the oracle's action at each step, when the collection records labels (else empty)
+    expert_actions: list[np.ndarray] = field(default_factory=list)
     goal: dict[str, np.ndarray] = field(default_factory=dict)
 
     def add_obs(self, pixels: np.ndarray, proprio: np.ndarray, state: np.ndarray, distance: float):
@@ -97,6 +102,12 @@ def write_chunk(root: Path, index: int, episodes: list[EpisodeBuffer]) -> Path:
         "goal_proprio": np.stack([e.goal["proprio"] for e in episodes]).astype(np.float32),
         "goal_state": np.stack([e.goal["state"] for e in episodes]).astype(np.float32),
     }
+    if any(e.expert_actions for e in episodes):
+        if any(len(e.expert_actions) != len(e.actions) for e in episodes):
+            raise ValueError("write_chunk: every episode needs one expert action per action")
+        arrays["expert_actions"] = np.concatenate(
+            [np.stack(e.expert_actions) for e in episodes]
+        ).astype(np.float32)
     try:
         for name, arr in arrays.items():
             with open(tmp / f"{name}.npy", "wb") as f:
@@ -150,16 +161,19 @@ class Dataset:
                 f"{self.root} has format_version {self.meta.get('format_version')}, this code "
                 f"reads {FORMAT_VERSION}: recollect the dataset"
             )
-        self.chunks = [self._load_chunk(self.root / c) for c in self.meta["chunks"]]
+        #: the collection recorded the oracle's action at every step (``expert_actions``)
+        self.expert_labels = bool(self.meta.get("expert_labels", False))
+        extra = ("expert_actions",) if self.expert_labels else ()
+        self.chunks = [self._load_chunk(self.root / c, extra) for c in self.meta["chunks"]]
         self.episodes = sum(len(c["lengths"]) for c in self.chunks)
         self.transitions = sum(int(c["lengths"].sum()) for c in self.chunks)
 
     @staticmethod
-    def _load_chunk(path: Path) -> dict[str, np.ndarray]:
+    def _load_chunk(path: Path, extra: tuple[str, ...] = ()) -> dict[str, np.ndarray]:
         try:
             return {
                 k: np.load(path / f"{k}.npy", mmap_mode="r")
-                for k in (*OBS_KEYS, "actions", *EPISODE_KEYS)
+                for k in (*OBS_KEYS, "actions", *EPISODE_KEYS, *extra)
             }
         except (OSError, ValueError) as e:
             raise DatasetError(f"chunk {path} is unreadable ({e}): recollect the dataset") from e
@@ -174,13 +188,16 @@ class Dataset:
         return int(hit[0]) if hit.size else -1
 
     def iter_episodes(self) -> Iterator[dict[str, np.ndarray]]:
-        """Yield episodes as dicts of arrays (obs arrays have T+1 rows, actions T)."""
+        """Yield episodes as dicts of arrays (obs arrays have T+1 rows, actions T, and
+        ``expert_actions`` T when the dataset has labels)."""
         for c in self.chunks:
             o = a = 0
             for i, t in enumerate(c["lengths"]):
                 t = int(t)
                 ep = {k: c[k][o : o + t + 1] for k in OBS_KEYS}
                 ep["actions"] = c["actions"][a : a + t]
+                if self.expert_labels:
+                    ep["expert_actions"] = c["expert_actions"][a : a + t]
                 ep.update({k: c[k][i] for k in EPISODE_KEYS})
                 yield ep
                 o += t + 1

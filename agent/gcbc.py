@@ -31,6 +31,12 @@ chosen centre. ``--goal-share s`` draws that share of each batch toward the epis
 image instead of a later frame (steps before the data first met the success rule), for data
 that was collected toward goals (demonstrations).
 
+DAgger (Ross et al. 2011): a dataset collected with ``agent.collect policy=gcbc
+policy_checkpoint=<this policy> expert_labels=true`` holds the states the *policy* visits,
+each labelled with the task oracle's action there. Passed among ``--data`` (with
+``--goal-share > 0``), its targets are those labels and its pairs aim at the episode's goal;
+retrain on the demonstrations plus every round's data, collect again with the new policy.
+
 Files: ``<out>.safetensors`` (the MLP) and ``<out>.json`` (config, the world model's path and
 sha256, dataset sha256, training time, validation error against predicting the mean action),
 written atomically; loading refuses a world model whose weights are not the ones trained on.
@@ -183,29 +189,34 @@ def state_dict(
 @torch.no_grad()
 def _encode_dataset(model: WorldModel, ds: Dataset, cfg: GCBCConfig):
     """Flat latents (N, S), per-frame action targets (N, H, A), episode lengths and, with
-    ``goal_share``, each episode's goal latent (E, S) and first step meeting the success rule
-    (-1: none; else None, None)."""
+    ``goal_share``, each episode's goal latent (E, S) and the steps whose target leads to it
+    (the first step meeting the success rule, -1: none; else None, None).
+
+    A dataset with ``expert_labels`` (``agent.collect expert_labels=true``: DAgger data) is
+    read with the oracle's actions as targets, and every one of its steps leads to the goal."""
     k, a_dim = model.cfg.frameskip, model.cfg.action_dim
     zs, targets, lengths, goals, reached = [], [], [], [], []
+    with_goals = cfg.goal_share > 0
     for ep in ds.iter_episodes():
         pixels = torch.as_tensor(np.array(ep["pixels"]))
         proprio = torch.as_tensor(np.array(ep["proprio"])) if model.cfg.proprio_state else None
         zs.append(encode_all(model, pixels, proprio).flatten(1))
-        if cfg.goal_share:
+        acts = np.array(ep["expert_actions" if ds.expert_labels else "actions"], np.float32)
+        if with_goals:
             gp = torch.as_tensor(np.array(ep["goal_pixels"]))[None]
             gq = np.array(ep["goal_proprio"], np.float32)[None]
             gq = torch.as_tensor(gq) if model.cfg.proprio_state else None
             goals.append(encode_all(model, gp, gq).flatten(1))
-            reached.append(ds.first_success(ep))
-        acts = np.array(ep["actions"], np.float32)  # (T, A)
+            reached.append(len(acts) if ds.expert_labels else ds.first_success(ep))
         span = cfg.horizon * k
         padded = np.concatenate([acts, np.repeat(acts[-1:], span, axis=0)])  # hold the last one
         windows = np.lib.stride_tricks.sliding_window_view(padded, span, axis=0)  # (T+1, A, span)
         blocks = windows[: len(acts) + 1].transpose(0, 2, 1).reshape(-1, cfg.horizon, k, a_dim)
         targets.append(torch.as_tensor(blocks.mean(2)))
         lengths.append(len(acts) + 1)
-    goal_parts = (torch.cat(goals), np.array(reached)) if cfg.goal_share else (None, None)
-    return torch.cat(zs), torch.cat(targets), np.array(lengths), *goal_parts
+    goal_parts = (torch.cat(goals), np.array(reached)) if with_goals else (None, None)
+    expert = np.full(len(lengths), ds.expert_labels)
+    return torch.cat(zs), torch.cat(targets), np.array(lengths), *goal_parts, expert
 
 
 class _Pairs:
@@ -225,6 +236,7 @@ class _Pairs:
         goals=None,
         reached=None,
         goal_share=0.0,
+        expert=None,
     ):
         self.z, self.image, self.targets = z, image, targets  # image: z's image part (a view)
         self.starts, self.lengths, self.episodes = starts, lengths, episodes
@@ -233,9 +245,11 @@ class _Pairs:
         #: episodes whose goal image the data reached after at least one step
         self.with_goal = episodes[reached[episodes] >= 1] if goals is not None else episodes[:0]
         self.reached = reached
+        #: hindsight pairs come from the episodes whose targets are what ran (not DAgger's)
+        self.hindsight = episodes if expert is None else episodes[~expert[episodes]]
 
     def draw(self, n: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
-        e = self.episodes[rng.integers(0, len(self.episodes), n)]
+        e = self.hindsight[rng.integers(0, len(self.hindsight), n)]
         last = self.lengths[e] - 1
         t = (rng.random(n) * last).astype(int)
         t2 = np.minimum(t + rng.integers(self.lo_k, self.hi_k + 1, n), last)
@@ -246,12 +260,16 @@ class _Pairs:
 
     def batch(self, n: int, rng: np.random.Generator):
         n_goal = int(round(self.goal_share * n)) if len(self.with_goal) else 0
+        if not len(self.hindsight):  # DAgger data alone: every pair aims at its goal
+            n_goal = n
         if not n_goal:
             return self._hindsight(n, rng)
-        x, y = self._hindsight(n - n_goal, rng)
         e = self.with_goal[rng.integers(0, len(self.with_goal), n_goal)]
         i = self.starts[e] + (rng.random(n_goal) * self.reached[e]).astype(int)  # before success
         xg, yg = _inputs(self.z[i], self.goals[e]), self.targets[i].flatten(1)
+        if n_goal == n:
+            return xg, yg
+        x, y = self._hindsight(n - n_goal, rng)
         return torch.cat([x, xg]), torch.cat([y, yg])
 
     def _hindsight(self, n: int, rng: np.random.Generator):
@@ -343,6 +361,11 @@ def train(
                 f"dataset {folder} is of task {ds.task!r}, the world model {world_model} of "
                 f"{manifest.get('task')!r}: use data of the world model's task"
             )
+        if ds.expert_labels and not cfg.goal_share:
+            raise ValueError(
+                f"dataset {folder} holds oracle labels toward each episode's goal "
+                "(expert_labels, DAgger data): train with --goal-share > 0"
+            )
         parts.append(_encode_dataset(model, ds, cfg))
     torch.manual_seed(cfg.seed)
     rng = np.random.default_rng(cfg.seed)
@@ -350,6 +373,7 @@ def train(
     lengths = np.concatenate([q[2] for q in parts])
     goals = torch.cat([q[3] for q in parts]) if cfg.goal_share else None
     reached = np.concatenate([q[4] for q in parts]) if cfg.goal_share else None
+    expert = np.concatenate([q[5] for q in parts])
     starts = np.concatenate([[0], np.cumsum(lengths)[:-1]])
     data = folders[0] if len(folders) == 1 else folders
     n_val = max(1, int(round(cfg.val_share * len(lengths))))
@@ -364,7 +388,7 @@ def train(
     far = max(cfg.max_goal_steps or cfg.horizon * k, k)  # farthest hindsight goal (env steps)
     threshold = None
     if cfg.min_change_quantile > 0:
-        probe = _Pairs(*args, train_eps, k, far, None)
+        probe = _Pairs(*args, train_eps, k, far, None, expert=expert)
         change = probe.change(*probe.draw(20_000, rng))
         threshold = float(np.quantile(change, cfg.min_change_quantile))
         if (change > threshold).mean() < 0.01:  # a still scene: nothing to keep
@@ -372,7 +396,7 @@ def train(
                 f"the image latent of {data} barely changes between frames, so "
                 f"--min-change-quantile {cfg.min_change_quantile} keeps no pairs: use 0"
             )
-    goal_args = (goals, reached, cfg.goal_share)
+    goal_args = (goals, reached, cfg.goal_share, expert)
     pairs = _Pairs(*args, train_eps, k, far, threshold, *goal_args)
     val = _Pairs(*args, val_eps, k, far, threshold, *goal_args)
     if cfg.goal_share and not len(pairs.with_goal):

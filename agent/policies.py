@@ -93,6 +93,8 @@ POLICIES: dict[str, Callable[..., Policy]] = {
     "noisy_oracle": noisy_oracle,
     "oracle_segments": oracle_segments,
 }
+#: the policies that call the task's oracle to act
+ORACLE_DRIVEN = ("noisy_oracle", "oracle_segments")
 #: "mixed" draws one of these per episode
 MIXED = ("repeat", "ou", "noisy_oracle")
 
