@@ -205,6 +205,18 @@ def bootstrap_ci(successes: np.ndarray, n: int, seed: int = 0) -> list[float]:
     return [float(np.percentile(means, 2.5)), float(np.percentile(means, 97.5))]
 
 
+def _check_planner(cfg: EvalConfig) -> None:
+    """Build the planner once in the parent, so a bad planner or waypoint setting is one error
+    line before any worker starts (the workers build their own)."""
+    from agent.mpc import make_planner
+
+    env = envs.make(cfg.env.name, image_size=cfg.env.image_size)
+    try:
+        make_planner(cfg.planner, cfg.agent, env.action_space.low, env.action_space.high)
+    finally:
+        env.close()
+
+
 def evaluate(
     cfg: EvalConfig, config_dump: dict[str, Any] | None = None, extra: dict[str, Any] | None = None
 ) -> dict[str, Any]:
@@ -219,6 +231,8 @@ def evaluate(
         from agent.rl import read_policy_manifest
 
         read_policy_manifest(cfg.checkpoint)
+    if cfg.policy in ("mpc", "sim_mpc") or (cfg.policy == "gcbc" and cfg.handoff_steps):
+        _check_planner(cfg)
     n = cfg.eval.episodes
     workers = min(cfg.eval.workers or os.cpu_count() or 1, n)
     threads = max(1, (os.cpu_count() or 1) // workers)

@@ -213,3 +213,25 @@ def test_absolute_dims_may_have_asymmetric_bounds():
     np.testing.assert_allclose(agent.planner.high_np, [4, 1])
     with pytest.raises(ValueError, match="waypoint_absolute_dims"):
         build_agent(model, planner, AgentConfig(horizon=4, waypoints=2), [-1, 0], [1, 1])
+
+
+def test_evaluate_refuses_a_bad_planner_setting_before_any_episode(tmp_path, monkeypatch):
+    from agent import evaluation
+    from agent.evaluation import EvalConfig, EvalSettings, evaluate
+    from envs.config import EnvConfig
+
+    def no_episode(job):
+        raise AssertionError("an episode ran before the planner setting was checked")
+
+    monkeypatch.setattr(evaluation, "_worker_episode", no_episode)
+    cfg = EvalConfig(
+        env=EnvConfig("point_mass"),
+        policy="sim_mpc",
+        planner={"name": "icem"},
+        agent=AgentConfig(waypoints=2),
+        output_dir=str(tmp_path / "out"),
+        eval=EvalSettings(episodes=2, seed=0, workers=1),
+    )
+    with pytest.raises(ValueError, match="agent.waypoints with planner=icem"):
+        evaluate(cfg)
+    assert not (tmp_path / "out" / "results.json").exists()
