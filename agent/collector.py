@@ -114,8 +114,8 @@ def run_episode(
     expert_labels: bool = False,
 ) -> ds.EpisodeBuffer:
     """One full-budget episode with the exploration policy (no early stop at success); with
-    ``expert_labels`` the oracle is asked for its action at every step, before the policy
-    acts (it keeps its plan between calls, so it must see every step)."""
+    ``expert_labels`` the task's ``expert_action`` is asked at every step, before the policy
+    acts (an oracle may keep its plan between calls, so it must see every step)."""
     task = env.unwrapped
     rng = np.random.default_rng([seed, 1])  # independent of the env's own seed stream
     policy = make_policy(policy_name, rng, env.action_space.shape[0], learned, noise)
@@ -128,7 +128,7 @@ def run_episode(
     truncated = terminated = False
     while not (terminated or truncated):
         if expert_labels:
-            ep.expert_actions.append(np.asarray(task.oracle_action(), np.float32))
+            ep.expert_actions.append(np.asarray(task.expert_action(), np.float32))
         a = (policy(task, obs) if wants_obs else policy(task)).astype(np.float32)
         obs, _, terminated, truncated, info = env.step(a)
         ep.actions.append(a)

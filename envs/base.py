@@ -126,6 +126,14 @@ class GoalEnv(gym.Env):
         """Action of a controller that sees the true state; reaches the goal within budget."""
         raise NotImplementedError
 
+    def expert_action(self) -> np.ndarray:
+        """The action a learner should imitate here (DAgger labels, ``agent.collect
+        expert_labels=true``), asked once per env step: ``oracle_action`` unless the task's
+        oracle commits to a plan across steps, whose labels a policy that sees only the
+        current observation could not learn; such tasks override it with a controller that
+        depends on the current state alone."""
+        return self.oracle_action()
+
     # ---- Gymnasium API ----------------------------------------------------------------
     @property
     def control_rate_hz(self) -> float:

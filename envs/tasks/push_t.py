@@ -274,10 +274,13 @@ class _PushOracle:
     steps to its start. It then moves the pusher around the T to the start (shortest path
     on a visibility graph of the inflated T's corners), pushes open-loop, and replans. It
     replans early when the block moved during the transit. It keeps its plan between calls:
-    call ``act`` once per env step.
+    call ``act`` once per env step. With ``commit=False`` it replans at every step outside a
+    push, so its action depends on the current state alone (and the push it is in): the
+    labeller of ``PushT.expert_action``, slower (a plan per step).
     """
 
-    def __init__(self, model: mujoco.MjModel) -> None:
+    def __init__(self, model: mujoco.MjModel, commit: bool = True) -> None:
+        self.commit = commit
         self._scratch = mujoco.MjData(model)
         self._push: _Push | None = None
         self._push_left = 0  # env steps of the current push still to execute
@@ -287,6 +290,8 @@ class _PushOracle:
 
     def act(self, env: PushT) -> np.ndarray:
         pose, target = env.block_pose(), env.pusher_target()
+        if not self.commit and self._push_left == 0:
+            self._push = None  # outside a push: plan afresh from this state
         push = self._push
         if push is not None and self._push_left == 0:
             if keypoint_distance(pose, push.block_pose) > _POSE_TOL:
@@ -442,6 +447,7 @@ class PushT(GoalEnv):
         self._goal_pusher = np.zeros(2)
         super().__init__(**kwargs)
         self._oracle = _PushOracle(self.model)
+        self._labeller = _PushOracle(self.model, commit=False)  # see expert_action
 
     # ---- model ------------------------------------------------------------------------
     def _build_model(self) -> mujoco.MjModel:
@@ -492,6 +498,7 @@ class PushT(GoalEnv):
         self._target, self._ramp_from = pusher.copy(), pusher.copy()
         self._substep = self.frame_skip
         self._oracle.reset()
+        self._labeller.reset()
         mujoco.mj_forward(self.model, self.data)
 
     # ---- controller -------------------------------------------------------------------
@@ -578,3 +585,9 @@ class PushT(GoalEnv):
     def oracle_action(self) -> np.ndarray:
         """Greedy push-primitive planner with the true simulator (see ``_PushOracle``)."""
         return self._oracle.act(self)
+
+    def expert_action(self) -> np.ndarray:
+        """The oracle replanning at every step outside a push (``_PushOracle(commit=False)``,
+        a second instance, so asking it leaves ``oracle_action``'s plan alone): the committed
+        oracle's transit depends on the push it chose steps ago, which no image shows."""
+        return self._labeller.act(self)

@@ -48,7 +48,7 @@ def labelled(tmp_path_factory, tiny_dataset, world_model):
     return root, cfg, Dataset(collect(cfg))
 
 
-def test_labels_are_the_oracles_actions_on_the_states_the_policy_visited(labelled):
+def test_labels_are_the_experts_actions_on_the_states_the_policy_visited(labelled):
     _, _, data = labelled
     assert data.expert_labels and data.meta["expert_labels"] is True
     env = envs.make("point_mass")
@@ -60,7 +60,7 @@ def test_labels_are_the_oracles_actions_on_the_states_the_policy_visited(labelle
             env.reset(seed=int(ep["seeds"]))  # replay what ran, asking the oracle each step
             replayed = []
             for a in acts:
-                replayed.append(env.unwrapped.oracle_action())
+                replayed.append(env.unwrapped.expert_action())
                 env.step(a)
             np.testing.assert_allclose(labels, np.array(replayed), atol=1e-6)
     finally:

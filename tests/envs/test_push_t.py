@@ -142,3 +142,39 @@ def test_oracle_success_rate_over_40_seeds():
                 break
     e.close()
     assert successes >= 32, f"oracle reached {successes}/40 goals"
+
+
+def test_expert_labels_depend_on_the_state_alone_and_leave_the_oracle_alone():
+    from envs.tasks.push_t import _PushOracle
+
+    e, plain = envs.make("push_t"), envs.make("push_t")
+    e.reset(seed=5)
+    plain.reset(seed=5)
+    task, fresh_checked = e.unwrapped, 0
+    for _ in range(30):
+        if task._labeller._push_left == 0:  # outside a push: a label is a fresh plan's action
+            fresh = _PushOracle(task.model, commit=False).act(task)
+            np.testing.assert_array_equal(task.expert_action(), fresh)
+            fresh_checked += 1
+        else:
+            task.expert_action()
+        a = task.oracle_action()
+        np.testing.assert_array_equal(a, plain.unwrapped.oracle_action())  # labels asked or not
+        e.step(a)
+        plain.step(a)
+    e.close()
+    plain.close()
+    assert fresh_checked >= 10
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("seed", [6])
+def test_the_expert_labeller_reaches_the_goal_by_itself(seed):
+    e = envs.make("push_t")
+    e.reset(seed=seed)
+    for _ in range(e.spec.max_episode_steps):
+        _, _, _, _, info = e.step(e.unwrapped.expert_action())
+        if info["success"]:
+            break
+    e.close()
+    assert info["success"], f"seed {seed}: distance {info['distance_to_goal']:.3f}"
