@@ -264,13 +264,12 @@ class _Pairs:
             n_goal = n
         if not n_goal:
             return self._hindsight(n, rng)
+        # hindsight pairs first: the draws of runs made before DAgger data existed stay the same
+        x, y = self._hindsight(n - n_goal, rng) if n_goal < n else (None, None)
         e = self.with_goal[rng.integers(0, len(self.with_goal), n_goal)]
         i = self.starts[e] + (rng.random(n_goal) * self.reached[e]).astype(int)  # before success
         xg, yg = _inputs(self.z[i], self.goals[e]), self.targets[i].flatten(1)
-        if n_goal == n:
-            return xg, yg
-        x, y = self._hindsight(n - n_goal, rng)
-        return torch.cat([x, xg]), torch.cat([y, yg])
+        return (xg, yg) if x is None else (torch.cat([x, xg]), torch.cat([y, yg]))
 
     def _hindsight(self, n: int, rng: np.random.Generator):
         i, j = self.draw(n, rng)

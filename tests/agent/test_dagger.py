@@ -117,3 +117,18 @@ def test_gcbc_learns_the_labels_and_needs_goal_pairs_for_them(labelled, tiny_dat
     with pytest.raises(ValueError, match="train with --goal-share > 0"):
         train(world_model, [str(data.root)], str(root / "bc3"), FAST)
     assert not (root / "bc3.json").exists()
+
+
+def test_without_labelled_data_pairs_are_drawn_in_the_order_they_always_were():
+    lengths, starts = np.array([50, 50]), np.array([0, 50])
+    z = torch.arange(100, dtype=torch.float32)[:, None]
+    targets = torch.arange(100, dtype=torch.float32)[:, None, None]
+    goals, reached = torch.tensor([[-1.0], [-2.0]]), np.array([30, 40])
+    pairs = _Pairs(z, z, targets, starts, lengths, np.arange(2), 1, 5, None, goals, reached, 0.5)
+    x, y = pairs.batch(64, np.random.default_rng(3))
+    ref = np.random.default_rng(3)  # hindsight pairs first, then the goal pairs
+    xh, yh = pairs._hindsight(32, ref)
+    e = pairs.with_goal[ref.integers(0, 2, 32)]
+    i = starts[e] + (ref.random(32) * reached[e]).astype(int)
+    torch.testing.assert_close(x, torch.cat([xh, torch.cat([z[i], goals[e], z[i] - goals[e]], 1)]))
+    torch.testing.assert_close(y, torch.cat([yh, targets[i].flatten(1)]))
