@@ -44,8 +44,8 @@ class CollectConfig:
     policy_sigma: float | None = None
     #: ... and the chance of a uniform action instead (None: gcbc 0.1, noisy_oracle 0.2)
     policy_eps: float | None = None
-    #: also record the task oracle's action at every step (``expert_actions``): labels for
-    #: DAgger, whose data the acting policy (e.g. ``policy=gcbc``) visits and the oracle labels
+    #: also record the task's ``expert_action()`` at every step (``expert_actions``): labels
+    #: for DAgger, whose data the acting policy (e.g. ``policy=gcbc``) visits and the expert labels
     expert_labels: bool = False
 
     def __post_init__(self) -> None:

@@ -15,7 +15,7 @@ Layout of a dataset folder (format version 1), readable with numpy alone::
         goal_proprio.npy  (E, P) float32
         goal_state.npy    (E, S) float32
         expert_actions.npy (sum(T_e), A) float32          only with ``expert_labels``: the
-                                                          task oracle's action at observation t
+                                                          task's expert_action() at observation t
                                                           (DAgger labels; ``actions`` is what ran)
     <out>/meta.json               written last: the dataset is complete iff it exists
 
@@ -72,7 +72,7 @@ class EpisodeBuffer:
     seed: int
     obs: dict[str, list[np.ndarray]] = field(default_factory=lambda: {k: [] for k in OBS_KEYS})
     actions: list[np.ndarray] = field(default_factory=list)
-    #: the oracle's action at each step, when the collection records labels (else empty)
+    #: the task's expert_action() at each step, when the collection records labels (else empty)
     expert_actions: list[np.ndarray] = field(default_factory=list)
     goal: dict[str, np.ndarray] = field(default_factory=dict)
 
@@ -161,7 +161,7 @@ class Dataset:
                 f"{self.root} has format_version {self.meta.get('format_version')}, this code "
                 f"reads {FORMAT_VERSION}: recollect the dataset"
             )
-        #: the collection recorded the oracle's action at every step (``expert_actions``)
+        #: the collection recorded the task's expert_action() at every step (``expert_actions``)
         self.expert_labels = bool(self.meta.get("expert_labels", False))
         extra = ("expert_actions",) if self.expert_labels else ()
         self.chunks = [self._load_chunk(self.root / c, extra) for c in self.meta["chunks"]]

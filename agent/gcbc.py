@@ -33,9 +33,10 @@ that was collected toward goals (demonstrations).
 
 DAgger (Ross et al. 2011): a dataset collected with ``agent.collect policy=gcbc
 policy_checkpoint=<this policy> expert_labels=true`` holds the states the *policy* visits,
-each labelled with the task oracle's action there. Passed among ``--data`` (with
-``--goal-share > 0``), its targets are those labels and its pairs aim at the episode's goal;
-retrain on the demonstrations plus every round's data, collect again with the new policy.
+each labelled with the task's ``expert_action()`` there (its oracle, or a replanning one).
+Passed among ``--data`` (with ``--goal-share > 0``), its targets are those labels and its
+pairs aim at the episode's goal; retrain on the demonstrations plus every round's data,
+collect again with the new policy.
 
 Files: ``<out>.safetensors`` (the MLP) and ``<out>.json`` (config, the world model's path and
 sha256, dataset sha256, training time, validation error against predicting the mean action),
@@ -193,7 +194,7 @@ def _encode_dataset(model: WorldModel, ds: Dataset, cfg: GCBCConfig):
     (the first step meeting the success rule, -1: none; else None, None).
 
     A dataset with ``expert_labels`` (``agent.collect expert_labels=true``: DAgger data) is
-    read with the oracle's actions as targets, and every one of its steps leads to the goal."""
+    read with those labels as targets, and every one of its steps leads to the goal."""
     k, a_dim = model.cfg.frameskip, model.cfg.action_dim
     zs, targets, lengths, goals, reached = [], [], [], [], []
     with_goals = cfg.goal_share > 0
@@ -259,17 +260,20 @@ class _Pairs:
         return (self.image[j] - self.image[i]).norm(dim=1).numpy()
 
     def batch(self, n: int, rng: np.random.Generator):
-        n_goal = int(round(self.goal_share * n)) if len(self.with_goal) else 0
         if not len(self.hindsight):  # DAgger data alone: every pair aims at its goal
-            n_goal = n
+            return self._goal_pairs(n, rng)
+        n_goal = int(round(self.goal_share * n)) if len(self.with_goal) else 0
         if not n_goal:
             return self._hindsight(n, rng)
-        # hindsight pairs first: the draws of runs made before DAgger data existed stay the same
-        x, y = self._hindsight(n - n_goal, rng) if n_goal < n else (None, None)
-        e = self.with_goal[rng.integers(0, len(self.with_goal), n_goal)]
-        i = self.starts[e] + (rng.random(n_goal) * self.reached[e]).astype(int)  # before success
-        xg, yg = _inputs(self.z[i], self.goals[e]), self.targets[i].flatten(1)
-        return (xg, yg) if x is None else (torch.cat([x, xg]), torch.cat([y, yg]))
+        x, y = self._hindsight(n - n_goal, rng)  # first, as always: the same seed, same draws
+        xg, yg = self._goal_pairs(n_goal, rng)
+        return torch.cat([x, xg]), torch.cat([y, yg])
+
+    def _goal_pairs(self, n: int, rng: np.random.Generator):
+        """Pairs aimed at the episode's own goal, from a step before it was first met."""
+        e = self.with_goal[rng.integers(0, len(self.with_goal), n)]
+        i = self.starts[e] + (rng.random(n) * self.reached[e]).astype(int)  # before success
+        return _inputs(self.z[i], self.goals[e]), self.targets[i].flatten(1)
 
     def _hindsight(self, n: int, rng: np.random.Generator):
         i, j = self.draw(n, rng)
@@ -362,7 +366,7 @@ def train(
             )
         if ds.expert_labels and not cfg.goal_share:
             raise ValueError(
-                f"dataset {folder} holds oracle labels toward each episode's goal "
+                f"dataset {folder} holds expert labels toward each episode's goal "
                 "(expert_labels, DAgger data): train with --goal-share > 0"
             )
         parts.append(_encode_dataset(model, ds, cfg))
