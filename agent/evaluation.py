@@ -43,10 +43,17 @@ class EvalSettings:
     workers: int = 2  #: parallel processes (0 = all cores)
     videos: int = 2  #: episodes recorded as mp4 (observation | goal | imagined final step)
     bootstrap: int = 10_000  #: resamples for the 95% interval
+    #: 0: the task's own goals; K > 0: near goals, the state the oracle reaches K steps toward
+    #: the task's goal (DINO-WM's protocol: goals K steps along a trajectory; envs/base.py)
+    goal_steps: int = 0
 
     def __post_init__(self) -> None:
         if self.episodes < 1 or self.workers < 0 or self.videos < 0:
             raise ValueError("eval.episodes >= 1, eval.workers >= 0, eval.videos >= 0 are required")
+        if isinstance(self.goal_steps, bool) or not isinstance(self.goal_steps, int):
+            raise ValueError(f"eval.goal_steps={self.goal_steps!r} is invalid: use an int >= 0")
+        if self.goal_steps < 0:
+            raise ValueError(f"eval.goal_steps={self.goal_steps} is invalid: use an int >= 0")
 
 
 @dataclass(frozen=True)
@@ -115,6 +122,7 @@ def build_policy(cfg: EvalConfig, env: Any, torch_threads: int | None = None):
         space = env.action_space
         planner, path = make_planner(cfg.planner, cfg.agent, space.low, space.high)
         sim = SimMPC(task, cfg.env.name, planner, cfg.agent, cfg.sim_cost, path)
+        sim.reset_options = _reset_options(cfg)
         return (lambda goal, seed: sim.reset(goal, seed)), sim.act, sim
     from agent import checkpoint, landmarks
 
@@ -143,7 +151,7 @@ def run_episode(
     reset, act, agent = policy
     task = env.unwrapped
     task.render_observations = record or cfg.policy in PIXEL_POLICIES
-    obs, info = env.reset(seed=seed)
+    obs, info = env.reset(seed=seed, options=_reset_options(cfg))
     goal = task.goal_observation()
     reset(goal, seed)
     frames, plan_ms, steps, success = [], [], 0, bool(info["success"])
@@ -170,6 +178,10 @@ def run_episode(
         "plan_ms": plan_ms,
         "frames": frames,
     }
+
+
+def _reset_options(cfg: EvalConfig) -> dict[str, Any] | None:
+    return {"goal_steps": cfg.eval.goal_steps} if cfg.eval.goal_steps else None
 
 
 def _video_frame(obs: dict, goal: dict, agent: Any) -> np.ndarray:
@@ -233,6 +245,11 @@ def evaluate(
         read_policy_manifest(cfg.checkpoint)
     if cfg.policy in ("mpc", "sim_mpc") or (cfg.policy == "gcbc" and cfg.handoff_steps):
         _check_planner(cfg)
+    if cfg.eval.goal_steps and not envs.task_spec(cfg.env.name).env_class().supports_goal_steps():
+        raise ValueError(
+            f"eval.goal_steps={cfg.eval.goal_steps} is not supported by {cfg.env.name} (near "
+            "goals need the task's _goal_here/_use_goal): use eval.goal_steps=0"
+        )
     n = cfg.eval.episodes
     workers = min(cfg.eval.workers or os.cpu_count() or 1, n)
     threads = max(1, (os.cpu_count() or 1) // workers)

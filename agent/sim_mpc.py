@@ -33,6 +33,8 @@ class SimMPC:
     """``reset(goal, seed)`` then ``act(obs)``, like ``MPCAgent``; reads ``task``'s physics."""
 
     imagined = None  # nothing imagined to show in the videos
+    #: the ``env.reset`` options of the evaluated episodes (e.g. near goals), for the twin
+    reset_options: dict[str, Any] | None = None
 
     def __init__(
         self,
@@ -57,7 +59,7 @@ class SimMPC:
         self.sim.close()
 
     def reset(self, goal: dict[str, np.ndarray], seed: int | None = None) -> None:
-        self.sim.reset(seed=seed)  # same seed: same goal in the twin
+        self.sim.reset(seed=seed, options=self.reset_options)  # same seed: same goal
         self.goal_state = self.sim.goal_state()
         self.plan: torch.Tensor | None = None
         self.queue: list[np.ndarray] = []

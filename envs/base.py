@@ -15,15 +15,25 @@ A task subclass provides (dm_control's split: model, named physics queries, task
 - ``_proprio() -> np.ndarray``                 robot-only state (no object or goal info);
 - ``state() -> np.ndarray``                    low-dim true task state (for probes and oracles);
 - ``distance_to_goal() -> float``              in the units named by ``distance_units``;
-- ``oracle_action() -> np.ndarray``            a controller with access to the true state.
+- ``oracle_action() -> np.ndarray``            a controller with access to the true state;
+- ``_goal_here()`` / ``_use_goal(spec)``        optional: what defines a goal at the current
+                                               state, and set it (``reset(options=
+                                               {"goal_steps": K})``, below).
 
 Episodes never terminate on their own; truncation comes only from ``TimeLimit`` (the step
 budget registered with the task). ``info["success"]`` is ``distance_to_goal() <=
 success_threshold`` at every step.
+
+Near goals: ``reset(seed=s, options={"goal_steps": K})`` starts the same episode as
+``reset(seed=s)`` but replaces its goal by the state the oracle reaches after ``K`` steps
+toward it (or the first state after that at least two success thresholds from the start), the
+way DINO-WM draws its evaluation goals from a trajectory ``K`` steps ahead of the start. Tasks
+that implement ``_goal_here`` / ``_use_goal`` support it (``supports_goal_steps``).
 """
 
 from __future__ import annotations
 
+import copy
 import os
 
 os.environ.setdefault("MUJOCO_GL", "egl")
@@ -126,6 +136,20 @@ class GoalEnv(gym.Env):
         """Action of a controller that sees the true state; reaches the goal within budget."""
         raise NotImplementedError
 
+    def _goal_here(self) -> Any:
+        """What defines a goal at the current state (read by ``_use_goal``); tasks that support
+        near goals (``reset(options={"goal_steps": K})``) override this and ``_use_goal``."""
+        raise NotImplementedError
+
+    def _use_goal(self, spec: Any) -> None:
+        """Make ``spec`` (from ``_goal_here``) the episode's goal."""
+        raise NotImplementedError
+
+    @classmethod
+    def supports_goal_steps(cls) -> bool:
+        """Whether ``reset(options={"goal_steps": K})`` (goals along the oracle's path) works."""
+        return cls._goal_here is not GoalEnv._goal_here and cls._use_goal is not GoalEnv._use_goal
+
     def expert_action(self) -> np.ndarray:
         """The action a learner should imitate here (DAgger labels, ``agent.collect
         expert_labels=true``), asked once per env step: ``oracle_action`` unless the task's
@@ -143,11 +167,49 @@ class GoalEnv(gym.Env):
         self, *, seed: int | None = None, options: dict[str, Any] | None = None
     ) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
         super().reset(seed=seed)
+        goal_steps = self._goal_steps_option(options)
+        rng = copy.deepcopy(self.np_random) if goal_steps else None
         mujoco.mj_resetData(self.model, self.data)
         self._sample_episode(self.np_random)
         mujoco.mj_forward(self.model, self.data)
+        if goal_steps:
+            spec = self._goal_along_oracle(goal_steps)
+            mujoco.mj_resetData(self.model, self.data)
+            self._sample_episode(rng)  # the same start again (the same draws)
+            mujoco.mj_forward(self.model, self.data)
+            self._use_goal(spec)
         self._goal_obs = self._render_goal()
         return self._obs(), self._info()
+
+    def _goal_steps_option(self, options: dict[str, Any] | None) -> int:
+        k = (options or {}).get("goal_steps", 0)
+        if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 0:
+            raise ValueError(
+                f"options['goal_steps']={k!r} is invalid: use an int >= 0 (0 = the task's goals)"
+            )
+        if k and not self.supports_goal_steps():
+            raise ValueError(
+                f"options['goal_steps'] is not supported by {type(self).__name__}: it has no "
+                "_goal_here/_use_goal; use goal_steps=0 (the task's own goals)"
+            )
+        return int(k)
+
+    def _goal_along_oracle(self, goal_steps: int) -> Any:
+        """Run the oracle toward the sampled goal for ``goal_steps`` steps (longer while the
+        state is within two success thresholds of the start, up to the step budget) and return
+        the goal found there."""
+        start = self.state()
+        rendering, self.render_observations = self.render_observations, False
+        self._goal_obs = {}  # step() runs while the new goal is drawn; reset() renders it after
+        try:
+            for k in range(1, max(goal_steps, self.max_episode_steps) + 1):
+                self.step(self.oracle_action())
+                far = self.state_distance(start, self.state()) >= 2 * self.success_threshold
+                if k >= goal_steps and far:
+                    break
+            return self._goal_here()
+        finally:
+            self.render_observations = rendering
 
     def step(
         self, action: np.ndarray

@@ -548,6 +548,18 @@ class PushT(GoalEnv):
         self.place(start, pusher)
         self._goal, self._goal_pusher = goal, goal_pusher
 
+    def _goal_here(self) -> tuple[np.ndarray, np.ndarray]:
+        """The T's pose and the pusher's place now (the pusher shows in the goal image)."""
+        return self.block_pose(), self.pusher_position()
+
+    def _use_goal(self, spec: tuple[np.ndarray, np.ndarray]) -> None:
+        pose, pusher = spec
+        pose = np.array(pose, dtype=np.float64)
+        pose[2] = (pose[2] + np.pi) % (2 * np.pi) - np.pi
+        self._goal, self._goal_pusher = pose, np.array(pusher, dtype=np.float64)
+        self._oracle.reset()
+        self._labeller.reset()
+
     def _goal_qpos(self) -> np.ndarray:
         qpos = self.data.qpos.copy()
         qpos[self.block_qpos_index] = self._goal
