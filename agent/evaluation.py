@@ -4,7 +4,9 @@ One code path for every policy: ``mpc`` (a checkpoint + planner), and the baseli
 ``random`` (uniform actions), ``oracle`` (the task's true-state controller), so model error
 and planner error can be told apart, and ``rl`` (a state-based RL policy from
 ``agent.train_baseline``), and ``sim_mpc`` (the planner with the simulator as its model:
-``agent.sim_mpc``). An episode succeeds if ``info["success"]`` holds at any
+``agent.sim_mpc``), and ``push_primitives`` (Push-T only: the task's push primitives scored
+by the world model, with a state probe reading the T's pose off the image latent:
+``agent.push_primitives``). An episode succeeds if ``info["success"]`` holds at any
 step within the task's budget; it stops there.
 """
 
@@ -29,9 +31,11 @@ from agent.mpc import AgentConfig
 from agent.sim_mpc import SIM_COSTS
 from envs.config import EnvConfig
 
-POLICIES = ("mpc", "random", "oracle", "rl", "sim_mpc", "gcbc")
+POLICIES = ("mpc", "random", "oracle", "rl", "sim_mpc", "gcbc", "push_primitives")
 #: the policies that act on the camera image; the others read the true state (no rendering)
-PIXEL_POLICIES = ("mpc", "gcbc")
+PIXEL_POLICIES = ("mpc", "gcbc", "push_primitives")
+#: the tasks ``policy=push_primitives`` knows the primitives of
+PRIMITIVE_TASKS = ("push_t",)
 
 
 @dataclass(frozen=True)
@@ -72,10 +76,25 @@ class EvalConfig:
     #: policy=gcbc: after this many steps without success the MPC agent on the policy's own
     #: world model (``planner``, ``agent`` settings) finishes the episode; 0 = never
     handoff_steps: int = 0
+    #: policy=push_primitives: the state probe (agent.state_probe) of the checkpoint
+    probe: str | None = None
+    #: policy=push_primitives: score pushes by the probed pose (pose) or the latent (latent)
+    primitive_cost: str = "pose"
 
     def __post_init__(self) -> None:
         if self.policy not in POLICIES:
             raise ValueError(f"policy={self.policy!r} is unknown: choose one of {list(POLICIES)}")
+        if self.policy == "push_primitives":
+            if self.env.name not in PRIMITIVE_TASKS:
+                raise ValueError(
+                    f"policy=push_primitives knows the primitives of {list(PRIMITIVE_TASKS)}, "
+                    f"not of {self.env.name}: use policy=mpc"
+                )
+            if not self.probe:
+                raise ValueError(
+                    "policy=push_primitives needs probe=<path> (a pose probe of the checkpoint: "
+                    "python -m agent.state_probe --dims 2:6)"
+                )
         check_handoff(self.handoff_steps, self.policy)
         if self.sim_cost not in SIM_COSTS:
             raise ValueError(
@@ -127,6 +146,13 @@ def build_policy(cfg: EvalConfig, env: Any, torch_threads: int | None = None):
     from agent import checkpoint, landmarks
 
     model, _ = checkpoint.load(cfg.checkpoint, expect={"task": cfg.env.name})
+    if cfg.policy == "push_primitives":
+        from agent import state_probe
+        from agent.push_primitives import PushPrimitiveMPC
+
+        probe, _ = state_probe.load(cfg.probe, cfg.checkpoint)
+        prim = PushPrimitiveMPC(model, probe, cfg.primitive_cost)
+        return prim.reset, prim.act, prim
     from agent.mpc import build_agent
 
     graph = landmarks.for_checkpoint(cfg.agent.landmarks, cfg.checkpoint)
@@ -235,10 +261,19 @@ def evaluate(
     """Run the episodes; ``extra`` fields join the summary before results.json is written."""
     out = Path(cfg.output_dir)
     out.mkdir(parents=True, exist_ok=True)
-    if cfg.policy == "mpc":  # fail fast in the parent on a bad checkpoint or planner config
+    if cfg.policy in ("mpc", "push_primitives"):  # fail fast in the parent: bad checkpoint
         from agent import checkpoint
 
         checkpoint.read_manifest(cfg.checkpoint)
+    if cfg.policy == "push_primitives":
+        from agent import state_probe
+        from agent.push_primitives import COSTS
+
+        state_probe.load(cfg.probe, cfg.checkpoint)
+        if cfg.primitive_cost not in COSTS:
+            raise ValueError(
+                f"primitive_cost={cfg.primitive_cost!r} is unknown: choose one of {list(COSTS)}"
+            )
     elif cfg.policy == "rl":
         from agent.rl import read_policy_manifest
 
@@ -296,7 +331,7 @@ def write_results(
         "planner": cfg.planner.get("name")
         if cfg.policy in ("mpc", "sim_mpc") or cfg.handoff_steps
         else None,
-        "checkpoint": cfg.checkpoint if cfg.policy in ("mpc", "rl") else None,
+        "checkpoint": cfg.checkpoint if cfg.policy in ("mpc", "rl", "push_primitives") else None,
         "success_rate": float(succ.mean()),
         "success_ci95": bootstrap_ci(succ, cfg.eval.bootstrap),
         "episodes": len(results),

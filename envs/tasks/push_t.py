@@ -79,8 +79,8 @@ _GAP = 0.005  # a push starts with the pusher this far from the block
 _CLEAR = 0.003  # transit segments keep at least this clearance from the block
 _CORNER = 0.008  # transit waypoints sit this far outside the block's corners
 _PUSH_TURNS = np.deg2rad([-30.0, 0.0, 30.0])  # push directions relative to the inward normal
-_PUSH_SPEEDS = (1.0, 0.4)  # push speeds (fraction of max_step per step)
-_PUSH_STEPS = (6, 3)  # longest push evaluated at each speed (env steps)
+PUSH_SPEEDS = (1.0, 0.4)  #: push speeds (fraction of max_step per step)
+PUSH_STEPS = (6, 3)  #: longest push evaluated at each speed (env steps)
 _POSE_TOL = 0.002  # replan when the block moved more than this (keypoint metres) in transit
 _BLOCKED_STEPS = 20  # transit price (env steps) of a push start that no free path reaches
 _ARRIVE = 0.003  # a transit waypoint counts as reached within this (noisy actions miss it)
@@ -244,6 +244,47 @@ def _transit_path(start: np.ndarray, goal: np.ndarray, pose: np.ndarray) -> list
 
 
 @dataclass
+class PushCandidates:
+    """The oracle's candidate pushes around the T at one pose (``push_candidates``)."""
+
+    start: np.ndarray  #: (N, 2) pusher start, ``_GAP`` off a contact point (world, m)
+    direction: np.ndarray  #: (N, 2) unit push direction (world)
+    transit: np.ndarray  #: (N,) env steps to reach the start (path length / max_step, + a
+    #: price of ``_BLOCKED_STEPS`` where no free path exists)
+    paths: list[list[np.ndarray]]  #: (N,) transit waypoints to the start (ending at it)
+
+
+def push_candidates(pose: np.ndarray, pusher: np.ndarray, max_step: float) -> PushCandidates:
+    """Every push the oracle considers with the T at ``pose`` (x, y, yaw) and the pusher (or
+    its target) at ``pusher``: a start off each contact point of the outline that fits in the
+    arena, directions within 30 degrees of the inward normal, and the transit path to it
+    around the T. Raises if no start fits in the arena."""
+    rot = _rot(pose[2])
+    starts = (_CONTACTS + _NORMALS * (PUSHER_RADIUS + _GAP)) @ rot.T + pose[:2]  # (C, 2)
+    inward = -_NORMALS @ rot.T  # (C, 2)
+    keep = np.all(np.abs(starts) <= _PUSHER_LIMIT, axis=1)
+    if not keep.any():
+        raise RuntimeError(f"no push start fits in the arena around the T at {pose}")
+    paths, transit = [], []
+    for start in starts[keep]:
+        path = _transit_path(pusher, start, pose)
+        extra = 0
+        if path is None:  # blocked: allow the straight line, at a price
+            path, extra = [start], _BLOCKED_STEPS
+        length = np.linalg.norm(np.diff(np.vstack([pusher, *path]), axis=0), axis=1).sum()
+        paths.append(path)
+        transit.append(np.ceil(length / max_step) + extra)
+    turns = np.stack([inward[keep] @ _rot(t).T for t in _PUSH_TURNS], axis=1)  # (C, U, 2)
+    n_turn = len(_PUSH_TURNS)
+    return PushCandidates(
+        start=np.repeat(starts[keep], n_turn, axis=0),
+        direction=turns.reshape(-1, 2),
+        transit=np.repeat(np.array(transit), n_turn),
+        paths=[p for p in paths for _ in range(n_turn)],
+    )
+
+
+@dataclass
 class _Push:
     """One planned pushing primitive of the oracle."""
 
@@ -316,39 +357,18 @@ class _PushOracle:
 
     def _plan(self, env: PushT, pose: np.ndarray, target: np.ndarray) -> _Push:
         """Score all candidate pushes in simulation; return the best one."""
-        rot = _rot(pose[2])
-        starts = (_CONTACTS + _NORMALS * (PUSHER_RADIUS + _GAP)) @ rot.T + pose[:2]  # (C, 2)
-        inward = -_NORMALS @ rot.T  # (C, 2)
-        keep = np.all(np.abs(starts) <= _PUSHER_LIMIT, axis=1)
-        if not keep.any():
-            raise RuntimeError(f"no push start fits in the arena around the T at {pose}")
-        paths, transit = [], []
-        for start in starts[keep]:
-            path = _transit_path(target, start, pose)
-            extra = 0
-            if path is None:  # blocked: allow the straight line, at a price
-                path, extra = [start], _BLOCKED_STEPS
-            length = np.linalg.norm(np.diff(np.vstack([target, *path]), axis=0), axis=1).sum()
-            paths.append(path)
-            transit.append(np.ceil(length / env.max_step) + extra)
-        turns = np.stack([inward[keep] @ _rot(t).T for t in _PUSH_TURNS], axis=1)  # (C, U, 2)
-        n_turn = len(_PUSH_TURNS)
-        cand_start = np.repeat(starts[keep], n_turn, axis=0)  # (C*U, 2)
-        cand_dir = turns.reshape(-1, 2)  # (C*U, 2)
-        cand_transit = np.repeat(np.array(transit), n_turn)  # (C*U,)
+        c = push_candidates(pose, target, env.max_step)
         now = env.distance_to_goal()
-        best, best_score = _Push(starts[0], inward[0], 0.0, 1, pose, []), -np.inf
-        for speed, steps in zip(_PUSH_SPEEDS, _PUSH_STEPS, strict=True):
-            after = self._simulate(env, cand_start, cand_dir, speed, steps)  # (C*U, steps)
+        best, best_score = _Push(c.start[0], c.direction[0], 0.0, 1, pose, []), -np.inf
+        for speed, steps in zip(PUSH_SPEEDS, PUSH_STEPS, strict=True):
+            after = self._simulate(env, c.start, c.direction, speed, steps)  # (N, steps)
             gain = now - after
-            elapsed = cand_transit[:, None] + 1 + np.arange(steps)  # (C*U, steps)
+            elapsed = c.transit[:, None] + 1 + np.arange(steps)  # (N, steps)
             score = np.where(gain > 0, gain / elapsed, gain)  # a loss ranks by its size
             i, k = np.unravel_index(int(np.argmax(score)), score.shape)
             if score[i, k] > best_score:
                 best_score = score[i, k]
-                best = _Push(
-                    cand_start[i], cand_dir[i], speed, int(k) + 1, pose, list(paths[i // n_turn])
-                )
+                best = _Push(c.start[i], c.direction[i], speed, int(k) + 1, pose, list(c.paths[i]))
         return best
 
     def _simulate(

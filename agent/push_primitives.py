@@ -1,0 +1,199 @@
+"""MPC over Push-T's push primitives, scored by the world model (``policy=push_primitives``).
+
+Raw-action CEM rarely samples what Push-T asks for: a transit around the T to a contact
+point, then a push (the planner's own bound with the simulator as the model is 0.05; README).
+This agent searches the primitives the task's oracle searches, but sees only the camera
+image and the pusher's proprio:
+
+1. a state probe (``agent.state_probe``) reads the T's pose off the image latent, and the
+   goal's pose off the goal image's latent;
+2. the candidates are the oracle's (``envs.tasks.push_t.push_candidates``): a start off every
+   contact point of the T's outline at the *estimated* pose, directions within 30 degrees of
+   the inward normal, two speeds, and the transit path around the T;
+3. each candidate's actions (transit, then the push) are rolled out by the **world model**
+   from the current latent, and the probe reads the T's pose off every imagined latent; the
+   score is the oracle's: the drop of the keypoint distance to the goal per env step,
+   transit included (``cost="pose"``), or the drop of the latent distance to the goal
+   latent (``cost="latent"``: no probe in the score);
+4. the best one runs closed loop (transit waypoints reached within 3 mm, the push open
+   loop), replanning after each push, and early when the estimated pose moves in transit.
+
+It uses task knowledge (the T's shape, through the candidates) that the image-goal MPC
+agent does not; the world model alone decides which push to make. The true state is never
+read.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from agent.model import WorldModel
+from agent.state_probe import StateProbe
+from envs.tasks.push_t import PUSH_SPEEDS, PUSH_STEPS, keypoint_distance, push_candidates
+
+COSTS = ("pose", "latent")
+_MAX_STEP = 0.02  # m of pusher target motion per unit action (PushT.max_step)
+_ARRIVE = 0.003  # a transit waypoint counts as reached within this (m)
+_SETTLE = 0.002  # the push starts when the pusher is this close to its start (m)
+_DONE = 0.01  # hold still when the estimated keypoint distance is below this (m)
+_POSE_TOL = 0.006  # replan when the estimated pose moved this much during a transit (m)
+_PUSHER_LIMIT = 0.23  # pusher centre range (m): the arena's half width less the radius
+_MAX_TRANSIT = 60  # env steps of transit imagined at most (longer paths are cut there)
+
+
+@dataclass
+class _Plan:
+    path: list[np.ndarray]  # transit waypoints still to visit (ending at the push start)
+    start: np.ndarray  # where the push starts
+    direction: np.ndarray  # unit push direction
+    speed: float
+    steps: int
+    pose: np.ndarray  # the estimated pose the plan was made for
+
+
+def _transit_actions(pusher: np.ndarray, path: list[np.ndarray]) -> list[np.ndarray]:
+    """The open-loop actions that take the pusher along ``path`` (full steps toward each
+    waypoint, as the closed loop does)."""
+    acts, p = [], np.array(pusher, dtype=np.float64)
+    for w in path:
+        while np.linalg.norm(w - p) >= _ARRIVE and len(acts) < _MAX_TRANSIT:
+            a = _toward(w, p)
+            acts.append(a)
+            p = p + a * _MAX_STEP
+    return acts
+
+
+def _toward(point: np.ndarray, here: np.ndarray) -> np.ndarray:
+    delta = (point - here) / _MAX_STEP
+    if np.linalg.norm(delta) < 1e-9:
+        return np.zeros(2)
+    return delta / max(1.0, float(np.abs(delta).max()))
+
+
+def _pose_of(probe_out: torch.Tensor) -> np.ndarray:
+    """Probe rows (..., 4) = (x, y, cos, sin) -> poses (..., 3) = (x, y, yaw)."""
+    p = probe_out.double().numpy()
+    return np.concatenate([p[..., :2], np.arctan2(p[..., 3], p[..., 2])[..., None]], -1)
+
+
+class PushPrimitiveMPC:
+    """``reset(goal, seed)`` then ``act(obs)``, like ``MPCAgent``."""
+
+    imagined = None  # the videos show no imagined frame
+
+    def __init__(self, model: WorldModel, probe: StateProbe, cost: str = "pose") -> None:
+        if cost not in COSTS:
+            raise ValueError(f"primitive cost={cost!r} is unknown: choose one of {list(COSTS)}")
+        if probe.dims != [2, 3, 4, 5]:
+            raise ValueError(
+                f"the probe reads state entries {probe.dims}; Push-T primitives need the T's "
+                "pose, entries 2:6: train one with agent.state_probe --dims 2:6"
+            )
+        self.model, self.probe, self.cost = model.eval(), probe.eval(), cost
+        self.planned = False
+        self.last_plan_ms: float | None = None
+        self._plan: _Plan | None = None
+        self._push_left = 0
+
+    @torch.no_grad()
+    def reset(self, goal: dict[str, np.ndarray], seed: int | None = None) -> None:
+        z = self.model.encode_observation(goal)
+        self.z_goal = self.model.image_part(z)[0]
+        self.goal_pose = _pose_of(self.probe(self.z_goal[None]))[0]
+        self._plan, self._push_left, self._target = None, 0, None
+
+    @torch.no_grad()
+    def act(self, obs: dict[str, np.ndarray]) -> np.ndarray:
+        pusher = np.asarray(obs["proprio"][:2], np.float64)
+        if self._target is None:  # an episode starts with the target on the pusher
+            self._target = pusher.copy()
+        a = self._act(obs, pusher)
+        # the command as the task applies it: the pusher target moves by a * max_step,
+        # held within two steps of the measured pusher and inside the arena
+        target = np.clip(self._target + a * _MAX_STEP, pusher - 2 * _MAX_STEP, pusher + 2 * _MAX_STEP)
+        self._target = np.clip(target, -_PUSHER_LIMIT, _PUSHER_LIMIT)
+        return a.astype(np.float32)
+
+    def _act(self, obs: dict[str, np.ndarray], pusher: np.ndarray) -> np.ndarray:
+        self.planned = False
+        if self._push_left > 0:  # inside a push: open loop, as the oracle
+            self._push_left -= 1
+            return self._push
+        z = self.model.encode_observation(obs)
+        pose = _pose_of(self.probe(self.model.image_part(z)))[0]
+        plan = self._plan
+        if plan is not None and keypoint_distance(pose, plan.pose) > _POSE_TOL:
+            plan = None  # the T moved during the transit: replan
+        if plan is None:
+            if keypoint_distance(pose, self.goal_pose) <= _DONE:
+                self._plan = None
+                return np.zeros(2)
+            t0 = time.perf_counter()
+            plan = self._plan = self._choose(z, pose, self._target)
+            self.last_plan_ms = 1e3 * (time.perf_counter() - t0)
+            self.planned = True
+        if plan.path and np.linalg.norm(self._target - plan.path[0]) < _ARRIVE:
+            plan.path.pop(0)
+        if plan.path:  # transit to the push start
+            return _toward(plan.path[0], self._target)
+        if np.linalg.norm(pusher - plan.start) > _SETTLE:  # settle at the start
+            return _toward(plan.start, self._target)
+        self._push = plan.direction * plan.speed
+        self._push_left, self._plan = plan.steps - 1, None  # replan after the push
+        return self._push
+
+    def _choose(self, z: torch.Tensor, pose: np.ndarray, target: np.ndarray) -> _Plan:
+        """Imagine every candidate push with the world model; the best gain per step.
+
+        The transit is padded with still steps to a multiple of the model's frameskip k, so
+        an imagined latent falls at the push's start; push lengths are multiples of k (or
+        the whole push when it is shorter). ``cost="pose"`` reads the pose change from the
+        push's start to its end off the imagined latents and applies it to the current
+        estimate (the probe's bias from where the pusher is, and drift over the transit,
+        cancel in the difference)."""
+        c = push_candidates(pose, target, _MAX_STEP)
+        k = self.model.cfg.frameskip
+        transits = []
+        for path in c.paths:
+            tr = _transit_actions(target, path)
+            transits.append(tr + [np.zeros(2)] * (-len(tr) % k))
+        lengths = sorted({min(m, s) for s in PUSH_STEPS for m in range(k, s + k, k)})
+        seqs, starts, meta = [], [], []  # per candidate x speed
+        for speed, steps in zip(PUSH_SPEEDS, PUSH_STEPS, strict=True):
+            for i, tr in enumerate(transits):
+                seqs.append(tr + [c.direction[i] * speed] * steps)
+                starts.append(len(tr))
+                meta.append((i, speed, steps))
+        n_lat = -(-max(len(q) for q in seqs) // k)
+        actions = np.zeros((len(seqs), n_lat * k, 2), np.float32)
+        for j, q in enumerate(seqs):
+            actions[j, : len(q)] = np.asarray(q, np.float32)
+        zs = self.model.image_part(self.model.rollout(z, torch.as_tensor(actions)))
+        zs = torch.cat([self.model.image_part(z).expand(len(seqs), 1, -1), zs], 1)  # (N, 1+L, D)
+        first = np.array(starts) // k  # latent index at each push's start
+        reads = first[:, None] + -(-np.array(lengths)[None] // k)  # (N, S)
+        valid = np.array([[m <= st for m in lengths] for (_, _, st) in meta])  # (N, S)
+        reads = np.minimum(reads, n_lat)
+        rows = np.arange(len(seqs))[:, None]
+        if self.cost == "pose":
+            poses = _pose_of(self.probe(zs.flatten(0, 1))).reshape(len(seqs), -1, 3)
+            delta = poses[rows, reads] - poses[np.arange(len(seqs)), first][:, None]
+            delta[..., 2] = (delta[..., 2] + np.pi) % (2 * np.pi) - np.pi
+            after = keypoint_distance(pose + delta, self.goal_pose)  # (N, S)
+            now = float(keypoint_distance(pose, self.goal_pose))
+        else:
+            d = (zs - self.z_goal).flatten(2).pow(2).mean(-1).double().numpy()  # (N, 1+L)
+            after, now = d[rows, reads], float(d[0, 0])
+        gain = now - after
+        transit = np.concatenate([c.transit for _ in PUSH_SPEEDS])  # the oracle's step counts
+        elapsed = transit[:, None] + np.array(lengths)[None]  # (N, S)
+        score = np.where(gain > 0, gain / elapsed, gain)  # a loss ranks by its size
+        score = np.where(valid, score, -np.inf)
+        j, s = np.unravel_index(int(np.argmax(score)), score.shape)
+        i, speed, steps = meta[j]
+        push = min(lengths[s], steps)
+        return _Plan(list(c.paths[i]), c.start[i], c.direction[i], speed, push, pose)

@@ -1,0 +1,243 @@
+"""A state probe: an MLP that reads true-state entries off a world model's image latent.
+
+``python -m agent.state_probe --checkpoint <world model> --data <folders> --dims 2:6 --out <path>``
+encodes every frame of the datasets with the frozen encoder and fits an MLP from the image
+part of the latent to ``state()[dims]``; the last ``--holdout`` share of the episodes is held
+out and scored (RMSE and R^2 per entry). Saved as ``<out>.safetensors`` + ``<out>.json``
+(format ``jepa-mpc-state-probe-1``, the world model's path and sha256, the dims, the held-out
+scores and the command). A primitive planner uses it to read an object's pose from the
+camera (``agent.push_primitives``); the probe never sees the true state at run time.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from agent import checkpoint
+from agent.dataset import Dataset, DatasetError
+from agent.errors import friendly_errors
+from agent.metrics import encode_all
+from agent.model import WorldModel
+
+FORMAT = "jepa-mpc-state-probe-1"
+
+
+@dataclass(frozen=True)
+class ProbeConfig:
+    """Settings of ``agent.state_probe``."""
+
+    dims: str = "0:2"  #: state entries to read, ``a:b`` (Python slice) or ``i,j,k``
+    hidden: int = 256  #: MLP width
+    layers: int = 2  #: hidden layers
+    steps: int = 4000  #: Adam steps
+    batch_size: int = 512
+    lr: float = 1e-3
+    holdout: float = 0.1  #: share of the episodes (the last ones) held out for the scores
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        parse_dims(self.dims)
+        if self.hidden < 1 or self.layers < 1 or self.steps < 1 or self.batch_size < 1:
+            raise ValueError("hidden, layers, steps and batch_size must be >= 1")
+        if not 0.0 < self.holdout < 1.0:
+            raise ValueError(f"holdout={self.holdout} is invalid: use a share in (0, 1)")
+
+
+def parse_dims(spec: str) -> list[int]:
+    """``"2:6"`` -> [2, 3, 4, 5]; ``"0,1"`` -> [0, 1]; one error line otherwise."""
+    try:
+        if ":" in spec:
+            lo, hi = (int(x) for x in spec.split(":"))
+            dims = list(range(lo, hi))
+        else:
+            dims = [int(x) for x in spec.split(",")]
+    except ValueError:
+        dims = []
+    if not dims or min(dims) < 0:
+        raise ValueError(f"dims={spec!r} is invalid: use 'a:b' (e.g. 2:6) or 'i,j' (e.g. 0,1)")
+    return dims
+
+
+def make_mlp(din: int, dout: int, cfg: ProbeConfig) -> nn.Sequential:
+    layers: list[nn.Module] = []
+    width = din
+    for _ in range(cfg.layers):
+        layers += [nn.Linear(width, cfg.hidden), nn.GELU()]
+        width = cfg.hidden
+    return nn.Sequential(*layers, nn.Linear(width, dout))
+
+
+class StateProbe(nn.Module):
+    """Image latent (..., *latent) -> the probed state entries (..., len(dims))."""
+
+    def __init__(self, latent_size: int, dims: list[int], cfg: ProbeConfig) -> None:
+        super().__init__()
+        self.dims = dims
+        self.register_buffer("z_mean", torch.zeros(latent_size))
+        self.register_buffer("z_std", torch.ones(latent_size))
+        self.register_buffer("y_mean", torch.zeros(len(dims)))
+        self.register_buffer("y_std", torch.ones(len(dims)))
+        self.net = make_mlp(latent_size, len(dims), cfg)
+
+    def forward(self, z_image: torch.Tensor) -> torch.Tensor:
+        x = (z_image.flatten(-1 if z_image.dim() == 1 else 1) - self.z_mean) / self.z_std
+        return self.net(x) * self.y_std + self.y_mean
+
+
+def _latents_and_states(model: WorldModel, folders: list[str], dims: list[int]):
+    zs, ys, episode = [], [], []
+    task = None
+    for folder in folders:
+        ds = Dataset(folder)
+        if task is not None and ds.task != task:
+            raise DatasetError(f"{folder} holds task {ds.task!r}, the others {task!r}: one task")
+        task = ds.task
+        for ep in ds.iter_episodes():
+            state = np.asarray(ep["state"], np.float32)
+            if max(dims) >= state.shape[1]:
+                raise ValueError(
+                    f"dims {dims} reach past the {state.shape[1]} state entries of {ds.task}: "
+                    "pick entries of its state()"
+                )
+            z = encode_all(model, torch.as_tensor(np.array(ep["pixels"])), None)
+            zs.append(z.flatten(1))
+            ys.append(torch.as_tensor(state[:, dims]))
+            episode.append(np.full(len(state), len(episode)))
+    return task, torch.cat(zs), torch.cat(ys), np.concatenate(episode)
+
+
+def fit(z: torch.Tensor, y: torch.Tensor, dims: list[int], cfg: ProbeConfig) -> StateProbe:
+    """An MLP probe from latents (N, D) to states (N, len(dims)), inputs and targets
+    standardized on these rows; seeded by ``cfg.seed``."""
+    gen = torch.Generator().manual_seed(cfg.seed)
+    torch.manual_seed(cfg.seed)
+    probe = StateProbe(z.shape[1], dims, cfg)
+    probe.z_mean.copy_(z.mean(0))
+    probe.z_std.copy_(z.std(0).clamp_min(1e-6))
+    probe.y_mean.copy_(y.mean(0))
+    probe.y_std.copy_(y.std(0).clamp_min(1e-6))
+    opt = torch.optim.Adam(probe.net.parameters(), lr=cfg.lr)
+    sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, cfg.steps)
+    xn, yn = (z - probe.z_mean) / probe.z_std, (y - probe.y_mean) / probe.y_std
+    for _ in range(cfg.steps):
+        idx = torch.randint(len(xn), (cfg.batch_size,), generator=gen)
+        loss = (probe.net(xn[idx]) - yn[idx]).pow(2).mean()
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        sched.step()
+    return probe.eval()
+
+
+def train(
+    world_model: str, folders: list[str], out: str, cfg: ProbeConfig, command: str
+) -> dict[str, Any]:
+    """Fit the probe, write ``<out>.safetensors`` + ``<out>.json``; returns the manifest."""
+    t0 = time.perf_counter()
+    model, manifest = checkpoint.load(world_model)
+    model.eval()
+    dims = parse_dims(cfg.dims)
+    with torch.no_grad():
+        image_only = _ImageEncoder(model)
+        task, z, y, episode = _latents_and_states(image_only, folders, dims)
+    if task != manifest.get("task"):
+        raise ValueError(
+            f"the data are {task!r} but {world_model} was trained on {manifest.get('task')!r}: "
+            "probe a world model of the same task"
+        )
+    n_eps = int(episode.max()) + 1
+    cut = max(1, int(round(n_eps * (1 - cfg.holdout))))
+    if cut >= n_eps:
+        raise ValueError(f"{n_eps} episode(s) leave none held out: give more data")
+    train_rows = torch.as_tensor(episode < cut)
+    probe = fit(z[train_rows], y[train_rows], dims, cfg)
+    with torch.no_grad():
+        pred, truth = probe(z[~train_rows]), y[~train_rows]
+    rmse = (pred - truth).pow(2).mean(0).sqrt()
+    r2 = 1 - (pred - truth).pow(2).mean(0) / truth.var(0, unbiased=False).clamp_min(1e-12)
+    meta = {
+        "task": task,
+        "world_model": world_model,
+        "world_model_sha256": checkpoint.digest(checkpoint.paths(world_model)[0]),
+        "latent_size": int(z.shape[1]),
+        "config": asdict(cfg),
+        "dims": dims,
+        "data": folders,
+        "frames": int(len(z)),
+        "episodes": n_eps,
+        "heldout_episodes": n_eps - cut,
+        "heldout_rmse": [float(v) for v in rmse],
+        "heldout_r2": [float(v) for v in r2],
+        "train_wall_s": round(time.perf_counter() - t0, 1),
+        "command": command,
+    }
+    checkpoint.write(out, probe.state_dict(), meta, FORMAT)
+    return meta
+
+
+class _ImageEncoder:
+    """``encode(pixels, proprio)`` of the image latent only (what the probe reads)."""
+
+    def __init__(self, model: WorldModel) -> None:
+        self.model = model
+
+    def encode(self, pixels: torch.Tensor, proprio: torch.Tensor | None = None) -> torch.Tensor:
+        return self.model.encoder(pixels)
+
+    def parameters(self):
+        return self.model.parameters()
+
+
+def load(path: str, model_path: str | None = None) -> tuple[StateProbe, dict[str, Any]]:
+    """The probe and its manifest; refuses one made for another world model file."""
+    hint = "train one with python -m agent.state_probe"
+    meta = checkpoint.read_manifest(path, FORMAT, hint)
+    weights, _ = checkpoint.paths(path)
+    if checkpoint.digest(weights) != meta["weights_sha256"]:
+        raise checkpoint.CheckpointError(f"{weights} is not the file its manifest describes: {hint}")
+    if model_path is not None:
+        sha = checkpoint.digest(checkpoint.paths(model_path)[0])
+        if sha != meta["world_model_sha256"]:
+            raise checkpoint.CheckpointError(
+                f"probe {weights.name} reads the latents of {meta['world_model']}, not of "
+                f"{model_path}: train a probe on this world model (python -m agent.state_probe)"
+            )
+    unknown = set(meta["config"]) - set(ProbeConfig.__dataclass_fields__)
+    if unknown:
+        raise checkpoint.CheckpointError(
+            f"{path} has settings this version does not know ({sorted(unknown)}): retrain it"
+        )
+    cfg = ProbeConfig(**meta["config"])
+    probe = StateProbe(meta["latent_size"], meta["dims"], cfg)
+    probe.load_state_dict(checkpoint.load_tensors(path))
+    return probe.eval(), meta
+
+
+@friendly_errors
+def main(argv: list[str] | None = None) -> None:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--checkpoint", required=True, help="world model (safetensors)")
+    p.add_argument("--data", nargs="+", required=True, help="dataset folder(s) of its task")
+    p.add_argument("--out", required=True, help="output path without suffix")
+    for name, field in ProbeConfig.__dataclass_fields__.items():
+        p.add_argument(f"--{name.replace('_', '-')}", type=type(field.default), default=field.default)
+    a = vars(p.parse_args(argv))
+    cfg = ProbeConfig(**{k: a[k] for k in ProbeConfig.__dataclass_fields__})
+    command = " ".join(["python -m agent.state_probe", *(argv if argv is not None else sys.argv[1:])])
+    meta = train(a["checkpoint"], a["data"], a["out"], cfg, command)
+    print(json.dumps({k: meta[k] for k in ("heldout_rmse", "heldout_r2", "train_wall_s")}))
+    print(f"wrote {Path(a['out']).with_suffix('.safetensors')} and its .json")
+
+
+if __name__ == "__main__":
+    main()

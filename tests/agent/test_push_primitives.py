@@ -1,0 +1,153 @@
+"""State probes (agent.state_probe) and Push-T primitives scored by a world model
+(agent.push_primitives, policy=push_primitives)."""
+
+from __future__ import annotations
+
+from types import SimpleNamespace
+
+import numpy as np
+import pytest
+import torch
+
+from agent import checkpoint, state_probe
+from agent.evaluation import EvalConfig, EvalSettings, evaluate
+from agent.model import ModelConfig, WorldModel
+from agent.push_primitives import PushPrimitiveMPC
+from agent.state_probe import ProbeConfig, StateProbe
+from envs.config import EnvConfig
+from envs.tasks.push_t import keypoint_distance
+
+FAST = ProbeConfig(dims="0:2", hidden=32, layers=1, steps=300, batch_size=64, holdout=0.25)
+
+
+@pytest.fixture(scope="module")
+def world_models(tmp_path_factory):
+    cfg = ModelConfig(width=8, latent_dim=16, predictor_hidden=32, action_dim=2, proprio_dim=4)
+    root = tmp_path_factory.mktemp("wm")
+    torch.manual_seed(0)
+    checkpoint.save(root / "a.safetensors", WorldModel(cfg), {"task": "point_mass"})
+    checkpoint.save(root / "b.safetensors", WorldModel(cfg), {"task": "point_mass"})
+    return str(root / "a.safetensors"), str(root / "b.safetensors")
+
+
+def test_a_probe_learns_a_function_of_the_latent_and_not_noise():
+    gen = torch.Generator().manual_seed(0)
+    z = torch.randn(3000, 16, generator=gen)
+    y = torch.stack([z[:, 0] + 0.5 * z[:, 1] ** 2, torch.tanh(z[:, 2] - z[:, 3])], 1)
+    cfg = ProbeConfig(dims="0:2", hidden=64, layers=2, steps=1500, batch_size=128)
+    probe = state_probe.fit(z[:2500], y[:2500], [0, 1], cfg)
+    with torch.no_grad():
+        err = (probe(z[2500:]) - y[2500:]).pow(2).mean(0) / y[2500:].var(0)
+    assert torch.all(err < 0.1)
+    noise = torch.randn(3000, 2, generator=gen)
+    probe = state_probe.fit(z[:2500], noise[:2500], [0, 1], cfg)
+    with torch.no_grad():
+        err = (probe(z[2500:]) - noise[2500:]).pow(2).mean(0) / noise[2500:].var(0)
+    assert torch.all(err > 0.9)
+
+
+def test_probe_files_name_their_world_model_and_refuse_another(
+    tmp_path, tiny_dataset, world_models
+):
+    a, b = world_models
+    meta = state_probe.train(a, [str(tiny_dataset)], str(tmp_path / "p"), FAST, "cmd")
+    assert meta["dims"] == [0, 1] and meta["heldout_episodes"] == 1
+    assert meta["frames"] == 404 and len(meta["heldout_rmse"]) == 2
+    probe, m = state_probe.load(str(tmp_path / "p"), a)
+    assert m["world_model_sha256"] == checkpoint.digest(checkpoint.paths(a)[0])
+    again = state_probe.train(a, [str(tiny_dataset)], str(tmp_path / "q"), FAST, "cmd")
+    assert again["heldout_rmse"] == meta["heldout_rmse"]  # same seed, same probe
+    with pytest.raises(checkpoint.CheckpointError, match="train a probe on this world model"):
+        state_probe.load(str(tmp_path / "p"), b)
+    with pytest.raises(ValueError, match="reach past the 2 state entries"):
+        state_probe.train(a, [str(tiny_dataset)], str(tmp_path / "r"), ProbeConfig(dims="3:9"), "")
+    assert not (tmp_path / "r.json").exists()
+    for bad in ("x", "2:2", "-1,0"):
+        with pytest.raises(ValueError, match="dims=.*is invalid"):
+            ProbeConfig(dims=bad)
+
+
+class _PushedBlock:
+    """A stand-in world model whose latent is the T's pose (x, y, cos, sin): the block moves
+    with the pusher's displacement during every push step (a nonzero action after a still
+    one or at a push's speed), never during the transit's full-speed steps toward a
+    waypoint. The planner must then pick the push that carries the block to the goal."""
+
+    def __init__(self, pose: np.ndarray) -> None:
+        self.cfg = SimpleNamespace(frameskip=2, latent_dim=4)
+        self.pose = pose
+
+    def eval(self):
+        return self
+
+    def image_part(self, z):
+        return z
+
+    def encode_observation(self, obs):
+        x, y, yaw = obs["pose"]
+        return torch.tensor([[x, y, np.cos(yaw), np.sin(yaw)]], dtype=torch.float32)
+
+    def rollout(self, z, actions):
+        n, t, _ = actions.shape
+        z = z.expand(n, -1).clone()
+        out = []
+        pushing = torch.zeros(n, dtype=torch.bool)
+        for i in range(t):
+            a = actions[:, i]
+            still = a.abs().sum(-1) == 0
+            pushing = pushing | (still & (i > 0))  # the transit ends with still padding or not
+            z = z.clone()
+            z[:, :2] += 0.02 * a * pushing[:, None]
+            if i % 2 == 1:
+                out.append(z)
+        return torch.stack(out, 1)
+
+
+class _Identity(StateProbe):
+    def __init__(self) -> None:
+        super().__init__(4, [2, 3, 4, 5], ProbeConfig())
+
+    def forward(self, z):
+        return z
+
+
+def test_the_chosen_push_moves_the_block_toward_the_goal():
+    pose, goal = np.array([0.0, 0.0, 0.3]), np.array([0.05, 0.0, 0.3])
+    agent = PushPrimitiveMPC(_PushedBlock(pose), _Identity())
+    agent.reset({"pose": goal})
+    np.testing.assert_allclose(agent.goal_pose, goal, atol=1e-6)
+    z = agent.model.encode_observation({"pose": pose})
+    plan = agent._choose(z, pose, np.array([0.0, -0.15]))
+    assert plan.direction @ (goal[:2] - pose[:2]) > 0.9 * 0.05  # pushes the T toward +x
+    assert plan.steps in (2, 4, 6) and plan.path and np.allclose(plan.path[-1], plan.start)
+
+
+def test_an_agent_near_its_goal_holds_still_and_actions_stay_in_bounds():
+    pose = np.array([0.0, 0.0, 0.3])
+    agent = PushPrimitiveMPC(_PushedBlock(pose), _Identity())
+    agent.reset({"pose": pose + np.array([0.004, 0.0, 0.0])})  # within _DONE of the goal
+    a = agent.act({"pose": pose, "proprio": np.array([0.1, 0.1, 0, 0], np.float32)})
+    np.testing.assert_array_equal(a, np.zeros(2))
+    agent.reset({"pose": pose + np.array([0.06, 0.02, 0.2])})
+    for _ in range(12):
+        a = agent.act({"pose": pose, "proprio": np.array([0.1, 0.1, 0, 0], np.float32)})
+        assert a.shape == (2,) and np.all(np.abs(a) <= 1.0)
+    assert keypoint_distance(pose, agent.goal_pose) > 0.01
+
+
+def test_the_harness_refuses_bad_primitive_settings(tmp_path, world_models):
+    with pytest.raises(ValueError, match="primitives of \\['push_t'\\], not of point_mass"):
+        EvalConfig(env=EnvConfig(name="point_mass"), policy="push_primitives", probe="p")
+    with pytest.raises(ValueError, match="needs probe=<path>"):
+        EvalConfig(env=EnvConfig(name="push_t"), policy="push_primitives")
+    cfg = EvalConfig(
+        env=EnvConfig(name="push_t"),
+        policy="push_primitives",
+        checkpoint=world_models[0],
+        probe=str(tmp_path / "missing"),
+        eval=EvalSettings(episodes=1, workers=1, videos=0),
+        output_dir=str(tmp_path / "out"),
+    )
+    with pytest.raises(checkpoint.CheckpointError, match="agent.state_probe"):
+        evaluate(cfg)
+    assert not (tmp_path / "out" / "results.json").exists()
