@@ -80,6 +80,9 @@ class EvalConfig:
     probe: str | None = None
     #: policy=push_primitives: score pushes by the probed pose (pose) or the latent (latent)
     primitive_cost: str = "pose"
+    #: policy=push_primitives: the T's pose from the probe (probe), or the true one (state: an
+    #: ablation that tells the probe's error from the world model's)
+    primitive_pose: str = "probe"
 
     def __post_init__(self) -> None:
         if self.policy not in POLICIES:
@@ -89,6 +92,10 @@ class EvalConfig:
                 raise ValueError(
                     f"policy=push_primitives knows the primitives of {list(PRIMITIVE_TASKS)}, "
                     f"not of {self.env.name}: use policy=mpc"
+                )
+            if self.primitive_pose not in ("probe", "state"):
+                raise ValueError(
+                    f"primitive_pose={self.primitive_pose!r} is unknown: use probe or state"
                 )
             if not self.probe:
                 raise ValueError(
@@ -151,7 +158,14 @@ def build_policy(cfg: EvalConfig, env: Any, torch_threads: int | None = None):
         from agent.push_primitives import PushPrimitiveMPC
 
         probe, _ = state_probe.load(cfg.probe, cfg.checkpoint)
-        prim = PushPrimitiveMPC(model, probe, cfg.primitive_cost)
+        truth = None
+        if cfg.primitive_pose == "state":
+            task = env.unwrapped
+
+            def truth():
+                return task.block_pose(), task.goal_pose()
+
+        prim = PushPrimitiveMPC(model, probe, cfg.primitive_cost, truth)
         return prim.reset, prim.act, prim
     from agent.mpc import build_agent
 

@@ -26,6 +26,7 @@ read.
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -76,7 +77,7 @@ def _toward(point: np.ndarray, here: np.ndarray) -> np.ndarray:
 
 def _pose_of(probe_out: torch.Tensor) -> np.ndarray:
     """Probe rows (..., 4) = (x, y, cos, sin) -> poses (..., 3) = (x, y, yaw)."""
-    p = probe_out.double().numpy()
+    p = probe_out.detach().double().numpy()
     return np.concatenate([p[..., :2], np.arctan2(p[..., 3], p[..., 2])[..., None]], -1)
 
 
@@ -85,7 +86,16 @@ class PushPrimitiveMPC:
 
     imagined = None  # the videos show no imagined frame
 
-    def __init__(self, model: WorldModel, probe: StateProbe, cost: str = "pose") -> None:
+    def __init__(
+        self,
+        model: WorldModel,
+        probe: StateProbe,
+        cost: str = "pose",
+        true_pose: Callable[[], tuple[np.ndarray, np.ndarray]] | None = None,
+    ) -> None:
+        """``true_pose`` (an ablation, ``primitive_pose=state``): returns the T's true pose and
+        goal pose, used instead of the probe's estimates of the current and goal images (the
+        imagined pose changes still come from the world model and the probe)."""
         if cost not in COSTS:
             raise ValueError(f"primitive cost={cost!r} is unknown: choose one of {list(COSTS)}")
         if probe.dims != [2, 3, 4, 5]:
@@ -94,6 +104,7 @@ class PushPrimitiveMPC:
                 "pose, entries 2:6: train one with agent.state_probe --dims 2:6"
             )
         self.model, self.probe, self.cost = model.eval(), probe.eval(), cost
+        self.true_pose = true_pose
         self.planned = False
         self.last_plan_ms: float | None = None
         self._plan: _Plan | None = None
@@ -104,6 +115,8 @@ class PushPrimitiveMPC:
         z = self.model.encode_observation(goal)
         self.z_goal = self.model.image_part(z)[0]
         self.goal_pose = _pose_of(self.probe(self.z_goal[None]))[0]
+        if self.true_pose is not None:
+            self.goal_pose = self.true_pose()[1]
         self._plan, self._push_left, self._target = None, 0, None
 
     @torch.no_grad()
@@ -125,6 +138,8 @@ class PushPrimitiveMPC:
             return self._push
         z = self.model.encode_observation(obs)
         pose = _pose_of(self.probe(self.model.image_part(z)))[0]
+        if self.true_pose is not None:
+            pose = self.true_pose()[0]
         plan = self._plan
         if plan is not None and keypoint_distance(pose, plan.pose) > _POSE_TOL:
             plan = None  # the T moved during the transit: replan
