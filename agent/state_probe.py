@@ -44,11 +44,17 @@ class ProbeConfig:
     lr: float = 1e-3
     holdout: float = 0.1  #: share of the episodes (the last ones) held out for the scores
     seed: int = 0
+    #: also train on latents the world model imagines over 1..imagined predictor steps of the
+    #: recorded actions (what a planner reads the probe on); 0 = encoded frames only
+    imagined: int = 0
+    stride: int = 4  #: imagined rollouts start at every stride-th frame
 
     def __post_init__(self) -> None:
         parse_dims(self.dims)
         if self.hidden < 1 or self.layers < 1 or self.steps < 1 or self.batch_size < 1:
             raise ValueError("hidden, layers, steps and batch_size must be >= 1")
+        if self.imagined < 0 or self.stride < 1:
+            raise ValueError("imagined must be >= 0 and stride >= 1")
         if not 0.0 < self.holdout < 1.0:
             raise ValueError(f"holdout={self.holdout} is invalid: use a share in (0, 1)")
 
@@ -94,8 +100,11 @@ class StateProbe(nn.Module):
         return self.net(x) * self.y_std + self.y_mean
 
 
-def _latents_and_states(model: WorldModel, folders: list[str], dims: list[int]):
-    zs, ys, episode = [], [], []
+def _latents_and_states(model: WorldModel, folders: list[str], dims: list[int], cfg: ProbeConfig):
+    """Image latents, states and episode indices of every frame; with ``cfg.imagined`` H,
+    also the image latents the model imagines from every ``cfg.stride``-th frame over 1..H
+    predictor steps of the recorded actions, with the states they should show."""
+    zs, ys, episode, zi, yi, episode_i = [], [], [], [], [], []
     task = None
     for folder in folders:
         ds = Dataset(folder)
@@ -109,11 +118,37 @@ def _latents_and_states(model: WorldModel, folders: list[str], dims: list[int]):
                     f"dims {dims} reach past the {state.shape[1]} state entries of {ds.task}: "
                     "pick entries of its state()"
                 )
-            z = encode_all(model, torch.as_tensor(np.array(ep["pixels"])), None)
-            zs.append(z.flatten(1))
+            proprio = torch.as_tensor(np.array(ep["proprio"])) if model.cfg.proprio_state else None
+            full = encode_all(model, torch.as_tensor(np.array(ep["pixels"])), proprio)
+            zs.append(model.image_part(full).flatten(1))
             ys.append(torch.as_tensor(state[:, dims]))
             episode.append(np.full(len(state), len(episode)))
-    return task, torch.cat(zs), torch.cat(ys), np.concatenate(episode)
+            if cfg.imagined:
+                z, y = _imagined(model, full, np.asarray(ep["actions"], np.float32), state, cfg)
+                zi.append(z)
+                yi.append(torch.as_tensor(y[:, dims]))
+                episode_i.append(np.full(len(z), len(episode) - 1))
+    imagined = (torch.cat(zi), torch.cat(yi), np.concatenate(episode_i)) if cfg.imagined else None
+    return task, torch.cat(zs), torch.cat(ys), np.concatenate(episode), imagined
+
+
+def _imagined(
+    model: WorldModel, full: torch.Tensor, actions: np.ndarray, state: np.ndarray, cfg: ProbeConfig
+) -> tuple[torch.Tensor, np.ndarray]:
+    """Imagined image latents (M, D) from every ``stride``-th frame over 1..``imagined``
+    predictor steps of the recorded actions, and the true states at those times (M, S)."""
+    k, h = model.cfg.frameskip, cfg.imagined
+    t = len(actions)
+    starts = np.arange(0, t - k + 1, cfg.stride)
+    if len(starts) == 0:
+        return torch.zeros(0, model.cfg.latent_dim), np.zeros((0, state.shape[1]), np.float32)
+    padded = np.concatenate([actions, np.zeros((h * k, actions.shape[1]), np.float32)])
+    acts = np.stack([padded[s : s + h * k] for s in starts])  # (B, H * k, A)
+    hist = full[starts][:, None]  # (B, 1, *latent)
+    zs = model.image_part(model.rollout(hist, torch.as_tensor(acts))).flatten(2)  # (B, H, D)
+    when = starts[:, None] + k * np.arange(1, h + 1)[None]  # (B, H): frame each latent shows
+    keep = when <= t
+    return zs[torch.as_tensor(keep)], state[when[keep]]
 
 
 def fit(z: torch.Tensor, y: torch.Tensor, dims: list[int], cfg: ProbeConfig) -> StateProbe:
@@ -148,8 +183,7 @@ def train(
     model.eval()
     dims = parse_dims(cfg.dims)
     with torch.no_grad():
-        image_only = _ImageEncoder(model)
-        task, z, y, episode = _latents_and_states(image_only, folders, dims)
+        task, z, y, episode, imagined = _latents_and_states(model, folders, dims, cfg)
     if task != manifest.get("task"):
         raise ValueError(
             f"the data are {task!r} but {world_model} was trained on {manifest.get('task')!r}: "
@@ -160,11 +194,17 @@ def train(
     if cut >= n_eps:
         raise ValueError(f"{n_eps} episode(s) leave none held out: give more data")
     train_rows = torch.as_tensor(episode < cut)
-    probe = fit(z[train_rows], y[train_rows], dims, cfg)
-    with torch.no_grad():
-        pred, truth = probe(z[~train_rows]), y[~train_rows]
-    rmse = (pred - truth).pow(2).mean(0).sqrt()
-    r2 = 1 - (pred - truth).pow(2).mean(0) / truth.var(0, unbiased=False).clamp_min(1e-12)
+    z_fit, y_fit = z[train_rows], y[train_rows]
+    if imagined is not None:
+        zi, yi, ep_i = imagined
+        im_rows = torch.as_tensor(ep_i < cut)
+        z_fit, y_fit = torch.cat([z_fit, zi[im_rows]]), torch.cat([y_fit, yi[im_rows]])
+    probe = fit(z_fit, y_fit, dims, cfg)
+    rmse, r2 = _scores(probe, z[~train_rows], y[~train_rows])
+    scores = {"heldout_rmse": rmse, "heldout_r2": r2}
+    if imagined is not None:
+        rmse_i, r2_i = _scores(probe, zi[~im_rows], yi[~im_rows])
+        scores.update(heldout_imagined_rmse=rmse_i, heldout_imagined_r2=r2_i)
     meta = {
         "task": task,
         "world_model": world_model,
@@ -176,8 +216,7 @@ def train(
         "frames": int(len(z)),
         "episodes": n_eps,
         "heldout_episodes": n_eps - cut,
-        "heldout_rmse": [float(v) for v in rmse],
-        "heldout_r2": [float(v) for v in r2],
+        **scores,
         "train_wall_s": round(time.perf_counter() - t0, 1),
         "command": command,
     }
@@ -185,17 +224,12 @@ def train(
     return meta
 
 
-class _ImageEncoder:
-    """``encode(pixels, proprio)`` of the image latent only (what the probe reads)."""
-
-    def __init__(self, model: WorldModel) -> None:
-        self.model = model
-
-    def encode(self, pixels: torch.Tensor, proprio: torch.Tensor | None = None) -> torch.Tensor:
-        return self.model.encoder(pixels)
-
-    def parameters(self):
-        return self.model.parameters()
+def _scores(probe: StateProbe, z: torch.Tensor, y: torch.Tensor) -> tuple[list, list]:
+    """Held-out RMSE and R^2 per probed entry."""
+    with torch.no_grad():
+        err = (probe(z) - y).pow(2).mean(0)
+    r2 = 1 - err / y.var(0, unbiased=False).clamp_min(1e-12)
+    return [float(v) for v in err.sqrt()], [float(v) for v in r2]
 
 
 def load(path: str, model_path: str | None = None) -> tuple[StateProbe, dict[str, Any]]:
@@ -204,7 +238,9 @@ def load(path: str, model_path: str | None = None) -> tuple[StateProbe, dict[str
     meta = checkpoint.read_manifest(path, FORMAT, hint)
     weights, _ = checkpoint.paths(path)
     if checkpoint.digest(weights) != meta["weights_sha256"]:
-        raise checkpoint.CheckpointError(f"{weights} is not the file its manifest describes: {hint}")
+        raise checkpoint.CheckpointError(
+            f"{weights} is not the file its manifest describes: {hint}"
+        )
     if model_path is not None:
         sha = checkpoint.digest(checkpoint.paths(model_path)[0])
         if sha != meta["world_model_sha256"]:
@@ -230,12 +266,20 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--data", nargs="+", required=True, help="dataset folder(s) of its task")
     p.add_argument("--out", required=True, help="output path without suffix")
     for name, field in ProbeConfig.__dataclass_fields__.items():
-        p.add_argument(f"--{name.replace('_', '-')}", type=type(field.default), default=field.default)
+        p.add_argument(
+            f"--{name.replace('_', '-')}", type=type(field.default), default=field.default
+        )
     a = vars(p.parse_args(argv))
     cfg = ProbeConfig(**{k: a[k] for k in ProbeConfig.__dataclass_fields__})
-    command = " ".join(["python -m agent.state_probe", *(argv if argv is not None else sys.argv[1:])])
+    command = " ".join(
+        ["python -m agent.state_probe", *(argv if argv is not None else sys.argv[1:])]
+    )
     meta = train(a["checkpoint"], a["data"], a["out"], cfg, command)
-    print(json.dumps({k: meta[k] for k in ("heldout_rmse", "heldout_r2", "train_wall_s")}))
+    print(
+        json.dumps(
+            {k: v for k, v in meta.items() if k.startswith("heldout_") or k == "train_wall_s"}
+        )
+    )
     print(f"wrote {Path(a['out']).with_suffix('.safetensors')} and its .json")
 
 

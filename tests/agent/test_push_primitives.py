@@ -151,3 +151,21 @@ def test_the_harness_refuses_bad_primitive_settings(tmp_path, world_models):
     with pytest.raises(checkpoint.CheckpointError, match="agent.state_probe"):
         evaluate(cfg)
     assert not (tmp_path / "out" / "results.json").exists()
+
+
+def test_imagined_rows_are_the_models_rollouts_paired_with_the_states_they_reach(world_models):
+    model, _ = checkpoint.load(world_models[0])
+    gen = torch.Generator().manual_seed(1)
+    full = torch.randn(11, *model.latent_shape, generator=gen)  # 11 frames, 10 actions
+    actions = torch.rand(10, 2, generator=gen).numpy() * 2 - 1
+    state = np.arange(11 * 4, dtype=np.float32).reshape(11, 4)
+    cfg = ProbeConfig(imagined=3, stride=4)
+    with torch.no_grad():
+        z, y = state_probe._imagined(model, full, actions, state, cfg)
+        # starts 0, 4, 8; three steps each, kept while they stay inside the episode
+        assert len(z) == 3 + 3 + 2
+        np.testing.assert_array_equal(y[:, 0], state[[1, 2, 3, 5, 6, 7, 9, 10], 0])
+        ref = model.rollout(full[4][None, None], torch.as_tensor(actions[4:7])[None])
+        torch.testing.assert_close(z[3:6], model.image_part(ref[0]).flatten(1))
+    with pytest.raises(ValueError, match="imagined must be >= 0"):
+        ProbeConfig(imagined=-1)
