@@ -166,7 +166,7 @@ def build_policy(cfg: EvalConfig, env: Any, torch_threads: int | None = None):
                 return task.block_pose(), task.goal_pose()
 
         prim = PushPrimitiveMPC(model, probe, cfg.primitive_cost, truth)
-        return prim.reset, prim.act, prim
+        return prim.reset, prim.act, None  # timed per action, its searches included
     from agent.mpc import build_agent
 
     graph = landmarks.for_checkpoint(cfg.agent.landmarks, cfg.checkpoint)

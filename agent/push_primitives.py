@@ -16,7 +16,9 @@ image and the pusher's proprio:
    transit included (``cost="pose"``), or the drop of the latent distance to the goal
    latent (``cost="latent"``: no probe in the score);
 4. the best one runs closed loop (transit waypoints reached within 3 mm, the push open
-   loop), replanning after each push, and early when the estimated pose moves in transit.
+   loop), replanning after each push, and early when the estimated pose moves in transit;
+5. at the push start the pushes from there are scored again (a short rollout, without the
+   transit's drift), and the search over every push runs again when none of them gains.
 
 It uses task knowledge (the T's shape, through the candidates) that the image-goal MPC
 agent does not; the world model alone decides which push to make. The true state is never
@@ -34,7 +36,13 @@ import torch
 
 from agent.model import WorldModel
 from agent.state_probe import StateProbe
-from envs.tasks.push_t import PUSH_SPEEDS, PUSH_STEPS, keypoint_distance, push_candidates
+from envs.tasks.push_t import (
+    PUSH_SPEEDS,
+    PUSH_STEPS,
+    PushCandidates,
+    keypoint_distance,
+    push_candidates,
+)
 
 COSTS = ("pose", "latent")
 _MAX_STEP = 0.02  # m of pusher target motion per unit action (PushT.max_step)
@@ -44,6 +52,7 @@ _DONE = 0.01  # hold still when the estimated keypoint distance is below this (m
 _POSE_TOL = 0.006  # replan when the estimated pose moved this much during a transit (m)
 _PUSHER_LIMIT = 0.23  # pusher centre range (m): the arena's half width less the radius
 _MAX_TRANSIT = 60  # env steps of transit imagined at most (longer paths are cut there)
+_NEAR = 0.008  # a candidate starting this close to the pusher starts here (m)
 
 
 @dataclass
@@ -54,6 +63,19 @@ class _Plan:
     speed: float
     steps: int
     pose: np.ndarray  # the estimated pose the plan was made for
+    gain: float = 0.0  # its predicted gain
+    verified: bool = False  # re-scored from the push start (a short rollout), or not needed
+
+
+@dataclass
+class Predicted:
+    """``predict_gains``: rows are the candidates at each speed (speed-major), columns the
+    push lengths."""
+
+    gain: np.ndarray  #: (N, S) predicted drop of the distance to the goal
+    valid: np.ndarray  #: (N, S) the length fits the push at that speed
+    lengths: list[int]  #: (S,) push lengths in env steps
+    meta: list[tuple[int, float, int]]  #: (N,) candidate index, speed, longest push
 
 
 def _transit_actions(pusher: np.ndarray, path: list[np.ndarray]) -> list[np.ndarray]:
@@ -127,7 +149,9 @@ class PushPrimitiveMPC:
         a = self._act(obs, pusher)
         # the command as the task applies it: the pusher target moves by a * max_step,
         # held within two steps of the measured pusher and inside the arena
-        target = np.clip(self._target + a * _MAX_STEP, pusher - 2 * _MAX_STEP, pusher + 2 * _MAX_STEP)
+        target = np.clip(
+            self._target + a * _MAX_STEP, pusher - 2 * _MAX_STEP, pusher + 2 * _MAX_STEP
+        )
         self._target = np.clip(target, -_PUSHER_LIMIT, _PUSHER_LIMIT)
         return a.astype(np.float32)
 
@@ -147,12 +171,15 @@ class PushPrimitiveMPC:
             if keypoint_distance(pose, self.goal_pose) <= _DONE:
                 self._plan = None
                 return np.zeros(2)
-            t0 = time.perf_counter()
-            plan = self._plan = self._choose(z, pose, self._target)
-            self.last_plan_ms = 1e3 * (time.perf_counter() - t0)
-            self.planned = True
+            plan = self._search(z, pose)
         if plan.path and np.linalg.norm(self._target - plan.path[0]) < _ARRIVE:
             plan.path.pop(0)
+        if not plan.path and np.linalg.norm(pusher - plan.start) <= _SETTLE and not plan.verified:
+            # at the start the rollout is short: re-score the pushes from here, and go back
+            # to the search over every push when none of them gains
+            here = self._search(z, pose, near=pusher)
+            plan = here if here is not None and here.gain > 0 else self._search(z, pose)
+            plan.verified = True
         if plan.path:  # transit to the push start
             return _toward(plan.path[0], self._target)
         if np.linalg.norm(pusher - plan.start) > _SETTLE:  # settle at the start
@@ -161,8 +188,46 @@ class PushPrimitiveMPC:
         self._push_left, self._plan = plan.steps - 1, None  # replan after the push
         return self._push
 
-    def _choose(self, z: torch.Tensor, pose: np.ndarray, target: np.ndarray) -> _Plan:
-        """Imagine every candidate push with the world model; the best gain per step.
+    def _search(self, z: torch.Tensor, pose: np.ndarray, near: np.ndarray | None = None):
+        """``_choose``, timed; the plan it returns becomes the current one."""
+        t0 = time.perf_counter()
+        plan = self._choose(z, pose, self._target, near)
+        self.last_plan_ms = 1e3 * (time.perf_counter() - t0)
+        self.planned = True
+        if plan is not None:
+            self._plan = plan
+        return plan
+
+    def _choose(
+        self, z: torch.Tensor, pose: np.ndarray, target: np.ndarray, near: np.ndarray | None = None
+    ) -> _Plan | None:
+        """Imagine every candidate push with the world model; the best gain per step (only
+        the pushes starting within ``_NEAR`` of ``near`` when given; None if there are none)."""
+        c = push_candidates(pose, target, _MAX_STEP)
+        if near is not None:  # only the pushes that start here
+            keep = np.flatnonzero(np.linalg.norm(c.start - near, axis=1) <= _NEAR)
+            if len(keep) == 0:
+                return None
+            c = PushCandidates(
+                c.start[keep], c.direction[keep], c.transit[keep], [c.paths[i] for i in keep]
+            )
+        p = self.predict_gains(z, pose, target, c)
+        transit = np.concatenate([c.transit for _ in PUSH_SPEEDS])  # the oracle's step counts
+        elapsed = transit[:, None] + np.array(p.lengths)[None]  # (N, S)
+        score = np.where(p.gain > 0, p.gain / elapsed, p.gain)  # a loss ranks by its size
+        score = np.where(p.valid, score, -np.inf)
+        j, s = np.unravel_index(int(np.argmax(score)), score.shape)
+        i, speed, steps = p.meta[j]
+        push = min(p.lengths[s], steps)
+        plan = _Plan(list(c.paths[i]), c.start[i], c.direction[i], speed, push, pose)
+        plan.gain = float(p.gain[j, s])
+        return plan
+
+    @torch.no_grad()
+    def predict_gains(
+        self, z: torch.Tensor, pose: np.ndarray, target: np.ndarray, c: PushCandidates
+    ) -> Predicted:
+        """The world model's predicted gain of every candidate at every speed and length.
 
         The transit is padded with still steps to a multiple of the model's frameskip k, so
         an imagined latent falls at the push's start; push lengths are multiples of k (or
@@ -170,7 +235,6 @@ class PushPrimitiveMPC:
         push's start to its end off the imagined latents and applies it to the current
         estimate (the probe's bias from where the pusher is, and drift over the transit,
         cancel in the difference)."""
-        c = push_candidates(pose, target, _MAX_STEP)
         k = self.model.cfg.frameskip
         transits = []
         for path in c.paths:
@@ -190,9 +254,8 @@ class PushPrimitiveMPC:
         zs = self.model.image_part(self.model.rollout(z, torch.as_tensor(actions)))
         zs = torch.cat([self.model.image_part(z).expand(len(seqs), 1, -1), zs], 1)  # (N, 1+L, D)
         first = np.array(starts) // k  # latent index at each push's start
-        reads = first[:, None] + -(-np.array(lengths)[None] // k)  # (N, S)
+        reads = np.minimum(first[:, None] + -(-np.array(lengths)[None] // k), n_lat)  # (N, S)
         valid = np.array([[m <= st for m in lengths] for (_, _, st) in meta])  # (N, S)
-        reads = np.minimum(reads, n_lat)
         rows = np.arange(len(seqs))[:, None]
         if self.cost == "pose":
             poses = _pose_of(self.probe(zs.flatten(0, 1))).reshape(len(seqs), -1, 3)
@@ -203,12 +266,4 @@ class PushPrimitiveMPC:
         else:
             d = (zs - self.z_goal).flatten(2).pow(2).mean(-1).double().numpy()  # (N, 1+L)
             after, now = d[rows, reads], float(d[0, 0])
-        gain = now - after
-        transit = np.concatenate([c.transit for _ in PUSH_SPEEDS])  # the oracle's step counts
-        elapsed = transit[:, None] + np.array(lengths)[None]  # (N, S)
-        score = np.where(gain > 0, gain / elapsed, gain)  # a loss ranks by its size
-        score = np.where(valid, score, -np.inf)
-        j, s = np.unravel_index(int(np.argmax(score)), score.shape)
-        i, speed, steps = meta[j]
-        push = min(lengths[s], steps)
-        return _Plan(list(c.paths[i]), c.start[i], c.direction[i], speed, push, pose)
+        return Predicted(now - after, valid, lengths, meta)

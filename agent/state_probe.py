@@ -24,7 +24,7 @@ import torch
 from torch import nn
 
 from agent import checkpoint
-from agent.dataset import Dataset, DatasetError
+from agent.dataset import Dataset, DatasetError, atomic_write_json
 from agent.errors import friendly_errors
 from agent.metrics import encode_all
 from agent.model import WorldModel
@@ -259,17 +259,61 @@ def load(path: str, model_path: str | None = None) -> tuple[StateProbe, dict[str
     return probe.eval(), meta
 
 
+def record_evaluation(out: str, results_path: str, command: str | None = None) -> dict[str, Any]:
+    """Add an ``agent.evaluate policy=push_primitives probe=<out>`` run to ``<out>.json``: as
+    ``evaluation``, or with near goals (``eval.goal_steps=K``) as ``evaluation_goal_steps_K``."""
+    meta_path = Path(f"{out}.json")
+    meta = checkpoint.read_manifest(out, FORMAT, "train one with python -m agent.state_probe")
+    r = json.loads(Path(results_path).read_text())
+    cfg = r.get("config", {})
+    probe = cfg.get("probe")
+    same = probe is not None and checkpoint.paths(probe)[0] == checkpoint.paths(out)[0]
+    if cfg.get("policy") != "push_primitives" or not same:
+        raise ValueError(
+            f"{results_path} is not an evaluation with policy=push_primitives probe={out}: "
+            "pass the results.json of that run"
+        )
+    steps = cfg.get("eval", {}).get("goal_steps", 0)
+    seeds = [e["seed"] for e in r["per_episode"]]
+    meta["evaluation" if not steps else f"evaluation_goal_steps_{steps}"] = {
+        "checkpoint": cfg["checkpoint"],
+        "success_rate": r["success_rate"],
+        "success_ci95": r["success_ci95"],
+        "episodes": r["episodes"],
+        "seeds": [min(seeds), max(seeds)],
+        "act_ms_p50": r["plan_ms_p50"],
+        "act_ms_p95": r["plan_ms_p95"],
+        "mean_steps": r["mean_steps"],
+        "primitive_cost": cfg.get("primitive_cost", "pose"),
+        "command": command,
+    }
+    atomic_write_json(meta_path, meta)
+    return meta
+
+
 @friendly_errors
 def main(argv: list[str] | None = None) -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--checkpoint", required=True, help="world model (safetensors)")
-    p.add_argument("--data", nargs="+", required=True, help="dataset folder(s) of its task")
+    p.add_argument("--checkpoint", help="world model (safetensors); required to train")
+    p.add_argument("--data", nargs="+", help="dataset folder(s) of its task; required to train")
     p.add_argument("--out", required=True, help="output path without suffix")
+    p.add_argument(
+        "--record-eval",
+        default=None,
+        help="instead of training: add this agent.evaluate results.json to <out>.json",
+    )
+    p.add_argument("--eval-command", default=None, help="with --record-eval: the command run")
     for name, field in ProbeConfig.__dataclass_fields__.items():
         p.add_argument(
             f"--{name.replace('_', '-')}", type=type(field.default), default=field.default
         )
     a = vars(p.parse_args(argv))
+    if a["record_eval"]:
+        record_evaluation(a["out"], a["record_eval"], a["eval_command"])
+        print(f"recorded {a['record_eval']} in {a['out']}.json")
+        return
+    if not (a["checkpoint"] and a["data"]):
+        raise ValueError("agent.state_probe needs --checkpoint and --data to train")
     cfg = ProbeConfig(**{k: a[k] for k in ProbeConfig.__dataclass_fields__})
     command = " ".join(
         ["python -m agent.state_probe", *(argv if argv is not None else sys.argv[1:])]

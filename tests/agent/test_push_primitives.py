@@ -169,3 +169,33 @@ def test_imagined_rows_are_the_models_rollouts_paired_with_the_states_they_reach
         torch.testing.assert_close(z[3:6], model.image_part(ref[0]).flatten(1))
     with pytest.raises(ValueError, match="imagined must be >= 0"):
         ProbeConfig(imagined=-1)
+
+
+def test_an_evaluation_is_recorded_only_for_its_own_probe(tmp_path, tiny_dataset, world_models):
+    import json
+
+    a, _ = world_models
+    state_probe.train(a, [str(tiny_dataset)], str(tmp_path / "p"), FAST, "cmd")
+    run = {
+        "config": {
+            "policy": "push_primitives",
+            "probe": str(tmp_path / "p.safetensors"),
+            "checkpoint": a,
+            "eval": {"goal_steps": 25},
+        },
+        "success_rate": 0.5,
+        "success_ci95": [0.2, 0.8],
+        "episodes": 2,
+        "mean_steps": 90.0,
+        "plan_ms_p50": 2.0,
+        "plan_ms_p95": 50.0,
+        "per_episode": [{"seed": 100000}, {"seed": 100001}],
+    }
+    (tmp_path / "r.json").write_text(json.dumps(run))
+    meta = state_probe.record_evaluation(str(tmp_path / "p"), str(tmp_path / "r.json"), "cmd")
+    assert meta["evaluation_goal_steps_25"]["seeds"] == [100000, 100001]
+    state_probe.load(str(tmp_path / "p"), a)  # the weights still match the manifest
+    run["config"]["probe"] = str(tmp_path / "other")
+    (tmp_path / "r.json").write_text(json.dumps(run))
+    with pytest.raises(ValueError, match="not an evaluation with policy=push_primitives"):
+        state_probe.record_evaluation(str(tmp_path / "p"), str(tmp_path / "r.json"))

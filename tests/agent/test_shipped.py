@@ -168,3 +168,32 @@ def test_shipped_policy_keeps_its_success_floor(path, handoff, tmp_path, monkeyp
     )
     r = evaluate(cfg)
     assert r["success_rate"] >= min(0.65, shipped_rate - 0.3), r["per_episode"]
+
+
+PROBES = sorted((ROOT / "checkpoints" / "probes").glob("*.safetensors"))
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("path", PROBES, ids=lambda p: p.stem)
+def test_shipped_probe_reads_its_world_model_and_its_primitives_keep_their_floor(
+    path, tmp_path, monkeypatch
+):
+    """A state probe loads against the world model it names (same sha256), and the Push-T
+    primitive agent built on both keeps a success floor on a few fixed seeds."""
+    from agent import state_probe
+
+    monkeypatch.chdir(ROOT)  # the probe names its world model relative to the repository
+    manifest = json.loads(path.with_suffix(".json").read_text())
+    state_probe.load(str(path), manifest["world_model"])
+    record = manifest["evaluation"]
+    assert record["episodes"] >= 100 and record["seeds"][0] >= 100_000
+    cfg = EvalConfig(
+        env=EnvConfig(manifest["task"]),
+        policy="push_primitives",
+        checkpoint=record["checkpoint"],
+        probe=str(path),
+        output_dir=str(tmp_path),
+        eval=EvalSettings(episodes=6, seed=300_000, workers=2, videos=0),
+    )
+    r = evaluate(cfg)
+    assert r["success_rate"] >= min(0.65, record["success_rate"] - 0.3), r["per_episode"]
