@@ -45,7 +45,6 @@ written atomically; loading refuses a world model whose weights are not the ones
 
 from __future__ import annotations
 
-import argparse
 import json
 import sys
 import time
@@ -59,6 +58,7 @@ from safetensors.torch import load_file, save_file
 from torch import nn
 
 from agent import checkpoint
+from agent.cli import config_of, head_parser
 from agent.dataset import Dataset, atomic_write_json
 from agent.errors import friendly_errors
 from agent.metrics import encode_all
@@ -528,24 +528,7 @@ class GCBCPolicy:
 
 @friendly_errors
 def main(argv: list[str] | None = None) -> None:
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--checkpoint", help="world model (safetensors); required to train")
-    p.add_argument(
-        "--data", nargs="+", help="dataset folder(s) of the same task; required to train"
-    )
-    p.add_argument("--out", required=True, help="output path without suffix")
-    p.add_argument(
-        "--record-eval",
-        default=None,
-        help="instead of training: add this agent.evaluate results.json to <out>.json",
-    )
-    p.add_argument("--eval-command", default=None, help="with --record-eval: the command run")
-    for name, field in GCBCConfig.__dataclass_fields__.items():
-        flag = f"--{name.replace('_', '-')}"
-        if isinstance(field.default, bool):  # --half / --no-half
-            p.add_argument(flag, action=argparse.BooleanOptionalAction, default=field.default)
-        else:
-            p.add_argument(flag, type=type(field.default), default=field.default)
+    p = head_parser(__doc__.split("\n\n")[0], GCBCConfig)
     a = vars(p.parse_args(argv))
     if a["record_eval"]:
         meta = record_evaluation(a["out"], a["record_eval"], a["eval_command"])
@@ -556,7 +539,7 @@ def main(argv: list[str] | None = None) -> None:
         return
     if not (a["checkpoint"] and a["data"]):
         raise ValueError("agent.gcbc needs --checkpoint and --data to train (or --record-eval)")
-    cfg = GCBCConfig(**{k: a[k] for k in GCBCConfig.__dataclass_fields__})
+    cfg = config_of(GCBCConfig, a)
     command = " ".join(["python -m agent.gcbc", *(argv if argv is not None else sys.argv[1:])])
     meta = train(a["checkpoint"], a["data"], a["out"], cfg, command)
     print(json.dumps({k: meta[k] for k in ("val_mse", "val_mse_mean_action", "train_wall_s")}))

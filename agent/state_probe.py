@@ -11,7 +11,6 @@ camera (``agent.push_primitives``); the probe never sees the true state at run t
 
 from __future__ import annotations
 
-import argparse
 import json
 import sys
 import time
@@ -24,6 +23,7 @@ import torch
 from torch import nn
 
 from agent import checkpoint
+from agent.cli import config_of, head_parser
 from agent.dataset import Dataset, DatasetError, atomic_write_json
 from agent.errors import friendly_errors
 from agent.metrics import encode_all
@@ -293,20 +293,7 @@ def record_evaluation(out: str, results_path: str, command: str | None = None) -
 
 @friendly_errors
 def main(argv: list[str] | None = None) -> None:
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--checkpoint", help="world model (safetensors); required to train")
-    p.add_argument("--data", nargs="+", help="dataset folder(s) of its task; required to train")
-    p.add_argument("--out", required=True, help="output path without suffix")
-    p.add_argument(
-        "--record-eval",
-        default=None,
-        help="instead of training: add this agent.evaluate results.json to <out>.json",
-    )
-    p.add_argument("--eval-command", default=None, help="with --record-eval: the command run")
-    for name, field in ProbeConfig.__dataclass_fields__.items():
-        p.add_argument(
-            f"--{name.replace('_', '-')}", type=type(field.default), default=field.default
-        )
+    p = head_parser(__doc__.split("\n\n")[0], ProbeConfig)
     a = vars(p.parse_args(argv))
     if a["record_eval"]:
         record_evaluation(a["out"], a["record_eval"], a["eval_command"])
@@ -314,7 +301,7 @@ def main(argv: list[str] | None = None) -> None:
         return
     if not (a["checkpoint"] and a["data"]):
         raise ValueError("agent.state_probe needs --checkpoint and --data to train")
-    cfg = ProbeConfig(**{k: a[k] for k in ProbeConfig.__dataclass_fields__})
+    cfg = config_of(ProbeConfig, a)
     command = " ".join(
         ["python -m agent.state_probe", *(argv if argv is not None else sys.argv[1:])]
     )
