@@ -28,6 +28,8 @@ import envs
 from agent.dataset import atomic_write_json
 from agent.handoff import Handoff, check_handoff
 from agent.mpc import AgentConfig
+from agent.push_primitives import COSTS as PRIMITIVE_COSTS
+from agent.push_primitives import POSES as PRIMITIVE_POSES
 from agent.sim_mpc import SIM_COSTS
 from envs.config import EnvConfig
 
@@ -54,10 +56,9 @@ class EvalSettings:
     def __post_init__(self) -> None:
         if self.episodes < 1 or self.workers < 0 or self.videos < 0:
             raise ValueError("eval.episodes >= 1, eval.workers >= 0, eval.videos >= 0 are required")
-        if isinstance(self.goal_steps, bool) or not isinstance(self.goal_steps, int):
-            raise ValueError(f"eval.goal_steps={self.goal_steps!r} is invalid: use an int >= 0")
-        if self.goal_steps < 0:
-            raise ValueError(f"eval.goal_steps={self.goal_steps} is invalid: use an int >= 0")
+        steps = self.goal_steps
+        if isinstance(steps, bool) or not isinstance(steps, int) or steps < 0:
+            raise ValueError(f"eval.goal_steps={steps!r} is invalid: use an int >= 0")
 
 
 @dataclass(frozen=True)
@@ -93,9 +94,14 @@ class EvalConfig:
                     f"policy=push_primitives knows the primitives of {list(PRIMITIVE_TASKS)}, "
                     f"not of {self.env.name}: use policy=mpc"
                 )
-            if self.primitive_pose not in ("probe", "state"):
+            if self.primitive_pose not in PRIMITIVE_POSES:
                 raise ValueError(
                     f"primitive_pose={self.primitive_pose!r} is unknown: use probe or state"
+                )
+            if self.primitive_cost not in PRIMITIVE_COSTS:
+                raise ValueError(
+                    f"primitive_cost={self.primitive_cost!r} is unknown: choose one of "
+                    f"{list(PRIMITIVE_COSTS)}"
                 )
             if not self.probe:
                 raise ValueError(
@@ -281,13 +287,8 @@ def evaluate(
         checkpoint.read_manifest(cfg.checkpoint)
     if cfg.policy == "push_primitives":
         from agent import state_probe
-        from agent.push_primitives import COSTS
 
         state_probe.load(cfg.probe, cfg.checkpoint)
-        if cfg.primitive_cost not in COSTS:
-            raise ValueError(
-                f"primitive_cost={cfg.primitive_cost!r} is unknown: choose one of {list(COSTS)}"
-            )
     elif cfg.policy == "rl":
         from agent.rl import read_policy_manifest
 

@@ -27,7 +27,6 @@ read.
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -40,12 +39,14 @@ from envs.tasks.push_t import (
     PUSH_SPEEDS,
     PUSH_STEPS,
     PushCandidates,
+    PushT,
     keypoint_distance,
     push_candidates,
 )
 
-COSTS = ("pose", "latent")
-_MAX_STEP = 0.02  # m of pusher target motion per unit action (PushT.max_step)
+COSTS = ("pose", "latent")  #: what scores a push: the probed pose change, or the latent
+POSES = ("probe", "state")  #: where the T's pose comes from: the probe, or the true state
+_MAX_STEP = PushT.max_step  # m of pusher target motion per unit action
 _ARRIVE = 0.003  # a transit waypoint counts as reached within this (m)
 _SETTLE = 0.002  # the push starts when the pusher is this close to its start (m)
 _DONE = 0.01  # hold still when the estimated keypoint distance is below this (m)
@@ -91,6 +92,8 @@ def _transit_actions(pusher: np.ndarray, path: list[np.ndarray]) -> list[np.ndar
 
 
 def _toward(point: np.ndarray, here: np.ndarray) -> np.ndarray:
+    """The action toward ``point`` (at most one full step), as ``envs.tasks.push_t.toward`` but
+    in float64: the imagined transits and the tracked target add it up without rounding."""
     delta = (point - here) / _MAX_STEP
     if np.linalg.norm(delta) < 1e-9:
         return np.zeros(2)
@@ -105,8 +108,6 @@ def _pose_of(probe_out: torch.Tensor) -> np.ndarray:
 
 class PushPrimitiveMPC:
     """``reset(goal, seed)`` then ``act(obs)``, like ``MPCAgent``."""
-
-    imagined = None  # the videos show no imagined frame
 
     def __init__(
         self,
@@ -127,8 +128,6 @@ class PushPrimitiveMPC:
             )
         self.model, self.probe, self.cost = model.eval(), probe.eval(), cost
         self.true_pose = true_pose
-        self.planned = False
-        self.last_plan_ms: float | None = None
         self._plan: _Plan | None = None
         self._push_left = 0
 
@@ -156,7 +155,6 @@ class PushPrimitiveMPC:
         return a.astype(np.float32)
 
     def _act(self, obs: dict[str, np.ndarray], pusher: np.ndarray) -> np.ndarray:
-        self.planned = False
         if self._push_left > 0:  # inside a push: open loop, as the oracle
             self._push_left -= 1
             return self._push
@@ -189,11 +187,8 @@ class PushPrimitiveMPC:
         return self._push
 
     def _search(self, z: torch.Tensor, pose: np.ndarray, near: np.ndarray | None = None):
-        """``_choose``, timed; the plan it returns becomes the current one."""
-        t0 = time.perf_counter()
+        """``_choose``; the plan it returns becomes the current one."""
         plan = self._choose(z, pose, self._target, near)
-        self.last_plan_ms = 1e3 * (time.perf_counter() - t0)
-        self.planned = True
         if plan is not None:
             self._plan = plan
         return plan
@@ -219,9 +214,8 @@ class PushPrimitiveMPC:
         j, s = np.unravel_index(int(np.argmax(score)), score.shape)
         i, speed, steps = p.meta[j]
         push = min(p.lengths[s], steps)
-        plan = _Plan(list(c.paths[i]), c.start[i], c.direction[i], speed, push, pose)
-        plan.gain = float(p.gain[j, s])
-        return plan
+        gain = float(p.gain[j, s])
+        return _Plan(list(c.paths[i]), c.start[i], c.direction[i], speed, push, pose, gain)
 
     @torch.no_grad()
     def predict_gains(

@@ -6,8 +6,8 @@ candidate push (full speed, ``--push-steps`` steps, from the oracle's candidates
 true pose) twice: by the world model + probe as ``policy=push_primitives`` does
 (``PushPrimitiveMPC.predict_gains``, the true pose and goal given), and by simulating it
 from the true state as the oracle does. It prints the median rank correlation of the two
-gains per state, the true gain of the candidate the model would pick (gain per step, as the
-agent scores) against the best one, and how far the imagined T drifts over the transit.
+gains per state, and the true gain of the candidate the model would pick (gain per step, as
+the agent scores) against the best one.
 """
 
 from __future__ import annotations
