@@ -7,6 +7,8 @@ the memory its small arrays take, not the 6 GB its pixels do.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import numpy as np
 import torch
 
@@ -79,9 +81,17 @@ class Windows:
     between them (stride > 1: a ``model.frameskip`` world model).
     """
 
-    def __init__(self, data: Dataset, episodes: np.ndarray, window: int, stride: int = 1) -> None:
+    def __init__(
+        self,
+        data: Dataset,
+        episodes: np.ndarray,
+        window: int,
+        stride: int = 1,
+        extra: Sequence[Dataset] = (),
+    ) -> None:
+        """``extra``: more datasets of the same task whose episodes (all of them) join these."""
         eps = list(data.iter_episodes())  # views of the memory-mapped chunks: nothing read yet
-        sel = [eps[i] for i in episodes]
+        sel = [eps[i] for i in episodes] + [e for d in extra for e in d.iter_episodes()]
         if not sel:
             raise DatasetError(f"{data.root} has no episodes in this split: collect more episodes")
         self.window, self.stride = window, stride

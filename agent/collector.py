@@ -40,9 +40,10 @@ class CollectConfig:
     #: a trained policy (``agent.gcbc``) for ``policy=gcbc``: on-policy data, e.g. for GCSL
     policy_checkpoint: str = ""
     #: Gaussian noise added to the actions of policy=gcbc (None: 0.2) or, in a collection
-    #: without gcbc, of noisy_oracle (None: 0.3)
+    #: without gcbc, of noisy_oracle (None: 0.3) and push_explore (None: 0.1)
     policy_sigma: float | None = None
-    #: ... and the chance of a uniform action instead (None: gcbc 0.1, noisy_oracle 0.2)
+    #: ... and the chance of a uniform action instead (None: gcbc 0.1, noisy_oracle 0.2); for
+    #: push_explore the chance that a planned push is a random candidate (None: 0.5)
     policy_eps: float | None = None
     #: also record the task's ``expert_action()`` at every step (``expert_actions``): labels
     #: for DAgger, whose data the acting policy (e.g. ``policy=gcbc``) visits and the expert labels

@@ -86,12 +86,32 @@ def oracle_segments(
     return act
 
 
+def push_explore(
+    rng: np.random.Generator, dim: int, sigma: float = 0.1, eps: float = 0.5
+) -> Policy:
+    """The task's oracle with a chance ``eps`` that each push it plans is a random one of its
+    candidates instead of the best (``exploring_oracle_action``, Push-T), plus Gaussian noise:
+    contact data across the pushes a primitive planner scores, not only the good ones."""
+
+    def act(env: object) -> np.ndarray:
+        if not hasattr(env, "exploring_oracle_action"):
+            raise ValueError(
+                f"policy=push_explore needs a task with exploring_oracle_action (push_t); "
+                f"{type(env).__name__} has none: use noisy_oracle"
+            )
+        a = env.exploring_oracle_action(rng, eps)
+        return np.clip(a + sigma * rng.standard_normal(dim), -1.0, 1.0)
+
+    return act
+
+
 POLICIES: dict[str, Callable[..., Policy]] = {
     "random": uniform_random,
     "repeat": repeated_random,
     "ou": ornstein_uhlenbeck,
     "noisy_oracle": noisy_oracle,
     "oracle_segments": oracle_segments,
+    "push_explore": push_explore,
 }
 #: the policies that call the task's oracle to act
 ORACLE_DRIVEN = ("noisy_oracle", "oracle_segments")
@@ -104,7 +124,7 @@ LEARNED = "gcbc"
 #: ``noisy_learned``'s (sigma, eps) unless a collection sets them
 LEARNED_NOISE = (0.2, 0.1)
 #: the policies whose noise a collection may set (``policy_sigma``, ``policy_eps``)
-NOISY = (LEARNED, "noisy_oracle")
+NOISY = (LEARNED, "noisy_oracle", "push_explore")
 
 
 def noisy_learned(

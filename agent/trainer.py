@@ -38,6 +38,9 @@ class TrainConfig:
     init: str | None = None  #: finetune: pretrained checkpoint to start from
     extra_video: list[str] = field(default_factory=list)  #: pretrain: more datasets (other
     #: tasks, or video imported with agent.import_video) whose frames join pretraining
+    #: finetune: more datasets of the same task (e.g. another exploration policy) whose
+    #: episodes all join the training windows; the held-out metrics stay on ``data``'s
+    extra_data: list[str] = field(default_factory=list)
     model: ModelConfig = field(default_factory=ModelConfig)  #: architecture
     weights: LossWeights = field(default_factory=LossWeights)  #: loss weights
     steps: int = 2000  #: optimizer steps
@@ -65,6 +68,10 @@ class TrainConfig:
             raise ValueError("steps >= 1, batch_size >= 2 and checkpoint_every >= 1 are required")
         if self.extra_video and self.stage != "pretrain":
             raise ValueError("extra_video is for stage=pretrain (finetuning needs actions)")
+        if self.extra_data and self.stage != "finetune":
+            raise ValueError(
+                "extra_data is for stage=finetune: pool pretraining video with extra_video"
+            )
         if self.window < self.model.history + 1:
             raise ValueError(f"window={self.window} must exceed model.history={self.model.history}")
         if self.lr_schedule not in LR_SCHEDULES:
@@ -120,7 +127,11 @@ class Trainer:
         train_eps, held_eps = split_episodes(self.data.episodes, cfg.heldout_fraction)
         # a frameskip model learns from frames k steps apart; pretraining sees every frame
         stride = model_cfg.frameskip if cfg.stage == "finetune" else 1
-        self.train = Windows(self.data, train_eps, cfg.window, stride)
+        self.extra_data = [self._same_task(Dataset(path), path) for path in cfg.extra_data]
+        self.extra_data_sha = {
+            p: d.meta["sha256"] for p, d in zip(cfg.extra_data, self.extra_data, strict=True)
+        }
+        self.train = Windows(self.data, train_eps, cfg.window, stride, extra=self.extra_data)
         self.held = Windows(self.data, held_eps, cfg.window, stride)
         self.pool = self.train
         self.extra_sha: dict[str, str] = {}  # pooled pretraining video: path -> dataset sha256
@@ -153,6 +164,16 @@ class Trainer:
         self.latents: torch.Tensor | None = None
         self.anon_peak_mb: float | None = None  # largest _anon_memory_mb() seen
         self.task = envs.make(meta["task"]).unwrapped
+
+    def _same_task(self, extra: Dataset, path: str) -> Dataset:
+        """``extra`` if its episodes can join ``data``'s (same task, spaces and image size)."""
+        for key in ("task", "action_space", "proprio_dim", "state_dim", "image_size"):
+            if extra.meta.get(key) != self.data.meta.get(key):
+                raise DatasetError(
+                    f"extra_data {path} has {key}={extra.meta.get(key)!r} but {self.cfg.data} "
+                    f"has {self.data.meta.get(key)!r}: pool only datasets collected on one task"
+                )
+        return extra
 
     def _check_init(self, manifest: dict[str, Any], model_cfg: ModelConfig) -> None:
         enc_keys = ("encoder", "latent_dim", "width", "image_size", "patch_size", "vit_depth")
@@ -193,6 +214,11 @@ class Trainer:
             self.step = extra["step"]
             if extra.get("dataset_sha256") != self.data.meta["sha256"]:
                 raise DatasetError(f"resume: {cfg.data} is not the dataset this run started on")
+            if extra.get("extra_data_sha256", {}) != self.extra_data_sha:
+                raise DatasetError(
+                    f"resume: extra_data={list(cfg.extra_data)} are not the datasets this run "
+                    "started on: pass the same extra_data or start a new run"
+                )
         if self.model.cfg.proprio_state and not cfg.resume:
             self.model.set_proprio_stats(self.train.proprio)  # resume restores them
         if cfg.stage == "finetune" and not cfg.train_encoder:
@@ -264,6 +290,7 @@ class Trainer:
     def _extra(self) -> dict[str, Any]:
         return {
             "dataset_sha256": self.data.meta["sha256"],
+            **({"extra_data_sha256": self.extra_data_sha} if self.extra_data_sha else {}),
             "task": self.data.task,
             "config": _jsonable(self.cfg),
         }
@@ -296,6 +323,10 @@ class Trainer:
         }
         if self.extra_sha:
             manifest["extra_video_sha256"] = self.extra_sha
+        if self.extra_data_sha:
+            manifest["extra_data_sha256"] = self.extra_data_sha
+            manifest["extra_data_episodes"] = sum(d.episodes for d in self.extra_data)
+            manifest["extra_data_transitions"] = sum(d.transitions for d in self.extra_data)
         path = checkpoint.save(self.out / "model", self.model, manifest)
         atomic_write_json(self.out / "metrics.json", report)
         print(json.dumps({"checkpoint": str(path), **report}, indent=1))

@@ -322,6 +322,9 @@ class _PushOracle:
 
     def __init__(self, model: mujoco.MjModel, commit: bool = True) -> None:
         self.commit = commit
+        #: chance that a planned push is a random candidate instead of the best (with ``rng``)
+        self.explore = 0.0
+        self.rng: np.random.Generator | None = None
         self._scratch = mujoco.MjData(model)
         self._push: _Push | None = None
         self._push_left = 0  # env steps of the current push still to execute
@@ -358,6 +361,11 @@ class _PushOracle:
     def _plan(self, env: PushT, pose: np.ndarray, target: np.ndarray) -> _Push:
         """Score all candidate pushes in simulation; return the best one."""
         c = push_candidates(pose, target, env.max_step)
+        if self.explore > 0 and self.rng is not None and self.rng.random() < self.explore:
+            i = int(self.rng.integers(len(c.start)))
+            s = int(self.rng.integers(len(PUSH_SPEEDS)))
+            steps = int(self.rng.integers(1, PUSH_STEPS[s] + 1))
+            return _Push(c.start[i], c.direction[i], PUSH_SPEEDS[s], steps, pose, list(c.paths[i]))
         now = env.distance_to_goal()
         best, best_score = _Push(c.start[0], c.direction[0], 0.0, 1, pose, []), -np.inf
         for speed, steps in zip(PUSH_SPEEDS, PUSH_STEPS, strict=True):
@@ -468,6 +476,7 @@ class PushT(GoalEnv):
         super().__init__(**kwargs)
         self._oracle = _PushOracle(self.model)
         self._labeller = _PushOracle(self.model, commit=False)  # see expert_action
+        self._explorer = _PushOracle(self.model)  # see exploring_oracle_action
 
     # ---- model ------------------------------------------------------------------------
     def _build_model(self) -> mujoco.MjModel:
@@ -519,6 +528,7 @@ class PushT(GoalEnv):
         self._substep = self.frame_skip
         self._oracle.reset()
         self._labeller.reset()
+        self._explorer.reset()
         mujoco.mj_forward(self.model, self.data)
 
     # ---- controller -------------------------------------------------------------------
@@ -579,6 +589,7 @@ class PushT(GoalEnv):
         self._goal, self._goal_pusher = pose, np.array(pusher, dtype=np.float64)
         self._oracle.reset()
         self._labeller.reset()
+        self._explorer.reset()
 
     def _goal_qpos(self) -> np.ndarray:
         qpos = self.data.qpos.copy()
@@ -623,3 +634,12 @@ class PushT(GoalEnv):
         a second instance, so asking it leaves ``oracle_action``'s plan alone): the committed
         oracle's transit depends on the push it chose steps ago, which no image shows."""
         return self._labeller.act(self)
+
+    def exploring_oracle_action(self, rng: np.random.Generator, explore: float) -> np.ndarray:
+        """The oracle (a third instance, with its own plan), except that each push it plans is,
+        with probability ``explore``, a random one of its candidates (random start, direction,
+        speed and length) instead of the best: data of the pushes the oracle would not make,
+        which a world model that scores every candidate must predict too
+        (``agent.collect policy=push_explore``)."""
+        self._explorer.rng, self._explorer.explore = rng, explore
+        return self._explorer.act(self)

@@ -199,7 +199,7 @@ def test_noise_settings_reach_the_noisy_oracle_and_only_set_ones_enter_the_ident
     quiet_noise = {"sigma": 0.0, "eps": 0.0}
     beside = make_policy("noisy_oracle", np.random.default_rng(0), 2, object(), quiet_noise)
     assert np.std([beside(Task()) for _ in range(200)]) > 0.1
-    with pytest.raises(ValueError, match="apply to gcbc or noisy_oracle only"):
+    with pytest.raises(ValueError, match="apply to gcbc or noisy_oracle or push_explore only"):
         CollectConfig(env=EnvConfig("point_mass"), policy="repeat", policy_eps=0.1)
 
 

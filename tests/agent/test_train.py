@@ -129,3 +129,27 @@ def test_pretrain_leaves_the_decoder_frozen_unless_reconstructing(tiny_dataset, 
     for w, trainable in ((LossWeights(), False), (LossWeights(reconstruct=0.5), True)):
         t = Trainer(_cfg(tiny_dataset, tmp_path / str(trainable), weights=w))
         assert all(p.requires_grad == trainable for p in t.model.decoder.parameters())
+
+
+def test_finetune_pools_extra_data_of_the_same_task(tiny_dataset, tmp_path):
+    init = str(Trainer(_cfg(tiny_dataset, tmp_path / "init", steps=2)).fit())
+    kw = {"stage": "finetune", "init": init, "steps": 3}
+    alone = Trainer(_cfg(tiny_dataset, tmp_path / "a", **kw))
+    pooled = Trainer(_cfg(tiny_dataset, tmp_path / "b", extra_data=[str(tiny_dataset)], **kw))
+    # all 4 extra episodes join the 3 training ones; the held-out episode stays alone
+    assert len(pooled.train) == len(alone.train) * 7 // 3
+    assert len(pooled.held) == len(alone.held)
+    manifest = checkpoint.read_manifest(pooled.fit())
+    sha = json.loads((tiny_dataset / "meta.json").read_text())["sha256"]
+    assert manifest["extra_data_sha256"] == {str(tiny_dataset): sha}
+    assert manifest["extra_data_episodes"] == 4
+    other = tmp_path / "other"
+    shutil.copytree(tiny_dataset, other)
+    meta = json.loads((other / "meta.json").read_text())
+    (other / "meta.json").write_text(json.dumps({**meta, "task": "reacher_easy"}))
+    with pytest.raises(DatasetError, match="task='reacher_easy'.*one task"):
+        Trainer(_cfg(tiny_dataset, tmp_path / "c", extra_data=[str(other)], **kw))
+    with pytest.raises(DatasetError, match="extra_data"):  # resume with other datasets
+        Trainer(_cfg(tiny_dataset, tmp_path / "b", resume=True, **kw)).fit()
+    with pytest.raises(ValueError, match="extra_data is for stage=finetune"):
+        _cfg(tiny_dataset, tmp_path / "d", extra_data=[str(tiny_dataset)])

@@ -175,3 +175,44 @@ def test_expert_labels_depend_on_the_state_alone_and_leave_the_oracle_alone():
     e.close()
     plain.close()
     assert fresh_checked >= 10
+
+
+def _explored(seed, explore, rng_seed, steps=40):
+    """Actions and block poses of ``steps`` exploring-oracle steps from ``reset(seed)``."""
+    e = envs.make("push_t")
+    e.reset(seed=seed)
+    task, rng, acts, poses = e.unwrapped, np.random.default_rng(rng_seed), [], []
+    for _ in range(steps):
+        acts.append(task.exploring_oracle_action(rng, explore))
+        e.step(acts[-1])
+        poses.append(task.block_pose())
+    e.close()
+    return np.array(acts), np.array(poses)
+
+
+def test_exploring_oracle_is_the_oracle_at_zero_and_pushes_elsewhere_at_one():
+    e = envs.make("push_t")
+    e.reset(seed=7)
+    oracle = []
+    for _ in range(40):
+        oracle.append(e.unwrapped.oracle_action())
+        e.step(oracle[-1])
+    e.close()
+    np.testing.assert_array_equal(_explored(7, 0.0, 0)[0], np.array(oracle))
+    acts, poses = _explored(7, 1.0, 0)
+    assert not np.allclose(acts, np.array(oracle))
+    assert np.abs(np.diff(poses[:, :2], axis=0)).sum() > 0.01  # random pushes still push
+    same, _ = _explored(7, 1.0, 0)
+    np.testing.assert_array_equal(acts, same)  # same rng seed, same pushes
+    assert not np.array_equal(acts, _explored(7, 1.0, 1)[0])
+
+
+def test_push_explore_policy_needs_a_task_with_an_exploring_oracle():
+    from agent.policies import make_policy
+
+    act = make_policy("push_explore", np.random.default_rng(0), 2)
+    e = envs.make("point_mass")
+    e.reset(seed=0)
+    with pytest.raises(ValueError, match="push_explore needs .*push_t.*noisy_oracle"):
+        act(e.unwrapped)
+    e.close()
