@@ -84,6 +84,8 @@ class EvalConfig:
     #: policy=push_primitives: the T's pose from the probe (probe), or the true one (state: an
     #: ablation that tells the probe's error from the world model's)
     primitive_pose: str = "probe"
+    #: policy=push_primitives: env steps of a chosen push run before the next search (0: all)
+    primitive_chunk: int = 0
 
     def __post_init__(self) -> None:
         if self.policy not in POLICIES:
@@ -171,7 +173,7 @@ def build_policy(cfg: EvalConfig, env: Any, torch_threads: int | None = None):
             def truth():
                 return task.block_pose(), task.goal_pose()
 
-        prim = PushPrimitiveMPC(model, probe, cfg.primitive_cost, truth)
+        prim = PushPrimitiveMPC(model, probe, cfg.primitive_cost, truth, cfg.primitive_chunk)
         return prim.reset, prim.act, None  # timed per action, its searches included
     from agent.mpc import build_agent
 

@@ -39,6 +39,11 @@ class LossWeights:
     rollout: float = 1.0  #: finetune: autoregressive multi-step
     proprio: float = 0.1  #: finetune: proprio probe head
     decoder: float = 1.0  #: finetune: pixel decoder on detached latents (videos only)
+    #: finetune with ``probe=``: the state probe's reading of each imagined latent (rollout)
+    #: pulled toward its reading of the true one, in units of the probed entries' spread;
+    #: weights the latent directions the probe reads (an object's pose) that a plain latent
+    #: MSE lets drown among the rest (off by default)
+    probe: float = 0.0
 
 
 def encode_window(encoder: nn.Module, pixels: torch.Tensor) -> torch.Tensor:
@@ -73,9 +78,20 @@ class PretrainObjective(nn.Module):
 
 
 class FinetuneObjective(nn.Module):
-    def __init__(self, model: WorldModel, weights: LossWeights, train_encoder: bool) -> None:
+    def __init__(
+        self,
+        model: WorldModel,
+        weights: LossWeights,
+        train_encoder: bool,
+        probe: nn.Module | None = None,
+    ) -> None:
+        """``probe``: a frozen state probe of the encoder's image latent (``agent.state_probe``)
+        for the ``probe`` loss term."""
         super().__init__()
         self.model, self.w, self.train_encoder = model, weights, train_encoder
+        self.probe = probe
+        if probe is not None:
+            probe.requires_grad_(False)
 
     def forward(self, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
         m, k = self.model, self.model.cfg.history
@@ -100,6 +116,10 @@ class FinetuneObjective(nn.Module):
             "rollout": losses.latent_mse(roll, target[:, k:]),
             "proprio": losses.latent_mse(proprio, batch["proprio"]),
         }
+        if self.probe is not None:  # the probed entries, imagined against true, in spreads
+            read = self.probe(m.image_part(torch.cat([roll, target[:, k:]])).flatten(0, 1))
+            imagined, true = read.chunk(2)
+            out["probe"] = ((imagined - true.detach()) / self.probe.y_std).pow(2).mean()
         if "frame" in batch:  # one frame per window for the picture decoder
             pic = m.decoder(m.image_part(z[: len(batch["frame"]), 0]).detach())
             out["decoder"] = losses.latent_mse(pic, batch["frame"].float() / 255.0)

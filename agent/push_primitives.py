@@ -115,19 +115,24 @@ class PushPrimitiveMPC:
         probe: StateProbe,
         cost: str = "pose",
         true_pose: Callable[[], tuple[np.ndarray, np.ndarray]] | None = None,
+        chunk: int = 0,
     ) -> None:
         """``true_pose`` (an ablation, ``primitive_pose=state``): returns the T's true pose and
         goal pose, used instead of the probe's estimates of the current and goal images (the
-        imagined pose changes still come from the world model and the probe)."""
+        imagined pose changes still come from the world model and the probe). ``chunk``: env
+        steps of a chosen push to run before searching again from the new image (receding
+        horizon; 0 runs the whole push open loop, as the oracle)."""
         if cost not in COSTS:
             raise ValueError(f"primitive cost={cost!r} is unknown: choose one of {list(COSTS)}")
+        if chunk < 0:
+            raise ValueError(f"primitive chunk={chunk} must be >= 0 (0: the whole push)")
         if probe.dims != [2, 3, 4, 5]:
             raise ValueError(
                 f"the probe reads state entries {probe.dims}; Push-T primitives need the T's "
                 "pose, entries 2:6: train one with agent.state_probe --dims 2:6"
             )
         self.model, self.probe, self.cost = model.eval(), probe.eval(), cost
-        self.true_pose = true_pose
+        self.true_pose, self.chunk = true_pose, chunk
         self._plan: _Plan | None = None
         self._push_left = 0
 
@@ -183,7 +188,8 @@ class PushPrimitiveMPC:
         if np.linalg.norm(pusher - plan.start) > _SETTLE:  # settle at the start
             return _toward(plan.start, self._target)
         self._push = plan.direction * plan.speed
-        self._push_left, self._plan = plan.steps - 1, None  # replan after the push
+        steps = min(plan.steps, self.chunk) if self.chunk else plan.steps
+        self._push_left, self._plan = steps - 1, None  # replan after the push (or chunk)
         return self._push
 
     def _search(self, z: torch.Tensor, pose: np.ndarray, near: np.ndarray | None = None):

@@ -41,6 +41,9 @@ class TrainConfig:
     #: finetune: more datasets of the same task (e.g. another exploration policy) whose
     #: episodes all join the training windows; the held-out metrics stay on ``data``'s
     extra_data: list[str] = field(default_factory=list)
+    #: finetune: a state probe (``agent.state_probe``) made on ``init``'s frozen encoder, for
+    #: the ``weights.probe`` loss term (its reading of imagined against true latents)
+    probe: str | None = None
     model: ModelConfig = field(default_factory=ModelConfig)  #: architecture
     weights: LossWeights = field(default_factory=LossWeights)  #: loss weights
     steps: int = 2000  #: optimizer steps
@@ -72,6 +75,18 @@ class TrainConfig:
             raise ValueError(
                 "extra_data is for stage=finetune: pool pretraining video with extra_video"
             )
+        if (self.probe is not None) != (self.weights.probe > 0):
+            raise ValueError(
+                f"probe={self.probe!r} with weights.probe={self.weights.probe}: a probe loss needs "
+                "both, probe=<probe of init> and weights.probe > 0"
+            )
+        if self.probe is not None and (self.stage != "finetune" or not self.init):
+            raise ValueError(
+                "probe= is for stage=finetune with init=: the probe must read the init model's "
+                "frozen encoder (train it with python -m agent.state_probe --checkpoint <init>)"
+            )
+        if self.probe is not None and self.train_encoder:
+            raise ValueError("probe= needs a frozen encoder: drop train_encoder=true")
         if self.window < self.model.history + 1:
             raise ValueError(f"window={self.window} must exceed model.history={self.model.history}")
         if self.lr_schedule not in LR_SCHEDULES:
@@ -199,7 +214,12 @@ class Trainer:
                 p.requires_grad_(False)
             if not cfg.train_encoder:
                 m.encoder.requires_grad_(False)
-            obj = FinetuneObjective(m, cfg.weights, cfg.train_encoder)
+            probe = None
+            if cfg.probe is not None:
+                from agent import state_probe
+
+                probe = state_probe.load(cfg.probe, cfg.init)[0].to(self.device)
+            obj = FinetuneObjective(m, cfg.weights, cfg.train_encoder, probe)
         if self.world > 1:
             obj = torch.nn.parallel.DistributedDataParallel(obj)
         return obj
@@ -323,6 +343,8 @@ class Trainer:
         }
         if self.extra_sha:
             manifest["extra_video_sha256"] = self.extra_sha
+        if self.cfg.probe is not None:
+            manifest["probe_sha256"] = checkpoint.digest(checkpoint.paths(self.cfg.probe)[0])
         if self.extra_data_sha:
             manifest["extra_data_sha256"] = self.extra_data_sha
             manifest["extra_data_episodes"] = sum(d.episodes for d in self.extra_data)

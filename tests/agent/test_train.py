@@ -153,3 +153,38 @@ def test_finetune_pools_extra_data_of_the_same_task(tiny_dataset, tmp_path):
         Trainer(_cfg(tiny_dataset, tmp_path / "b", resume=True, **kw)).fit()
     with pytest.raises(ValueError, match="extra_data is for stage=finetune"):
         _cfg(tiny_dataset, tmp_path / "d", extra_data=[str(tiny_dataset)])
+
+
+def test_probe_term_trains_the_predictor_toward_the_probes_reading(tiny_dataset, tmp_path):
+    from agent import state_probe
+    from agent.state_probe import ProbeConfig
+
+    init = str(Trainer(_cfg(tiny_dataset, tmp_path / "init", steps=2)).fit())
+    fast = ProbeConfig(dims="0:2", hidden=32, layers=1, steps=200, batch_size=64, holdout=0.25)
+    probe = str(tmp_path / "probe")
+    state_probe.train(init, [str(tiny_dataset)], probe, fast, "cmd")
+    # the probe term alone: the rollout's probed position must come toward the true one
+    from agent.objectives import LossWeights
+
+    only = LossWeights(one_step=0.0, rollout=0.0, proprio=0.0, decoder=0.0, probe=1.0)
+    kw = {"stage": "finetune", "init": init, "probe": probe, "weights": only, "lr": 3e-3}
+    trainer = Trainer(_cfg(tiny_dataset, tmp_path / "ft", steps=200, batch_size=32, **kw))
+    batch = trainer.train.gather(torch.arange(0, len(trainer.train), 7))  # fixed windows
+
+    def probe_error() -> float:
+        with torch.no_grad():
+            return float(trainer.objective.eval()(batch)["probe"])
+
+    before = probe_error()
+    path = trainer.fit()
+    assert probe_error() < 0.7 * before  # 0.042 -> 0.024 when written
+    manifest = checkpoint.read_manifest(path)
+    assert manifest["probe_sha256"] == checkpoint.digest(tmp_path / "probe.safetensors")
+    with pytest.raises(ValueError, match="needs both"):
+        _cfg(tiny_dataset, tmp_path / "x", stage="finetune", init=init, probe=probe)
+    with pytest.raises(ValueError, match="needs both"):
+        _cfg(tiny_dataset, tmp_path / "x", stage="finetune", init=init, weights=only)
+    with pytest.raises(ValueError, match="stage=finetune with init"):
+        _cfg(tiny_dataset, tmp_path / "x", probe=probe, weights=only)
+    with pytest.raises(checkpoint.CheckpointError, match="train a probe on this world model"):
+        Trainer(_cfg(tiny_dataset, tmp_path / "y", **{**kw, "init": path}))
