@@ -135,6 +135,26 @@ def test_an_agent_near_its_goal_holds_still_and_actions_stay_in_bounds():
     assert keypoint_distance(pose, agent.goal_pose) > 0.01
 
 
+@pytest.mark.parametrize("chunk", [0, 1])
+def test_a_chunk_cuts_the_push_short_and_searches_again(chunk):
+    pose, goal = np.array([0.0, 0.0, 0.3]), np.array([0.05, 0.0, 0.3])
+    agent = PushPrimitiveMPC(_PushedBlock(pose), _Identity(), chunk=chunk)
+    agent.reset({"pose": goal})
+    pusher = np.array([0.0, -0.15])
+    for _ in range(80):  # the pusher follows its target exactly; the block stays
+        a = agent.act({"pose": pose, "proprio": np.array([*pusher, 0, 0], np.float32)})
+        pusher = agent._target.copy()
+        if agent._plan is None and np.linalg.norm(a) > 0:  # a push started
+            break
+    runs = agent._push_left + 1  # env steps this push runs before the next search
+    assert runs == 1 if chunk else runs >= 2  # whole pushes are 2-6 steps long
+    for _ in range(runs - 1):
+        agent.act({"pose": pose, "proprio": np.array([*pusher, 0, 0], np.float32)})
+    assert agent._push_left == 0 and agent._plan is None  # the next call searches
+    with pytest.raises(ValueError, match="chunk=-1 must be >= 0"):
+        PushPrimitiveMPC(_PushedBlock(pose), _Identity(), chunk=-1)
+
+
 def test_the_harness_refuses_bad_primitive_settings(tmp_path, world_models):
     with pytest.raises(ValueError, match="primitives of \\['push_t'\\], not of point_mass"):
         EvalConfig(env=EnvConfig(name="point_mass"), policy="push_primitives", probe="p")
