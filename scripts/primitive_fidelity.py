@@ -3,11 +3,18 @@
 ``python scripts/primitive_fidelity.py --checkpoint <world model> --probe <pose probe>``
 drives validation episodes with the oracle and, every ``--every`` steps, scores every
 candidate push (full speed, ``--push-steps`` steps, from the oracle's candidates at the
-true pose) twice: by the world model + probe as ``policy=push_primitives`` does
-(``PushPrimitiveMPC.predict_gains``, the true pose and goal given), and by simulating it
-from the true state as the oracle does. It prints the median rank correlation of the two
-gains per state, and the true gain of the candidate the model would pick (gain per step, as
-the agent scores) against the best one.
+true pose) against simulating it from the true state as the oracle does, three ways:
+
+- ``agent``: as ``policy=push_primitives`` does (``PushPrimitiveMPC.predict_gains``, the true
+  pose and goal given): the world model imagines the transit and the push from the current
+  image;
+- ``from_start``: the pusher is put at the push's start, the scene rendered and encoded, and
+  the world model imagines the push alone (no transit to drift over);
+- ``real_latents``: the push is simulated and its last frame encoded; the probe reads the pose
+  change off real latents (no imagination: what a perfect predictor would give the probe).
+
+For each it prints the median rank correlation of the gains per state, and the true gain of
+the candidate it would pick (gain per step, as the agent scores) against the best one.
 """
 
 from __future__ import annotations
@@ -21,8 +28,42 @@ from scipy.stats import spearmanr
 
 import envs
 from agent import checkpoint, state_probe
-from agent.push_primitives import PushPrimitiveMPC
-from envs.tasks.push_t import PUSH_SPEEDS, push_candidates
+from agent.push_primitives import PushPrimitiveMPC, _pose_of
+from envs.tasks.push_t import PUSH_SPEEDS, keypoint_distance, push_candidates
+
+WAYS = ("agent", "from_start", "real_latents")
+
+
+@torch.no_grad()
+def _placed_gains(env, model, probe, c, steps: int) -> tuple[np.ndarray, np.ndarray]:
+    """``from_start`` and ``real_latents`` gains of the candidates ``c`` at full speed; the
+    task's state (physics, pusher target, the oracle's plan) is put back afterwards."""
+    task = env.unwrapped
+    pose, goal, now = task.block_pose(), task.goal_pose(), task.distance_to_goal()
+    saved = task.get_physics_state()
+    ctrl = (task._target.copy(), task._ramp_from.copy(), task._substep)
+    plan = (task._oracle._push, task._oracle._push_left)
+    z0, z1 = [], []
+    for start, direction in zip(c.start, c.direction, strict=True):
+        task.place(pose, start)
+        z0.append(model.encode_observation(task._obs()))
+        for _ in range(steps):
+            obs, *_ = task.step(direction.astype(np.float32))  # unwrapped: no step count
+        z1.append(model.encode_observation(obs))
+    task.set_physics_state(saved)
+    task._target, task._ramp_from, task._substep = ctrl
+    task._oracle._push, task._oracle._push_left = plan
+    z0, z1 = torch.cat(z0), torch.cat(z1)
+    actions = torch.as_tensor(np.repeat(c.direction[:, None], steps, 1), dtype=torch.float32)
+    imagined = model.rollout(z0[:, None], actions)[:, -1]  # (N, K=1, *latent) histories
+
+    def gain(end: torch.Tensor) -> np.ndarray:
+        p0, p1 = _pose_of(probe(model.image_part(z0))), _pose_of(probe(model.image_part(end)))
+        delta = p1 - p0
+        delta[:, 2] = (delta[:, 2] + np.pi) % (2 * np.pi) - np.pi
+        return now - keypoint_distance(pose + delta, goal)
+
+    return gain(imagined), gain(z1)
 
 
 def measure(model_path: str, probe_path: str, seeds: range, every: int, steps: int) -> dict:
@@ -31,7 +72,9 @@ def measure(model_path: str, probe_path: str, seeds: range, every: int, steps: i
     env = envs.make("push_t")
     task = env.unwrapped
     agent = PushPrimitiveMPC(model, probe, "pose", lambda: (task.block_pose(), task.goal_pose()))
-    rhos, picked, best = [], [], []
+    rhos = {w: [] for w in WAYS}
+    picked = {w: [] for w in WAYS}
+    best = []
     try:
         for seed in seeds:
             obs, _ = env.reset(seed=seed)
@@ -44,29 +87,38 @@ def measure(model_path: str, probe_path: str, seeds: range, every: int, steps: i
                     sim = task._oracle._simulate(task, c.start, c.direction, 1.0, steps)
                     true_gain = task.distance_to_goal() - sim[:, steps - 1]
                     p = agent.predict_gains(model.encode_observation(obs), pose, target, c)
-                    col = p.lengths.index(steps)
                     full = PUSH_SPEEDS.index(1.0)
-                    pred_gain = p.gain[full * n : (full + 1) * n, col]
-                    rhos.append(spearmanr(pred_gain, true_gain).statistic)
+                    gains = {"agent": p.gain[full * n : (full + 1) * n, p.lengths.index(steps)]}
+                    gains["from_start"], gains["real_latents"] = _placed_gains(
+                        env, model, probe, c, steps
+                    )
                     per_step = c.transit + steps
 
                     def pick(g, per_step=per_step):
                         return int(np.argmax(np.where(g > 0, g / per_step, g)))
 
-                    picked.append(true_gain[pick(pred_gain)])
+                    for w in WAYS:
+                        rhos[w].append(spearmanr(gains[w], true_gain).statistic)
+                        picked[w].append(true_gain[pick(gains[w])])
                     best.append(true_gain[pick(true_gain)])
                 obs, _, _, _, info = env.step(task.oracle_action())
                 if info["success"]:
                     break
     finally:
         env.close()
-    rhos = np.asarray(rhos, dtype=float)
+
+    def summary(w: str) -> dict:
+        return {
+            "spearman_median": float(np.nanmedian(np.asarray(rhos[w], dtype=float))),
+            "picked_true_gain_mm_median": float(1e3 * np.median(picked[w])),
+            "picked_gains_share": float(np.mean(np.asarray(picked[w]) > 0)),
+        }
+
     return {
-        "states": len(rhos),
-        "spearman_median": float(np.nanmedian(rhos)),
-        "picked_true_gain_mm_median": float(1e3 * np.median(picked)),
+        "states": len(best),
+        **summary("agent"),
         "best_true_gain_mm_median": float(1e3 * np.median(best)),
-        "picked_gains_share": float(np.mean(np.asarray(picked) > 0)),
+        **{w: summary(w) for w in WAYS[1:]},
     }
 
 
