@@ -106,6 +106,16 @@ def _pose_of(probe_out: torch.Tensor) -> np.ndarray:
     return np.concatenate([p[..., :2], np.arctan2(p[..., 3], p[..., 2])[..., None]], -1)
 
 
+def pose_change_gain(
+    pose: np.ndarray, before: np.ndarray, after: np.ndarray, goal: np.ndarray
+) -> np.ndarray:
+    """Drop of the keypoint distance to ``goal`` when the change of the read poses from
+    ``before`` to ``after`` (yaw wrapped to one turn) is applied to the estimate ``pose``."""
+    delta = after - before
+    delta[..., 2] = (delta[..., 2] + np.pi) % (2 * np.pi) - np.pi
+    return keypoint_distance(pose, goal) - keypoint_distance(pose + delta, goal)
+
+
 class PushPrimitiveMPC:
     """``reset(goal, seed)`` then ``act(obs)``, like ``MPCAgent``."""
 
@@ -259,11 +269,9 @@ class PushPrimitiveMPC:
         rows = np.arange(len(seqs))[:, None]
         if self.cost == "pose":
             poses = _pose_of(self.probe(zs.flatten(0, 1))).reshape(len(seqs), -1, 3)
-            delta = poses[rows, reads] - poses[np.arange(len(seqs)), first][:, None]
-            delta[..., 2] = (delta[..., 2] + np.pi) % (2 * np.pi) - np.pi
-            after = keypoint_distance(pose + delta, self.goal_pose)  # (N, S)
-            now = float(keypoint_distance(pose, self.goal_pose))
+            before = poses[np.arange(len(seqs)), first][:, None]
+            gain = pose_change_gain(pose, before, poses[rows, reads], self.goal_pose)  # (N, S)
         else:
             d = (zs - self.z_goal).flatten(2).pow(2).mean(-1).double().numpy()  # (N, 1+L)
-            after, now = d[rows, reads], float(d[0, 0])
-        return Predicted(now - after, valid, lengths, meta)
+            gain = float(d[0, 0]) - d[rows, reads]
+        return Predicted(gain, valid, lengths, meta)

@@ -28,8 +28,8 @@ from scipy.stats import spearmanr
 
 import envs
 from agent import checkpoint, state_probe
-from agent.push_primitives import PushPrimitiveMPC, _pose_of
-from envs.tasks.push_t import PUSH_SPEEDS, keypoint_distance, push_candidates
+from agent.push_primitives import PushPrimitiveMPC, _pose_of, pose_change_gain
+from envs.tasks.push_t import PUSH_SPEEDS, push_candidates
 
 WAYS = ("agent", "from_start", "real_latents")
 
@@ -39,10 +39,8 @@ def _placed_gains(env, model, probe, c, steps: int) -> tuple[np.ndarray, np.ndar
     """``from_start`` and ``real_latents`` gains of the candidates ``c`` at full speed; the
     task's state (physics, pusher target, the oracle's plan) is put back afterwards."""
     task = env.unwrapped
-    pose, goal, now = task.block_pose(), task.goal_pose(), task.distance_to_goal()
-    saved = task.get_physics_state()
-    ctrl = (task._target.copy(), task._ramp_from.copy(), task._substep)
-    plan = (task._oracle._push, task._oracle._push_left)
+    pose, goal = task.block_pose(), task.goal_pose()
+    saved = task.snapshot()
     z0, z1 = [], []
     for start, direction in zip(c.start, c.direction, strict=True):
         task.place(pose, start)
@@ -50,18 +48,14 @@ def _placed_gains(env, model, probe, c, steps: int) -> tuple[np.ndarray, np.ndar
         for _ in range(steps):
             obs, *_ = task.step(direction.astype(np.float32))  # unwrapped: no step count
         z1.append(model.encode_observation(obs))
-    task.set_physics_state(saved)
-    task._target, task._ramp_from, task._substep = ctrl
-    task._oracle._push, task._oracle._push_left = plan
+    task.restore(saved)
     z0, z1 = torch.cat(z0), torch.cat(z1)
     actions = torch.as_tensor(np.repeat(c.direction[:, None], steps, 1), dtype=torch.float32)
     imagined = model.rollout(z0[:, None], actions)[:, -1]  # (N, K=1, *latent) histories
 
     def gain(end: torch.Tensor) -> np.ndarray:
         p0, p1 = _pose_of(probe(model.image_part(z0))), _pose_of(probe(model.image_part(end)))
-        delta = p1 - p0
-        delta[:, 2] = (delta[:, 2] + np.pi) % (2 * np.pi) - np.pi
-        return now - keypoint_distance(pose + delta, goal)
+        return pose_change_gain(pose, p0, p1, goal)
 
     return gain(imagined), gain(z1)
 

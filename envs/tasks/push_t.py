@@ -47,6 +47,7 @@ episodes=1000``) it reached the goal in 882 of 1000 episodes (seeds 0-999), medi
 
 from __future__ import annotations
 
+import dataclasses
 import heapq
 from dataclasses import dataclass
 from typing import Any
@@ -396,6 +397,15 @@ class _PushOracle:
         return keypoint_distance(qpos[..., env.block_qpos_index], env.goal_pose())
 
 
+def _copy_push(push: _Push | None) -> _Push | None:
+    """A copy that the oracle's transit (which pops ``path``) leaves alone."""
+    return None if push is None else dataclasses.replace(push, path=list(push.path))
+
+
+#: physics, user data and the constraint solver's warm start (``PushT.snapshot``)
+_SNAPSHOT_STATE = mujoco.mjtState.mjSTATE_INTEGRATION
+
+
 def _model_xml() -> str:
     wall = ARENA_HALF + 0.01
     bar, stem = BAR_CENTER, STEM_CENTER
@@ -530,6 +540,30 @@ class PushT(GoalEnv):
         self._labeller.reset()
         self._explorer.reset()
         mujoco.mj_forward(self.model, self.data)
+
+    def snapshot(self) -> dict[str, Any]:
+        """Everything ``step`` and the oracles read, for ``restore``: the physics including
+        the solver's warm start (so a restored run repeats bit for bit), the pusher target's
+        ramp, and each oracle's current push. The goal stays (it is the episode's)."""
+        physics = np.empty(mujoco.mj_stateSize(self.model, _SNAPSHOT_STATE))
+        mujoco.mj_getState(self.model, self.data, physics, _SNAPSHOT_STATE)
+        oracles = (self._oracle, self._labeller, self._explorer)
+        return {
+            "physics": physics,
+            "controller": (self._target.copy(), self._ramp_from.copy(), self._substep),
+            "oracles": [(_copy_push(o._push), o._push_left) for o in oracles],
+        }
+
+    def restore(self, snap: dict[str, Any]) -> None:
+        """Put back a ``snapshot`` of this episode."""
+        mujoco.mj_setState(self.model, self.data, snap["physics"], _SNAPSHOT_STATE)
+        mujoco.mj_forward(self.model, self.data)
+        target, ramp_from, self._substep = snap["controller"]
+        self._target, self._ramp_from = target.copy(), ramp_from.copy()
+        for o, (push, left) in zip(
+            (self._oracle, self._labeller, self._explorer), snap["oracles"], strict=True
+        ):
+            o._push, o._push_left = _copy_push(push), left
 
     # ---- controller -------------------------------------------------------------------
     def step(

@@ -177,6 +177,38 @@ def test_expert_labels_depend_on_the_state_alone_and_leave_the_oracle_alone():
     assert fresh_checked >= 10
 
 
+def test_restore_of_a_snapshot_repeats_the_episode_bit_for_bit():
+    e = envs.make("push_t")
+    e.reset(seed=11)
+    task = e.unwrapped
+    for _ in range(15):  # into the oracle's first plan
+        e.step(task.oracle_action())
+
+    def run():
+        acts, states = [], []
+        for _ in range(30):
+            acts.append(task.oracle_action())
+            task.expert_action()
+            task.step(acts[-1])  # unwrapped: no step count
+            states.append(task.get_physics_state())
+        return np.array(acts), np.array(states)
+
+    snap = task.snapshot()
+    first = run()
+    task.place(task.block_pose() + np.array([0.05, 0.0, 0.3]), task.pusher_position() + 0.04)
+    for a in ([1.0, 0.0], [0.0, -1.0]):
+        task.step(np.array(a, np.float32))
+    task.restore(snap)
+    again = run()
+    task.restore(snap)  # a snapshot restores more than once
+    third = run()
+    e.close()
+    assert np.abs(np.diff(first[1][:, 1 + task.block_qpos_index], axis=0)).sum() > 0.005
+    for a, b in ((first, again), (first, third)):
+        np.testing.assert_array_equal(a[0], b[0])
+        np.testing.assert_array_equal(a[1], b[1])
+
+
 def _explored(seed, explore, rng_seed, steps=40):
     """Actions and block poses of ``steps`` exploring-oracle steps from ``reset(seed)``."""
     e = envs.make("push_t")
