@@ -23,6 +23,9 @@ from typing import Any
 from agent import checkpoint
 from agent.dataset import atomic_write_json
 
+#: how the shipped candidate was chosen among those validated (``--rule`` says otherwise)
+RULE = "highest validation success rate among the candidates"
+
 
 def export(
     run: Path,
@@ -31,6 +34,7 @@ def export(
     commands: list[str],
     validation: list[Path] | None = None,
     variant: str | None = None,
+    rule: str = RULE,
 ) -> Path:
     src, _ = checkpoint.paths(run / "model")
     manifest = checkpoint.read_manifest(src)
@@ -38,7 +42,7 @@ def export(
     if results is not None:
         manifest["evaluation"] = evaluation_of(json.loads(results.read_text()))
     if validation:  # checked before anything is written
-        manifest["selection"] = _selection(validation, manifest)
+        manifest["selection"] = _selection(validation, manifest, rule)
     init = manifest.get("config", {}).get("init")
     pretrain = None
     if init and checkpoint.paths(init)[1].exists():
@@ -99,7 +103,7 @@ def evaluation_of(results: dict[str, Any]) -> dict[str, Any]:
     return {**{k: results[k] for k in (*keys, "planner")}, "config": results["config"]}
 
 
-def _selection(paths: list[Path], manifest: dict) -> dict:
+def _selection(paths: list[Path], manifest: dict, rule: str = RULE) -> dict:
     """The candidates' validation results; refuses validation seeds that overlap the test's."""
     rows = []
     for path in paths:
@@ -116,7 +120,7 @@ def _selection(paths: list[Path], manifest: dict) -> dict:
                 f"validation seeds {row['seeds']} overlap the held-out seeds {test}: "
                 "validate on another range (eval.seed=200000)"
             )
-    return {"rule": "highest validation success rate among the candidates", "candidates": rows}
+    return {"rule": rule, "candidates": rows}
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -137,9 +141,14 @@ def main(argv: list[str] | None = None) -> None:
         default=None,
         help="for checkpoints/variants/<task>_<name>: one line on how it differs from the main one",
     )
+    p.add_argument(
+        "--rule",
+        default=RULE,
+        help="how the candidate was chosen among the validated ones (say how a tie was broken)",
+    )
     a = p.parse_args(argv)
     try:
-        w = export(a.run, a.eval, a.out, a.command, a.validation, a.variant)
+        w = export(a.run, a.eval, a.out, a.command, a.validation, a.variant, a.rule)
     except (checkpoint.CheckpointError, FileNotFoundError, KeyError, ValueError) as e:
         print(f"error: {e}", file=sys.stderr)
         sys.exit(2)

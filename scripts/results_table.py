@@ -3,7 +3,8 @@
     python scripts/results_table.py [--baselines runs]
 
 (baselines: runs/<task>/{oracle,random}/results.json; ``checkpoints/variants/<task>_<name>`` rows
-are other ways to plan the same task, e.g. ``reacher_easy (image)``: image-only planning)
+are other ways to plan the same task, e.g. ``reacher_easy (image)``: image-only planning; a row
+evaluated with another policy than the MPC agent names it, e.g. ``policy=push_primitives``)
 
 Every MPC number comes from ``checkpoints/<task>.json`` (written by ``agent.export`` from an
 ``agent.evaluate`` run; the ``+ landmarks`` rows from ``checkpoints/landmarks/<task>.json``,
@@ -47,7 +48,8 @@ def main() -> None:
         if graph_eval:
             rows.append((f"{name} + landmarks", graph_eval))
         for name, e in rows:
-            _row(a.baselines, m, name, e)
+            policy = e.get("config", {}).get("policy", "mpc")
+            _row(a.baselines, m, name if policy == "mpc" else f"{name}, `policy={policy}`", e)
 
 
 def _row(baselines: Path, m: dict, name: str, e: dict) -> None:

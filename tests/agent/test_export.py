@@ -57,7 +57,11 @@ def test_export_records_evaluation_commands_and_the_validation_choice(tmp_path, 
     assert m["evaluation"]["success_rate"] == 1.0 and m["commands"] == ["make it"]
     assert [c["success_rate"] for c in m["selection"]["candidates"]] == [0.9, 1.0]
     assert [c["agent"]["horizon"] for c in m["selection"]["candidates"]] == [5, 8]
+    assert m["selection"]["rule"].startswith("highest validation success rate")
     checkpoint.load(tmp_path / "ship" / "point_mass.safetensors")  # still loads
+    main([*argv, "--rule", "a tie: the faster one"])  # how a tie was broken
+    m = json.loads((tmp_path / "ship" / "point_mass.json").read_text())
+    assert m["selection"]["rule"] == "a tie: the faster one"
 
 
 def test_validation_on_the_test_seeds_is_refused(tmp_path, run, capsys):
