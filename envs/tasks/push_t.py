@@ -333,6 +333,14 @@ class _PushOracle:
     def reset(self) -> None:
         self._push, self._push_left = None, 0
 
+    def save(self) -> tuple[_Push | None, int]:
+        """The current push and its steps left, for ``load`` (``PushT.snapshot``)."""
+        return _copy_push(self._push), self._push_left
+
+    def load(self, saved: tuple[_Push | None, int]) -> None:
+        push, self._push_left = saved
+        self._push = _copy_push(push)  # the saved plan stays whole for another load
+
     def act(self, env: PushT) -> np.ndarray:
         pose, target = env.block_pose(), env.pusher_target()
         if not self.commit and self._push_left == 0:
@@ -487,6 +495,7 @@ class PushT(GoalEnv):
         self._oracle = _PushOracle(self.model)
         self._labeller = _PushOracle(self.model, commit=False)  # see expert_action
         self._explorer = _PushOracle(self.model)  # see exploring_oracle_action
+        self._oracles = (self._oracle, self._labeller, self._explorer)
 
     # ---- model ------------------------------------------------------------------------
     def _build_model(self) -> mujoco.MjModel:
@@ -536,9 +545,8 @@ class PushT(GoalEnv):
         self.data.ctrl[:] = pusher
         self._target, self._ramp_from = pusher.copy(), pusher.copy()
         self._substep = self.frame_skip
-        self._oracle.reset()
-        self._labeller.reset()
-        self._explorer.reset()
+        for o in self._oracles:
+            o.reset()
         mujoco.mj_forward(self.model, self.data)
 
     def snapshot(self) -> dict[str, Any]:
@@ -547,11 +555,10 @@ class PushT(GoalEnv):
         ramp, and each oracle's current push. The goal stays (it is the episode's)."""
         physics = np.empty(mujoco.mj_stateSize(self.model, _SNAPSHOT_STATE))
         mujoco.mj_getState(self.model, self.data, physics, _SNAPSHOT_STATE)
-        oracles = (self._oracle, self._labeller, self._explorer)
         return {
             "physics": physics,
             "controller": (self._target.copy(), self._ramp_from.copy(), self._substep),
-            "oracles": [(_copy_push(o._push), o._push_left) for o in oracles],
+            "oracles": [o.save() for o in self._oracles],
         }
 
     def restore(self, snap: dict[str, Any]) -> None:
@@ -560,10 +567,8 @@ class PushT(GoalEnv):
         mujoco.mj_forward(self.model, self.data)
         target, ramp_from, self._substep = snap["controller"]
         self._target, self._ramp_from = target.copy(), ramp_from.copy()
-        for o, (push, left) in zip(
-            (self._oracle, self._labeller, self._explorer), snap["oracles"], strict=True
-        ):
-            o._push, o._push_left = _copy_push(push), left
+        for o, saved in zip(self._oracles, snap["oracles"], strict=True):
+            o.load(saved)
 
     # ---- controller -------------------------------------------------------------------
     def step(
@@ -621,9 +626,8 @@ class PushT(GoalEnv):
         pose = np.array(pose, dtype=np.float64)
         pose[2] = (pose[2] + np.pi) % (2 * np.pi) - np.pi
         self._goal, self._goal_pusher = pose, np.array(pusher, dtype=np.float64)
-        self._oracle.reset()
-        self._labeller.reset()
-        self._explorer.reset()
+        for o in self._oracles:
+            o.reset()
 
     def _goal_qpos(self) -> np.ndarray:
         qpos = self.data.qpos.copy()
