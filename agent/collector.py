@@ -23,6 +23,7 @@ from agent.policies import (
     policy_choices,
 )
 from envs.config import EnvConfig
+from envs.tasks.push_t import START_RANGES
 
 
 @dataclass(frozen=True)
@@ -48,6 +49,9 @@ class CollectConfig:
     #: also record the task's ``expert_action()`` at every step (``expert_actions``): labels
     #: for DAgger, whose data the acting policy (e.g. ``policy=gcbc``) visits and the expert labels
     expert_labels: bool = False
+    #: Push-T: the block's start centre in [-r, r]^2 m instead of the task's 0.08 (up to 0.2:
+    #: episodes starting near the walls, the goals still the task's; None: the task's starts)
+    start_range: float | None = None
 
     def __post_init__(self) -> None:
         if self.episodes < 1:
@@ -79,6 +83,17 @@ class CollectConfig:
                 f"{', '.join(acting_oracles)} episodes, and asking it for labels too would "
                 "advance its plan twice per step; use policy=gcbc (DAgger) or exploration policies"
             )
+        if self.start_range is not None and self.env.name != "push_t":
+            raise ValueError(
+                f"start_range={self.start_range} with env={self.env.name}: only push_t has wide "
+                "starts; drop start_range"
+            )
+        lo, hi = START_RANGES
+        if self.start_range is not None and not lo <= self.start_range <= hi:
+            raise ValueError(
+                f"start_range={self.start_range} is out of range: use {lo}..{hi} m (the task's "
+                f"own starts: {lo})"
+            )
         if self.policy_checkpoint and not Path(self.policy_checkpoint).is_file():
             raise FileNotFoundError(
                 f"policy_checkpoint={self.policy_checkpoint} does not exist: train one with "
@@ -99,6 +114,8 @@ class CollectConfig:
                     d[k] = default
                 else:
                     d.pop(k)
+        if self.start_range is None:  # collections with the task's starts keep their identity
+            d.pop("start_range")
         if not self.policy_checkpoint:
             d.pop("policy_checkpoint")
         else:
@@ -113,6 +130,7 @@ def run_episode(
     learned: Any = None,
     noise: dict[str, float] | None = None,
     expert_labels: bool = False,
+    start_range: float | None = None,
 ) -> ds.EpisodeBuffer:
     """One full-budget episode with the exploration policy (no early stop at success); with
     ``expert_labels`` the task's ``expert_action`` is asked at every step, before the policy
@@ -121,7 +139,8 @@ def run_episode(
     rng = np.random.default_rng([seed, 1])  # independent of the env's own seed stream
     policy = make_policy(policy_name, rng, env.action_space.shape[0], learned, noise)
     wants_obs = getattr(policy, "wants_obs", False)
-    obs, info = env.reset(seed=seed)
+    options = None if start_range is None else {"start_range": start_range}
+    obs, info = env.reset(seed=seed, options=options)
     ep = ds.EpisodeBuffer(seed=seed)
     goal = task.goal_observation()
     ep.goal = {"pixels": goal["pixels"], "proprio": goal["proprio"], "state": task.goal_state()}
@@ -171,8 +190,9 @@ def _collect_chunk(args: tuple[dict[str, Any], str, int]) -> tuple[int, int, int
     last = min(first + ident["chunk_size"], ident["episodes"])
     learned = _learned_policy(ident.get("policy_checkpoint", ""), ident["env"]["name"])
     noise, labels = noise_of(ident), ident.get("expert_labels", False)
+    wide = ident.get("start_range")
     eps = [
-        run_episode(env, ident["seed"] + e, ident["policy"], learned, noise, labels)
+        run_episode(env, ident["seed"] + e, ident["policy"], learned, noise, labels, wide)
         for e in range(first, last)
     ]
     ds.write_chunk(Path(out), index, eps)

@@ -22,7 +22,10 @@ Task distribution: the block starts with its centre of mass in [-0.08, 0.08]^2 m
 random yaw; the goal pose has its centre in the same square, at most 0.15 m from the start,
 and a yaw within +-90 degrees of the start yaw; start and goal are at least 0.04 m apart in
 the distance below (twice the success threshold). The pusher starts anywhere in the arena at
-least 1 cm clear of the block.
+least 1 cm clear of the block. ``reset(options={"start_range": r})`` draws the block's start
+centre in [-r, r]^2 instead (r up to 0.2 m; the whole T inside the arena, the goal anywhere in
+the task's square): episodes that start near the walls, where the task's own episodes rarely
+go, for data that covers recovering from there (``agent.collect start_range=r``).
 
 Distance: the mean distance (m) between the 8 outline corners of the T at its current pose
 and at the goal pose. It is 0 only at the goal pose and grows with both position and
@@ -73,6 +76,9 @@ _RECTS = ((BAR_CENTER, BAR_HALF), (STEM_CENTER, STEM_HALF))
 _START_RANGE = 0.08  # block start and goal centres in [-0.08, 0.08]^2 (m)
 _MAX_GOAL_SHIFT = 0.15  # goal centre at most this far from the start centre (m)
 _MAX_GOAL_TURN = np.deg2rad(90.0)  # goal yaw within +-90 degrees of the start yaw
+MAX_START_RANGE = 0.2  #: the largest ``start_range`` reset option (m)
+START_RANGES = (_START_RANGE, MAX_START_RANGE)  #: the ``start_range`` reset option's bounds (m)
+_WALL_CLEAR = 0.005  # a wide start keeps the T's outline this far inside the walls (m)
 _PUSHER_LIMIT = ARENA_HALF - PUSHER_RADIUS  # pusher centre range (m)
 
 # ---- oracle constants (m unless noted) ----------------------------------------------------
@@ -491,6 +497,7 @@ class PushT(GoalEnv):
         self._substep = 0
         self._goal = np.zeros(3)
         self._goal_pusher = np.zeros(2)
+        self._start_range: float | None = None  # reset option: wide starts (None: the task's)
         super().__init__(**kwargs)
         self._oracle = _PushOracle(self.model)
         self._labeller = _PushOracle(self.model, commit=False)  # see expert_action
@@ -594,15 +601,42 @@ class PushT(GoalEnv):
         self._substep += 1
 
     # ---- GoalEnv hooks ----------------------------------------------------------------
+    def reset(
+        self, *, seed: int | None = None, options: dict[str, Any] | None = None
+    ) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
+        options = dict(options or {})
+        r = options.pop("start_range", None)
+        if r is not None and (
+            isinstance(r, bool)
+            or not isinstance(r, (int, float))
+            or not START_RANGES[0] <= r <= START_RANGES[1]
+        ):
+            raise ValueError(
+                f"options['start_range']={r!r} is invalid: use a number of metres in "
+                f"{list(START_RANGES)} (the task's own starts: {_START_RANGE})"
+            )
+        self._start_range = None if r is None else float(r)
+        return super().reset(seed=seed, options=options or None)
+
+    def _sample_start(self, rng: np.random.Generator) -> np.ndarray:
+        r = self._start_range
+        while True:  # a wide start keeps the whole T inside the walls
+            start = np.append(rng.uniform(-(r or _START_RANGE), r or _START_RANGE, 2), 0.0)
+            start[2] = rng.uniform(-np.pi, np.pi)
+            if r is None or np.all(np.abs(keypoints(start)) <= ARENA_HALF - _WALL_CLEAR):
+                return start
+
     def _sample_episode(self, rng: np.random.Generator) -> None:
-        start = np.append(rng.uniform(-_START_RANGE, _START_RANGE, 2), rng.uniform(-np.pi, np.pi))
+        start = self._sample_start(rng)
+        wide = self._start_range is not None
         while True:
             goal = np.append(
                 rng.uniform(-_START_RANGE, _START_RANGE, 2),
                 start[2] + rng.uniform(-_MAX_GOAL_TURN, _MAX_GOAL_TURN),
             )
             far_enough = keypoint_distance(start, goal) >= 2 * self.success_threshold
-            if far_enough and np.linalg.norm(goal[:2] - start[:2]) <= _MAX_GOAL_SHIFT:
+            near = wide or np.linalg.norm(goal[:2] - start[:2]) <= _MAX_GOAL_SHIFT
+            if far_enough and near:
                 break
         goal[2] = (goal[2] + np.pi) % (2 * np.pi) - np.pi
         while True:

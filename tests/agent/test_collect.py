@@ -228,3 +228,18 @@ def test_a_plus_joined_policy_is_recorded_in_the_meta(tmp_path):
     root = collect(_cfg(tmp_path, policy="repeat+ou", episodes=2, chunk_size=1))
     meta = json.loads((root / "meta.json").read_text())
     assert meta["policy"] == "repeat+ou" and meta["policy_choices"] == ["repeat", "ou"]
+
+
+def test_wide_starts_enter_the_identity_only_when_set_and_only_for_push_t(tmp_path):
+    push = dict(env=EnvConfig("push_t"), policy="noisy_oracle")
+    assert "start_range" not in CollectConfig(**push).identity()
+    assert CollectConfig(**push, start_range=0.15).identity()["start_range"] == 0.15
+    with pytest.raises(ValueError, match="only push_t has wide starts"):
+        CollectConfig(env=EnvConfig("point_mass"), start_range=0.1)
+    with pytest.raises(ValueError, match="start_range=0.3 is out of range"):
+        CollectConfig(**push, start_range=0.3)
+    env = envs.make("push_t", image_size=16)
+    ep = run_episode(env, 5, "random", start_range=0.2)
+    env.reset(seed=5, options={"start_range": 0.2})
+    np.testing.assert_array_equal(ep.obs["state"][0], env.unwrapped.state())  # the wide start
+    env.close()

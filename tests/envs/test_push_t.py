@@ -248,3 +248,25 @@ def test_push_explore_policy_needs_a_task_with_an_exploring_oracle():
     with pytest.raises(ValueError, match="push_explore needs .*push_t.*noisy_oracle"):
         act(e.unwrapped)
     e.close()
+
+
+def test_wide_starts_reach_the_walls_keep_the_t_inside_and_leave_the_task_alone(env):
+    from envs.tasks.push_t import ARENA_HALF, START_RANGES, keypoints
+
+    env.reset(seed=3)
+    own = env.block_pose(), env.goal_pose()
+    starts = []
+    for seed in range(30):
+        env.reset(seed=seed, options={"start_range": START_RANGES[1]})
+        starts.append(env.block_pose())
+        assert np.all(np.abs(keypoints(env.block_pose())) < ARENA_HALF)  # the T fits
+        assert np.all(np.abs(env.goal_pose()[:2]) <= START_RANGES[0])  # the task's goals
+    assert np.abs(np.array(starts)[:, :2]).max() > 0.12  # beyond the task's 0.08
+    env.reset(seed=29, options={"start_range": START_RANGES[1]})
+    np.testing.assert_array_equal(env.block_pose(), starts[-1])  # seeded
+    env.reset(seed=3)  # the option does not stick
+    np.testing.assert_array_equal(env.block_pose(), own[0])
+    np.testing.assert_array_equal(env.goal_pose(), own[1])
+    for bad in (0.5, 0.01, True, "0.1"):
+        with pytest.raises(ValueError, match="start_range.*is invalid"):
+            env.reset(seed=0, options={"start_range": bad})
