@@ -222,6 +222,7 @@ def run_episode(
         "seed": seed,
         "success": success,
         "final_distance": info["distance_to_goal"],
+        "final_state": [float(x) for x in task.state()],
         "steps": steps,
         "plan_ms": plan_ms,
         "frames": frames,
@@ -357,7 +358,8 @@ def write_results(
         "plan_ms_p95": float(np.percentile(plan_ms, 95)) if len(plan_ms) else None,
         "mean_steps": float(np.mean([r["steps"] for r in results])),
         "per_episode": [
-            {k: r[k] for k in ("seed", "success", "final_distance", "steps")} for r in results
+            {k: r[k] for k in ("seed", "success", "final_distance", "steps", "final_state")}
+            for r in results
         ],
         "config": config_dump if config_dump is not None else asdict(cfg),
         **(extra or {}),
@@ -365,7 +367,8 @@ def write_results(
     atomic_write_json(out / "results.json", summary)
     tmp = out / ".results.csv.tmp"
     with open(tmp, "w", newline="") as f:
-        w = csv.DictWriter(f, fieldnames=["seed", "success", "final_distance", "steps"])
+        fields = ["seed", "success", "final_distance", "steps"]  # final_state: the JSON only
+        w = csv.DictWriter(f, fieldnames=fields, extrasaction="ignore")
         w.writeheader()
         w.writerows(summary["per_episode"])
     os.replace(tmp, out / "results.csv")

@@ -18,10 +18,7 @@ image and the pusher's proprio:
 4. the best one runs closed loop (transit waypoints reached within 3 mm, the push open
    loop), replanning after each push, and early when the estimated pose moves in transit;
 5. at the push start the pushes from there are scored again (a short rollout, without the
-   transit's drift), and the search over every push runs again when none of them gains;
-6. a push after which the estimated pose has not moved is not tried again while the T stays
-   there (the model predicted a gain it did not have: against a wall, say; the search
-   would otherwise pick it again and again).
+   transit's drift), and the search over every push runs again when none of them gains.
 
 It uses task knowledge (the T's shape, through the candidates) that the image-goal MPC
 agent does not; the world model alone decides which push to make. The true state is never
@@ -57,7 +54,6 @@ _POSE_TOL = 0.006  # replan when the estimated pose moved this much during a tra
 _PUSHER_LIMIT = 0.23  # pusher centre range (m): the arena's half width less the radius
 _MAX_TRANSIT = 60  # env steps of transit imagined at most (longer paths are cut there)
 _NEAR = 0.008  # a candidate starting this close to the pusher starts here (m)
-_SAME_TURN = np.cos(np.deg2rad(10.0))  # push directions this close count as the same push
 
 
 @dataclass
@@ -70,15 +66,6 @@ class _Plan:
     pose: np.ndarray  # the estimated pose the plan was made for
     gain: float = 0.0  # its predicted gain
     verified: bool = False  # re-scored from the push start (a short rollout), or not needed
-
-
-@dataclass
-class _Failed:
-    """A push that left the T where it was."""
-
-    pose: np.ndarray  # the estimated pose it was launched at (and still found at)
-    start: np.ndarray
-    direction: np.ndarray
 
 
 @dataclass
@@ -167,8 +154,6 @@ class PushPrimitiveMPC:
         if self.true_pose is not None:
             self.goal_pose = self.true_pose()[1]
         self._plan, self._push_left, self._target = None, 0, None
-        self._launched: _Failed | None = None  # the last push, until its effect is seen
-        self._failed: list[_Failed] = []  # pushes that did not move the T
 
     @torch.no_grad()
     def act(self, obs: dict[str, np.ndarray]) -> np.ndarray:
@@ -192,10 +177,6 @@ class PushPrimitiveMPC:
         pose = _pose_of(self.probe(self.model.image_part(z)))[0]
         if self.true_pose is not None:
             pose = self.true_pose()[0]
-        if self._launched is not None:  # the first image after a push: did the T move?
-            if keypoint_distance(pose, self._launched.pose) <= _POSE_TOL:
-                self._failed.append(self._launched)
-            self._launched = None
         plan = self._plan
         if plan is not None and keypoint_distance(pose, plan.pose) > _POSE_TOL:
             plan = None  # the T moved during the transit: replan
@@ -217,7 +198,6 @@ class PushPrimitiveMPC:
         if np.linalg.norm(pusher - plan.start) > _SETTLE:  # settle at the start
             return _toward(plan.start, self._target)
         self._push = plan.direction * plan.speed
-        self._launched = _Failed(pose, plan.start, plan.direction)
         steps = min(plan.steps, self.chunk) if self.chunk else plan.steps
         self._push_left, self._plan = steps - 1, None  # replan after the push (or chunk)
         return self._push
@@ -233,24 +213,15 @@ class PushPrimitiveMPC:
         self, z: torch.Tensor, pose: np.ndarray, target: np.ndarray, near: np.ndarray | None = None
     ) -> _Plan | None:
         """Imagine every candidate push with the world model; the best gain per step (only
-        the pushes starting within ``_NEAR`` of ``near`` when given, and none that failed at
-        this pose; None if there are none)."""
+        the pushes starting within ``_NEAR`` of ``near`` when given; None if there are none)."""
         c = push_candidates(pose, target, _MAX_STEP)
-        keep = np.ones(len(c.start), bool)
         if near is not None:  # only the pushes that start here
-            keep &= np.linalg.norm(c.start - near, axis=1) <= _NEAR
-        for f in self._failed:
-            if keypoint_distance(pose, f.pose) <= _POSE_TOL:  # the T is where it failed
-                same = np.linalg.norm(c.start - f.start, axis=1) <= _NEAR
-                keep &= ~(same & (c.direction @ f.direction >= _SAME_TURN))
-        if not keep.any():
-            if near is not None:
+            keep = np.flatnonzero(np.linalg.norm(c.start - near, axis=1) <= _NEAR)
+            if len(keep) == 0:
                 return None
-            keep[:] = True  # every push failed here: try them again
-            self._failed.clear()
-        if not keep.all():
-            i = np.flatnonzero(keep)
-            c = PushCandidates(c.start[i], c.direction[i], c.transit[i], [c.paths[j] for j in i])
+            c = PushCandidates(
+                c.start[keep], c.direction[keep], c.transit[keep], [c.paths[i] for i in keep]
+            )
         p = self.predict_gains(z, pose, target, c)
         transit = np.concatenate([c.transit for _ in PUSH_SPEEDS])  # the oracle's step counts
         elapsed = transit[:, None] + np.array(p.lengths)[None]  # (N, S)

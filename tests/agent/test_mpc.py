@@ -126,7 +126,12 @@ def test_harness_writes_results_csv_and_video(tmp_path):
     ):
         assert key in r
     assert r["success_rate"] == 1.0 and r["episodes"] == 2 == len(r["per_episode"])
-    assert {"seed", "success", "final_distance", "steps"} == set(r["per_episode"][0])
+    first = r["per_episode"][0]
+    assert {"seed", "success", "final_distance", "steps", "final_state"} == set(first)
+    env = envs.make("point_mass")  # the oracle reached the goal: the final state is there
+    env.reset(seed=100_000)
+    assert env.unwrapped.state_distance(first["final_state"], env.unwrapped.goal_state()) < 0.05
+    env.close()
     rows = list(csv.DictReader(open(tmp_path / "results.csv")))
     assert [int(x["seed"]) for x in rows] == [100_000, 100_001]
     assert (tmp_path / "videos" / "seed_100000.mp4").stat().st_size > 1000

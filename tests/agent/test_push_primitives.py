@@ -219,33 +219,3 @@ def test_an_evaluation_is_recorded_only_for_its_own_probe(tmp_path, tiny_dataset
     (tmp_path / "r.json").write_text(json.dumps(run))
     with pytest.raises(ValueError, match="not an evaluation with policy=push_primitives"):
         state_probe.record_evaluation(str(tmp_path / "p"), str(tmp_path / "r.json"))
-
-
-def _launched_pushes(agent, pose, pusher, count, steps=400):
-    """Drive ``agent`` with the T held at ``pose`` and the pusher on its target; the
-    (start, direction) of the first ``count`` pushes it launches."""
-    pushes = []
-    for _ in range(steps):
-        a = agent.act({"pose": pose, "proprio": np.array([*pusher, 0, 0], np.float32)})
-        pusher = agent._target.copy()
-        if agent._launched is not None and (not pushes or pushes[-1][2] is not agent._launched):
-            pushes.append((agent._launched.start, agent._launched.direction, agent._launched))
-            if len(pushes) == count:
-                break
-        assert np.all(np.abs(a) <= 1.0)
-    return [(s, d) for s, d, _ in pushes]
-
-
-def test_a_push_that_left_the_t_where_it_was_is_not_tried_again_there():
-    pose, goal = np.array([0.0, 0.0, 0.3]), np.array([0.05, 0.0, 0.3])
-    agent = PushPrimitiveMPC(_PushedBlock(pose), _Identity())  # predicts every push works
-    agent.reset({"pose": goal})
-    pushes = _launched_pushes(agent, pose, np.array([0.0, -0.15]), 3)  # the T never moves
-    assert len(pushes) == 3
-    for i in range(3):
-        for j in range(i):
-            same_start = np.linalg.norm(pushes[i][0] - pushes[j][0]) < 1e-6
-            assert not (same_start and pushes[i][1] @ pushes[j][1] > 0.99), (i, j)
-    assert len(agent._failed) >= 2
-    agent.reset({"pose": goal})  # a new episode forgets them
-    assert agent._failed == [] and agent._launched is None
