@@ -619,11 +619,11 @@ class PushT(GoalEnv):
         return super().reset(seed=seed, options=options or None)
 
     def _sample_start(self, rng: np.random.Generator) -> np.ndarray:
-        r = self._start_range
+        half = self._start_range or _START_RANGE
         while True:  # a wide start keeps the whole T inside the walls
-            start = np.append(rng.uniform(-(r or _START_RANGE), r or _START_RANGE, 2), 0.0)
-            start[2] = rng.uniform(-np.pi, np.pi)
-            if r is None or np.all(np.abs(keypoints(start)) <= ARENA_HALF - _WALL_CLEAR):
+            start = np.append(rng.uniform(-half, half, 2), rng.uniform(-np.pi, np.pi))
+            inside = np.all(np.abs(keypoints(start)) <= ARENA_HALF - _WALL_CLEAR)
+            if self._start_range is None or inside:
                 return start
 
     def _sample_episode(self, rng: np.random.Generator) -> None:
