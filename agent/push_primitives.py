@@ -36,8 +36,10 @@ import torch
 from agent.model import WorldModel
 from agent.state_probe import StateProbe
 from envs.tasks.push_t import (
+    ARENA_HALF,
     PUSH_SPEEDS,
     PUSH_STEPS,
+    PUSHER_RADIUS,
     PushCandidates,
     PushT,
     keypoint_distance,
@@ -51,7 +53,7 @@ _ARRIVE = 0.003  # a transit waypoint counts as reached within this (m)
 _SETTLE = 0.002  # the push starts when the pusher is this close to its start (m)
 _DONE = 0.01  # hold still when the estimated keypoint distance is below this (m)
 _POSE_TOL = 0.006  # replan when the estimated pose moved this much during a transit (m)
-_PUSHER_LIMIT = 0.23  # pusher centre range (m): the arena's half width less the radius
+_PUSHER_LIMIT = ARENA_HALF - PUSHER_RADIUS  # pusher centre range (m), as the task clips it
 _MAX_TRANSIT = 60  # env steps of transit imagined at most (longer paths are cut there)
 _NEAR = 0.008  # a candidate starting this close to the pusher starts here (m)
 
