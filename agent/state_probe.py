@@ -30,6 +30,7 @@ from agent.metrics import encode_all
 from agent.model import WorldModel
 
 FORMAT = "jepa-mpc-state-probe-1"
+HELDOUT_SEED = 100_000  #: the held-out set's first seed (``agent.evaluate``'s default)
 
 
 @dataclass(frozen=True)
@@ -261,7 +262,9 @@ def load(path: str, model_path: str | None = None) -> tuple[StateProbe, dict[str
 
 def record_evaluation(out: str, results_path: str, command: str | None = None) -> dict[str, Any]:
     """Add an ``agent.evaluate policy=push_primitives probe=<out>`` run to ``<out>.json``: as
-    ``evaluation``, or with near goals (``eval.goal_steps=K``) as ``evaluation_goal_steps_K``."""
+    ``evaluation``, or with near goals (``eval.goal_steps=K``) as ``evaluation_goal_steps_K``;
+    a run on other seeds than the held-out set's (first seed not ``HELDOUT_SEED``) goes under
+    ``evaluation_seed_<first seed>`` (+ ``_goal_steps_K``), beside the held-out ones."""
     meta_path = Path(f"{out}.json")
     meta = checkpoint.read_manifest(out, FORMAT, "train one with python -m agent.state_probe")
     r = json.loads(Path(results_path).read_text())
@@ -275,7 +278,8 @@ def record_evaluation(out: str, results_path: str, command: str | None = None) -
         )
     steps = cfg.get("eval", {}).get("goal_steps", 0)
     seeds = [e["seed"] for e in r["per_episode"]]
-    meta["evaluation" if not steps else f"evaluation_goal_steps_{steps}"] = {
+    key = "evaluation" if min(seeds) == HELDOUT_SEED else f"evaluation_seed_{min(seeds)}"
+    meta[key if not steps else f"{key}_goal_steps_{steps}"] = {
         "checkpoint": cfg["checkpoint"],
         "success_rate": r["success_rate"],
         "success_ci95": r["success_ci95"],

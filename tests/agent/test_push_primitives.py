@@ -214,6 +214,13 @@ def test_an_evaluation_is_recorded_only_for_its_own_probe(tmp_path, tiny_dataset
     (tmp_path / "r.json").write_text(json.dumps(run))
     meta = state_probe.record_evaluation(str(tmp_path / "p"), str(tmp_path / "r.json"), "cmd")
     assert meta["evaluation_goal_steps_25"]["seeds"] == [100000, 100001]
+    run["per_episode"] = [{"seed": 400000}, {"seed": 400001}]  # a second seed set, beside it
+    run["config"]["eval"] = {}
+    (tmp_path / "r.json").write_text(json.dumps(run))
+    meta = state_probe.record_evaluation(str(tmp_path / "p"), str(tmp_path / "r.json"), "cmd2")
+    assert meta["evaluation_seed_400000"]["seeds"] == [400000, 400001]
+    assert meta["evaluation_goal_steps_25"]["command"] == "cmd" and "evaluation" not in meta
+    assert state_probe.HELDOUT_SEED == EvalSettings().seed
     state_probe.load(str(tmp_path / "p"), a)  # the weights still match the manifest
     run["config"]["probe"] = str(tmp_path / "other")
     (tmp_path / "r.json").write_text(json.dumps(run))
