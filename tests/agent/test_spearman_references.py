@@ -1,24 +1,12 @@
 """scripts/spearman_references.py: the arm keypoints it ranks by."""
 
-import importlib.util
-from pathlib import Path
-
 import numpy as np
 
 import envs
 
 
-def _script(name):
-    spec = importlib.util.spec_from_file_location(
-        name, Path(__file__).parents[2] / "scripts" / f"{name}.py"
-    )
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
-
-
-def test_arm_keypoints_are_the_elbow_and_the_tasks_fingertip():
-    keypoints = _script("spearman_references").arm_keypoints
+def test_arm_keypoints_are_the_elbow_and_the_tasks_fingertip(script):
+    keypoints = script("spearman_references").arm_keypoints
     env = envs.make("reacher_easy")
     env.reset(seed=0)
     task = env.unwrapped
