@@ -9,6 +9,7 @@ declare -A BUDGETS=(
   [point_mass]="[10000,20000,40000]"    # world model: 400 episodes x 100 steps
   [reacher_easy]="[7500,15000,30000]"   # 600 x 50
   [arm_reach]="[5000,10000,20000]"      # 400 x 50
+  [medium_maze]="[20000,40000,80000]"   # 400 x 200 (TASKS=medium_maze: docs/rl_comparison_medium_maze.md)
 )
 SEEDS=${SEEDS:-"0 1 2"}
 TASKS=${TASKS:-"point_mass arm_reach reacher_easy"}
