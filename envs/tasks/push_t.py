@@ -622,8 +622,9 @@ class PushT(GoalEnv):
         half = self._start_range or _START_RANGE
         while True:  # a wide start keeps the whole T inside the walls
             start = np.append(rng.uniform(-half, half, 2), rng.uniform(-np.pi, np.pi))
-            inside = np.all(np.abs(keypoints(start)) <= ARENA_HALF - _WALL_CLEAR)
-            if self._start_range is None or inside:
+            if self._start_range is None or np.all(
+                np.abs(keypoints(start)) <= ARENA_HALF - _WALL_CLEAR
+            ):
                 return start
 
     def _sample_episode(self, rng: np.random.Generator) -> None:
