@@ -20,6 +20,7 @@ import torch
 
 from agent import checkpoint, state_probe
 from agent.dataset import Dataset
+from agent.errors import friendly_errors
 from agent.metrics import encode_all
 
 BANDS = (0.0, 0.06, 0.1, 0.13, 0.16, 0.25)  #: edges of the max(|x|, |y|) bands (m)
@@ -59,6 +60,7 @@ def by_band(reach: np.ndarray, pos: np.ndarray, yaw: np.ndarray) -> list[dict]:
     return rows
 
 
+@friendly_errors
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__)
     p.add_argument("--checkpoint", required=True, help="world model (safetensors)")

@@ -15,6 +15,7 @@ import json
 
 import numpy as np
 
+from agent.errors import friendly_errors
 from agent.state_probe import parse_dims
 
 
@@ -36,6 +37,7 @@ def where(results: dict, dims: list[int], beyond: float) -> dict:
     return out
 
 
+@friendly_errors
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__)
     p.add_argument("--results", required=True, help="results.json of agent.evaluate")
