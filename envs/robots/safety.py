@@ -16,6 +16,7 @@ zero or infinite.
 
 from __future__ import annotations
 
+import logging
 import math
 import threading
 import time
@@ -26,6 +27,8 @@ from typing import Any
 import numpy as np
 
 from envs.robots.adapter import ActionSpec, RobotAdapter, RobotError, RobotStatus
+
+log = logging.getLogger(__name__)
 
 Clock = Callable[[], float]
 
@@ -232,7 +235,10 @@ class Watchdog:
 
         def run() -> None:
             while not self._halt.wait(period):
-                self.check()
+                try:
+                    self.check()
+                except Exception:  # a failed stop must not end the watchdog: keep guarding
+                    log.exception("watchdog: on_timeout (stopping the robot) raised")
 
         self._thread = threading.Thread(target=run, name="watchdog", daemon=True)
         self._thread.start()

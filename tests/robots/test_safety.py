@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 import numpy as np
 import pytest
 from hypothesis import given, settings
@@ -102,6 +104,28 @@ def test_config_refuses_missing_zero_or_infinite_limits(field, value, match):
     with pytest.raises(ValueError, match=match.replace(".", r"\.")) as e:
         SafetyConfig(**kwargs)
     assert "\n" not in str(e.value)
+
+
+def test_watchdog_thread_keeps_guarding_after_a_stop_that_raises():
+    calls = []
+
+    def failing_stop():
+        calls.append(time.monotonic())
+        raise RuntimeError("link lost while stopping")
+
+    dog = Watchdog(0.05, failing_stop, clock=time.monotonic)
+    dog.start(period_s=0.01)
+    try:
+        deadline = time.monotonic() + 5
+        while not dog.tripped and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert dog.tripped and len(calls) == 1
+        dog.rearm()  # the thread is still there: a second silence trips it again
+        while len(calls) < 2 and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert len(calls) == 2 and dog.tripped
+    finally:
+        dog.close()
 
 
 def test_watchdog_stops_exactly_once_and_needs_rearm():
