@@ -192,6 +192,10 @@ class ControlLoop:
         log.info("control run ended (%s): %s", result.reason, result.message)
         return result
 
+    def _watchdog_tripped(self) -> bool:
+        dog = getattr(self.robot, "watchdog", None)  # a SafeRobot's (None before connect)
+        return bool(dog is not None and dog.tripped)
+
     def _safe_status(self) -> RobotState:
         try:
             return self.robot.status().state
@@ -214,7 +218,12 @@ class ControlLoop:
 
     def _loop(self, goal: dict[str, np.ndarray], runlog: RunLog, result: RunResult) -> None:
         cfg, period = self.cfg, self.period
-        self.policy.reset(goal)
+        tripped = self._watchdog_tripped()
+        self.policy.reset(goal)  # may outlast the watchdog: agent.compile compiles here
+        if self._watchdog_tripped() and not tripped:
+            # no command of this run was sent yet: the trip only stopped an idle arm
+            log.info("the policy's reset outlasted the command watchdog: rearmed it to start")
+            self.robot.rearm()
         plan, plan_i, faults = None, 0, 0
         tick = self.clock()
         for _ in range(cfg.max_steps):

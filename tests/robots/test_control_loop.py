@@ -161,3 +161,24 @@ def test_late_plans_fall_back_to_upcoming_actions_not_to_waypoints(tmp_path, mon
     source = np.load(tmp_path / "run" / "control.npz")["source"]
     shifted = np.asarray(sent)[: len(source)][source == SOURCES.index("shifted")]
     np.testing.assert_allclose(shifted[:, 0], [0.1, 0.2, 0.3, 0.4], atol=1e-6)
+
+
+class SlowResetPolicy(StubPolicy):
+    """A policy whose reset takes longer than the watchdog allows (agent.compile's warm-up)."""
+
+    def reset(self, goal):
+        time.sleep(0.5)
+        super().reset(goal)
+
+
+def test_a_reset_longer_than_the_watchdog_does_not_end_the_run(tmp_path):
+    arm = SimArmAdapter(image_size=16)
+    cfg = LoopConfig(rate_hz=20.0, max_steps=4, output_dir=str(tmp_path / "run"))
+    safety = SAFETY.__class__(**{**SAFETY.__dict__, "watchdog_timeout_s": 0.2})
+    with SafeRobot(arm, safety) as safe:
+        goal = {"pixels": safe.get_observation()["pixels"]}
+        result = ControlLoop(safe, SlowResetPolicy(), cfg).run(goal)
+        assert result.ok and result.sources["plan"] == 4
+        assert arm.stops >= 1  # the trip stopped the idle arm; the run then started afresh
+        time.sleep(0.5)  # after the run the watchdog guards as before: a silence trips it
+        assert safe.watchdog.tripped
