@@ -210,3 +210,27 @@ def test_bfloat16_rollouts_rank_candidates_as_float32_does():
     )
     with pytest.raises(ValueError, match="agent.precision='fp16': use float32 or bfloat16"):
         AgentConfig(precision="fp16")
+
+
+@pytest.mark.slow
+def test_compiled_rollout_costs_as_eager_and_repeats_itself():
+    env = envs.make("point_mass")
+    obs, _ = env.reset(seed=1)
+    goal = env.unwrapped.goal_observation()
+    env.close()
+    costs, agents = {}, {}
+    for compiled in (False, True):
+        agent = agents[compiled] = _agent(compile=compiled)
+        torch.manual_seed(1)
+        for p in agent.model.parameters():  # untrained predictors start still: make it move
+            torch.nn.init.normal_(p, std=0.3)
+        state = agent.generator.get_state()
+        agent.reset(goal)  # the compiled agent warms up here, on its own generator
+        assert torch.equal(agent.generator.get_state(), state)
+        z0 = agent.model.encode(torch.as_tensor(obs["pixels"])[None])
+        acts = torch.rand(64, 4, 2, generator=torch.Generator().manual_seed(0)) * 2 - 1
+        with torch.no_grad():
+            costs[compiled] = agent.objective(z0)(acts)
+    assert agents[True]._imagine is not agents[False]._imagine
+    torch.testing.assert_close(costs[True], costs[False], rtol=1e-4, atol=1e-5)
+    np.testing.assert_array_equal(_episode(_agent(compile=True)), _episode(_agent(compile=True)))
