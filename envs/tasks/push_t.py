@@ -52,6 +52,7 @@ from __future__ import annotations
 
 import dataclasses
 import heapq
+import os
 from dataclasses import dataclass
 from typing import Any
 
@@ -332,7 +333,9 @@ class _PushOracle:
         #: chance that a planned push is a random candidate instead of the best (with ``rng``)
         self.explore = 0.0
         self.rng: np.random.Generator | None = None
-        self._scratch = mujoco.MjData(model)
+        #: one MjData per rollout thread: the candidates' simulations run in parallel, each
+        #: from its own initial state (results are bit-identical to one thread, in any order)
+        self._scratch = [mujoco.MjData(model) for _ in range(_rollout_threads())]
         self._push: _Push | None = None
         self._push_left = 0  # env steps of the current push still to execute
 
@@ -409,6 +412,11 @@ class _PushOracle:
         states, _ = rollout.rollout(model, self._scratch, init, ctrl)  # (N, S, state)
         qpos = states[:, skip - 1 :: skip, 1 : 1 + model.nq]  # (N, steps, nq)
         return keypoint_distance(qpos[..., env.block_qpos_index], env.goal_pose())
+
+
+def _rollout_threads() -> int:
+    """Threads for the oracle's simulated pushes: the cores this process may use, at most 4."""
+    return max(1, min(4, len(os.sched_getaffinity(0))))
 
 
 def _copy_push(push: _Push | None) -> _Push | None:
