@@ -270,3 +270,20 @@ def test_wide_starts_reach_the_walls_keep_the_t_inside_and_leave_the_task_alone(
     for bad in (0.5, 0.01, True, "0.1"):
         with pytest.raises(ValueError, match="start_range.*is invalid"):
             env.reset(seed=0, options={"start_range": bad})
+
+
+def test_oracle_actions_do_not_depend_on_its_rollout_threads(monkeypatch):
+    from envs.tasks import push_t
+
+    def actions(threads):
+        monkeypatch.setattr(push_t, "_rollout_threads", lambda: threads)
+        e = envs.make("push_t")
+        e.reset(seed=7)
+        out = []
+        for _ in range(25):
+            out.append(e.unwrapped.oracle_action())
+            e.step(out[-1])
+        e.close()
+        return np.array(out)
+
+    np.testing.assert_array_equal(actions(1), actions(3))
