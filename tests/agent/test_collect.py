@@ -89,6 +89,7 @@ def test_parallel_workers_give_the_same_data(tmp_path):
 
 def test_policies_cover_distance():
     env = envs.make("point_mass")
+    env.unwrapped.render_observations = False  # states only: no frames needed
     spread, final = {}, {}
     for policy in ("random", "repeat", "ou", "noisy_oracle", "oracle_segments"):
         span = []
