@@ -102,6 +102,8 @@ class AgentConfig:
             )
         if self.action_repeat < 1:
             raise ValueError(f"agent.action_repeat={self.action_repeat}: use an integer >= 1")
+        if not isinstance(self.compile, bool):
+            raise ValueError(f"agent.compile={self.compile!r}: use true or false")
         if self.precision not in ("float32", "bfloat16"):
             raise ValueError(f"agent.precision={self.precision!r}: use float32 or bfloat16")
         if self.cost_metric not in ("l1", "l2"):

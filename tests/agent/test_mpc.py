@@ -210,6 +210,8 @@ def test_bfloat16_rollouts_rank_candidates_as_float32_does():
     )
     with pytest.raises(ValueError, match="agent.precision='fp16': use float32 or bfloat16"):
         AgentConfig(precision="fp16")
+    with pytest.raises(ValueError, match="agent.compile='yes': use true or false"):
+        AgentConfig(compile="yes")
 
 
 @pytest.mark.slow
