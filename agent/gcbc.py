@@ -477,17 +477,19 @@ class GCBCPolicy:
             raise ValueError(f"{path} was trained on {meta['task']!r}, not {expect_task!r}")
         weights = Path(path).with_suffix(".safetensors")
         if checkpoint.digest(weights) != meta.get("weights_sha256"):
-            raise ValueError(f"{weights} is not the file {meta_path} describes: retrain the policy")
+            raise checkpoint.CheckpointError(
+                f"{weights} is not the file {meta_path} describes: retrain the policy"
+            )
         wm = meta["world_model"]
         if checkpoint.digest(checkpoint.paths(wm)[0]) != meta["world_model_sha256"]:
-            raise ValueError(
+            raise checkpoint.CheckpointError(
                 f"the world model {wm} changed since {path} was trained on it: retrain the policy"
             )
         self.model, _ = checkpoint.load(wm)
         self.model.eval()
         unknown = set(meta["config"]) - set(GCBCConfig.__dataclass_fields__)
         if unknown:
-            raise ValueError(
+            raise checkpoint.CheckpointError(
                 f"{meta_path} has settings this version does not know ({sorted(unknown)}): "
                 "retrain the policy with this version's agent.gcbc"
             )
