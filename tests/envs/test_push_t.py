@@ -222,17 +222,23 @@ def _explored(seed, explore, rng_seed, steps=40):
     return np.array(acts), np.array(poses)
 
 
-def test_exploring_oracle_is_the_oracle_at_zero_and_pushes_elsewhere_at_one():
+def _oracle_actions(seed: int, steps: int) -> np.ndarray:
+    """The oracle's actions over the first ``steps`` env steps of episode ``seed``."""
     e = envs.make("push_t")
-    e.reset(seed=7)
-    oracle = []
-    for _ in range(40):
-        oracle.append(e.unwrapped.oracle_action())
-        e.step(oracle[-1])
+    e.reset(seed=seed)
+    out = []
+    for _ in range(steps):
+        out.append(e.unwrapped.oracle_action())
+        e.step(out[-1])
     e.close()
-    np.testing.assert_array_equal(_explored(7, 0.0, 0)[0], np.array(oracle))
+    return np.array(out)
+
+
+def test_exploring_oracle_is_the_oracle_at_zero_and_pushes_elsewhere_at_one():
+    oracle = _oracle_actions(7, 40)
+    np.testing.assert_array_equal(_explored(7, 0.0, 0)[0], oracle)
     acts, poses = _explored(7, 1.0, 0)
-    assert not np.allclose(acts, np.array(oracle))
+    assert not np.allclose(acts, oracle)
     assert np.abs(np.diff(poses[:, :2], axis=0)).sum() > 0.01  # random pushes still push
     same, _ = _explored(7, 1.0, 0)
     np.testing.assert_array_equal(acts, same)  # same rng seed, same pushes
@@ -277,13 +283,6 @@ def test_oracle_actions_do_not_depend_on_its_rollout_threads(monkeypatch):
 
     def actions(threads):
         monkeypatch.setattr(push_t, "_rollout_threads", lambda: threads)
-        e = envs.make("push_t")
-        e.reset(seed=7)
-        out = []
-        for _ in range(25):
-            out.append(e.unwrapped.oracle_action())
-            e.step(out[-1])
-        e.close()
-        return np.array(out)
+        return _oracle_actions(7, 25)
 
     np.testing.assert_array_equal(actions(1), actions(3))
