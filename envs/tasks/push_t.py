@@ -416,7 +416,9 @@ class _PushOracle:
 
 def _rollout_threads() -> int:
     """Threads for the oracle's simulated pushes: the cores this process may use, at most 4."""
-    return max(1, min(4, len(os.sched_getaffinity(0))))
+    affinity = getattr(os, "sched_getaffinity", None)  # Linux; elsewhere all the cores
+    cores = len(affinity(0)) if affinity is not None else (os.cpu_count() or 1)
+    return max(1, min(4, cores))
 
 
 def _copy_push(push: _Push | None) -> _Push | None:
