@@ -218,11 +218,11 @@ class ControlLoop:
 
     def _loop(self, goal: dict[str, np.ndarray], runlog: RunLog, result: RunResult) -> None:
         cfg, period = self.cfg, self.period
-        tripped = self._watchdog_tripped()
         self.policy.reset(goal)  # may outlast the watchdog: agent.compile compiles here
-        if self._watchdog_tripped() and not tripped:
-            # no command of this run was sent yet: the trip only stopped an idle arm
-            log.info("the policy's reset outlasted the command watchdog: rearmed it to start")
+        if self._watchdog_tripped():
+            # no command of this run was sent yet (setup: loading, compiling, the policy's
+            # reset): the trip only stopped an idle arm, and a run starts the watchdog afresh
+            log.info("the command watchdog tripped before the run's first command: rearmed it")
             self.robot.rearm()
         plan, plan_i, faults = None, 0, 0
         tick = self.clock()

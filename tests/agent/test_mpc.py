@@ -236,3 +236,10 @@ def test_compiled_rollout_costs_as_eager_and_repeats_itself():
     assert agents[True]._imagine is not agents[False]._imagine
     torch.testing.assert_close(costs[True], costs[False], rtol=1e-4, atol=1e-5)
     np.testing.assert_array_equal(_episode(_agent(compile=True)), _episode(_agent(compile=True)))
+    # the warm-up compiles every graph an episode needs: a recompilation in a plan would raise
+    torch._dynamo.reset()  # forget the graphs compiled above
+    agent = _agent(compile=True)
+    agent.reset(goal)
+    with torch._dynamo.config.patch(error_on_recompile=True):
+        for _ in range(3):
+            agent.act(obs)

@@ -10,6 +10,7 @@ import json
 import time
 
 import numpy as np
+import pytest
 
 from agent.control_loop import SOURCES, ControlLoop, LoopConfig
 from agent.dataset import Dataset
@@ -171,13 +172,19 @@ class SlowResetPolicy(StubPolicy):
         super().reset(goal)
 
 
-def test_a_reset_longer_than_the_watchdog_does_not_end_the_run(tmp_path):
+@pytest.mark.parametrize("slow", ["setup", "reset"])
+def test_a_setup_longer_than_the_watchdog_does_not_end_the_run(tmp_path, slow):
+    """Loading and compiling a policy (agent.compile) can outlast the watchdog's timeout
+    before the run's first command, in the setup before ``run`` or in the policy's reset."""
     arm = SimArmAdapter(image_size=16)
     cfg = LoopConfig(rate_hz=20.0, max_steps=4, output_dir=str(tmp_path / "run"))
     safety = SAFETY.__class__(**{**SAFETY.__dict__, "watchdog_timeout_s": 0.2})
     with SafeRobot(arm, safety) as safe:
         goal = {"pixels": safe.get_observation()["pixels"]}
-        result = ControlLoop(safe, SlowResetPolicy(), cfg).run(goal)
+        if slow == "setup":
+            time.sleep(0.5)
+        policy = SlowResetPolicy() if slow == "reset" else StubPolicy()
+        result = ControlLoop(safe, policy, cfg).run(goal)
         assert result.ok and result.sources["plan"] == 4
         assert arm.stops >= 1  # the trip stopped the idle arm; the run then started afresh
         time.sleep(0.5)  # after the run the watchdog guards as before: a silence trips it
