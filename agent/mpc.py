@@ -7,6 +7,7 @@ one shifted by k (tail padded with its last action). ``reset(goal)`` starts an e
 
 from __future__ import annotations
 
+import logging
 import time
 from dataclasses import dataclass
 from typing import Any
@@ -16,6 +17,8 @@ import torch
 
 from agent.model import WorldModel
 from agent.waypoints import WaypointPath
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -346,10 +349,12 @@ class MPCAgent:
         z0 = self.z_goal.expand(k, *self.z_goal.shape)  # (K, *latent)
         gen = torch.Generator(device=self.device).manual_seed(0)
         goals = [None] if self.landmarks is None else [None, self.z_goal]  # subgoal cost too
+        t0 = time.perf_counter()
         with torch.set_grad_enabled(self.needs_grad):
             for goal in goals:
                 self.planner.plan(self.objective(z0, goal), generator=gen)
         self._warm = True
+        log.info("agent.compile: rollout compiled in %.1f s", time.perf_counter() - t0)
 
     def objective(self, z0: torch.Tensor, goal: torch.Tensor | None = None):
         """Cost of candidate plans from z0 toward ``goal`` (default: the episode's goal)."""
