@@ -49,10 +49,10 @@ class AgentConfig:
     #: with AVX512-BF16); slower for small ones or without bf16 units
     precision: str = "float32"
     #: compile the imagined rollout and its cost with torch.compile (inductor), warmed up at
-    #: the first ``reset``: rollouts of the small predictors most tasks ship run 1.5-1.7x
-    #: faster, whole MPC steps 1.2-1.4x (README, Benchmarks), after a one-time compile of
-    #: 5-45 s per process; needs a C++ compiler on CPU. Costs match eager to float rounding
-    #: (not bit for bit), so plans may differ slightly
+    #: the first ``reset``: with the small predictors most tasks ship, plans that are nearly
+    #: all rollout run 1.5-1.6x faster, whole MPC steps 1.2-1.4x (README, Benchmarks), after
+    #: a one-time compile of 5-35 s per process; needs a C++ compiler on CPU. Costs match
+    #: eager to float rounding (not bit for bit), so plans may differ slightly
     compile: bool = False
     #: model.proprio_state latents: weight of their proprio part inside the latent cost
     #: (1 = plain distance over the whole latent; 0 = the image part alone, for goals that
