@@ -86,6 +86,10 @@ def main() -> None:
     p.add_argument("--iterations", default="1,3,6")
     p.add_argument("--out", default=None, help="JSON results file")
     a = p.parse_args()
+    try:
+        import pytorch_mppi  # noqa: F401
+    except ImportError:
+        p.error("pytorch-mppi is not installed (bench-only): pip install -e '.[bench]'")
     torch.set_num_threads(a.threads)
     torch.manual_seed(0)
     model = bench.Predictor(a.hidden, a.layers).eval().requires_grad_(False)
