@@ -38,6 +38,8 @@ import os
 
 os.environ.setdefault("MUJOCO_GL", "egl")
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any, ClassVar
 
 import gymnasium as gym
@@ -199,17 +201,14 @@ class GoalEnv(gym.Env):
         state is within two success thresholds of the start, up to the step budget) and return
         the goal found there."""
         start = self.state()
-        rendering, self.render_observations = self.render_observations, False
         self._goal_obs = {}  # step() runs while the new goal is drawn; reset() renders it after
-        try:
+        with self.physics_only():
             for k in range(1, max(goal_steps, self.max_episode_steps) + 1):
                 self.step(self.oracle_action())
                 far = self.state_distance(start, self.state()) >= 2 * self.success_threshold
                 if k >= goal_steps and far:
                     break
             return self._goal_here()
-        finally:
-            self.render_observations = rendering
 
     def step(
         self, action: np.ndarray
@@ -273,6 +272,15 @@ class GoalEnv(gym.Env):
         mujoco.mj_forward(self.model, self.data)
 
     # ---- helpers ------------------------------------------------------------------------
+    @contextmanager
+    def physics_only(self) -> Iterator[None]:
+        """Steps inside render no pixels (black frames); the switch is restored after."""
+        rendering, self.render_observations = self.render_observations, False
+        try:
+            yield
+        finally:
+            self.render_observations = rendering
+
     def _obs(self) -> dict[str, np.ndarray]:
         if self.render_observations:
             pixels = self._render_pixels()

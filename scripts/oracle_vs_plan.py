@@ -82,14 +82,11 @@ def _oracle_run(env: Any, seed: int, steps: int, at: tuple[int, ...]) -> tuple[d
 def _execute(task: Any, state: np.ndarray, actions: np.ndarray) -> tuple[float, bool]:
     """Run ``actions`` from ``state`` in the simulator: final distance, success at any step."""
     task.set_physics_state(state)
-    task.render_observations, rendered = False, task.render_observations  # no pixels needed
     reached = False
-    try:
+    with task.physics_only():  # no pixels needed
         for a in actions:
             _, _, _, _, info = task.step(a)
             reached = reached or bool(info["success"])
-    finally:
-        task.render_observations = rendered
     return float(task.distance_to_goal()), reached
 
 

@@ -144,11 +144,8 @@ class SimArmAdapter(RobotAdapter):
             self.env._target = self.env.ee_position()  # hold where it is: no wind-up
             # physics only: the watchdog calls this from its own thread, where the renderer's
             # EGL context (current in the thread that made it) cannot be used
-            rendering, self.env.render_observations = self.env.render_observations, False
-            try:
+            with self.env.physics_only():
                 self.env.step(self.hold_action())
-            finally:
-                self.env.render_observations = rendering
 
     def status(self) -> RobotStatus:
         with self._lock:
