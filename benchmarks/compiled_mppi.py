@@ -30,50 +30,8 @@ _spec = importlib.util.spec_from_file_location("planners_bench", HERE / "planner
 bench = importlib.util.module_from_spec(_spec)
 _spec.loader.exec_module(bench)  # also puts the repository's planners package on sys.path
 
-import planners  # noqa: E402
-
 N, H = 256, 16
-LAMBDAS = (0.001, 0.01, 0.1, 1.0)
-
-
-def ours(problem, objective, it: int, seed: int):
-    planner = planners.make("mppi", bench.LOW, bench.HIGH, H, iterations=it)
-
-    def run():
-        planner.reset()
-        with torch.no_grad():
-            return planner.plan(objective, generator=torch.Generator().manual_seed(seed)).actions
-
-    return run
-
-
-def theirs(problem, dynamics, it: int, lam: float, seed: int):
-    from pytorch_mppi import MPPI
-
-    torch.manual_seed(seed)  # pytorch-mppi samples from the global RNG
-    sigma = planners.MPPIConfig().noise_std
-    ctrl = MPPI(
-        dynamics,
-        lambda z, a: z.new_zeros(z.shape[0]),  # running cost: none
-        bench.D,
-        terminal_state_cost=lambda zs, a: (zs[..., -1, :] - problem.goal).square().sum(-1),
-        noise_sigma=sigma**2 * torch.eye(bench.A),
-        num_samples=N,
-        horizon=H,
-        lambda_=lam,
-        u_min=torch.tensor(bench.LOW),
-        u_max=torch.tensor(bench.HIGH),
-        U_init=torch.zeros(H, bench.A),
-    )
-
-    def run():
-        ctrl.U = torch.zeros(H, bench.A)
-        with torch.no_grad():
-            for _ in range(it):
-                ctrl.command(problem.z0, shift_nominal_trajectory=False)
-        return ctrl.U.clamp(bench.LOW[0], bench.HIGH[0])
-
-    return run
+LAMBDAS = bench.MPPI_LAMBDAS
 
 
 def main() -> None:
@@ -112,16 +70,18 @@ def main() -> None:
             objectives = {"eager": problem.objective, "compiled": torch.compile(problem.objective)}
             dynamics = {"eager": model, "compiled": compiled_model}
             for k in ("eager", "compiled"):
-                costs[k].append(problem.cost_of(ours(problem, objectives[k], it, q)()))
+                ours = bench.plan_fn("mppi", problem, q, objectives[k], iterations=it)
+                costs[k].append(problem.cost_of(ours().actions))
                 for lam in LAMBDAS:
-                    plan = theirs(problem, dynamics[k], it, lam, q)()
+                    plan = bench.pytorch_mppi_fn(problem, it, lam, q, N, dynamics[k])()
                     theirs_costs[k, lam].append(problem.cost_of(plan))
             if q == 0:  # the timed problem: every variant run once (compiled) before timing
                 timed = {
-                    "planners eager": ours(problem, objectives["eager"], it, 0),
-                    "planners compiled": ours(problem, objectives["compiled"], it, 0),
-                    "pytorch-mppi eager": theirs(problem, model, it, LAMBDAS[0], 0),
-                    "pytorch-mppi compiled": theirs(problem, compiled_model, it, LAMBDAS[0], 0),
+                    f"planners {k}": bench.plan_fn("mppi", problem, 0, o, iterations=it)
+                    for k, o in objectives.items()
+                } | {
+                    f"pytorch-mppi {k}": bench.pytorch_mppi_fn(problem, it, LAMBDAS[0], 0, N, d)
+                    for k, d in dynamics.items()
                 }
                 t0 = time.perf_counter()
                 for fn in timed.values():

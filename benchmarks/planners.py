@@ -45,6 +45,7 @@ import planners  # noqa: E402
 
 D, A = 64, 2  # latent and action sizes (configs/model/conv.yaml)
 LOW, HIGH = [-1.0] * A, [1.0] * A
+MPPI_LAMBDAS = (0.001, 0.01, 0.1, 1.0)  #: pytorch-mppi's temperatures swept (its best counts)
 
 
 class Predictor(nn.Module):
@@ -116,12 +117,50 @@ def matmul_peak(repeats: int) -> float:
     return 2 * 2048**3 / median_time(lambda: a @ b, repeats) / 1e9
 
 
-def plan_fn(name: str, problem: Problem, seed: int = 0, **options) -> Callable[[], object]:
+def plan_fn(
+    name: str, problem: Problem, seed: int = 0, objective=None, **options
+) -> Callable[[], object]:
+    """A plan of ``problem`` by a planner of ours (``objective``: default the problem's)."""
     planner = planners.make(name, LOW, HIGH, problem.horizon, **options)
+    objective = problem.objective if objective is None else objective
 
     def run():
         planner.reset()
-        return planner.plan(problem.objective, generator=torch.Generator().manual_seed(seed))
+        return planner.plan(objective, generator=torch.Generator().manual_seed(seed))
+
+    return run
+
+
+def pytorch_mppi_fn(
+    problem: Problem, iterations: int, lam: float, seed: int, n: int = 256, dynamics=None
+) -> Callable[[], torch.Tensor]:
+    """A plan of ``problem`` by pytorch_mppi.MPPI (``dynamics``: default the problem's model)
+    with our MPPI's noise scale, ``iterations`` commands from a zero nominal plan; the run
+    returns its (H, A) plan."""
+    from pytorch_mppi import MPPI
+
+    h, sigma = problem.horizon, planners.MPPIConfig().noise_std  # bounds [-1, 1]: half = 1
+    torch.manual_seed(seed)  # pytorch-mppi samples from the global RNG
+    ctrl = MPPI(
+        problem.model if dynamics is None else dynamics,
+        lambda z, a: z.new_zeros(z.shape[0]),  # running cost: none
+        D,
+        terminal_state_cost=lambda zs, a: (zs[..., -1, :] - problem.goal).square().sum(-1),
+        noise_sigma=sigma**2 * torch.eye(A),
+        num_samples=n,
+        horizon=h,
+        lambda_=lam,
+        u_min=torch.tensor(LOW),
+        u_max=torch.tensor(HIGH),
+        U_init=torch.zeros(h, A),
+    )
+
+    def run():
+        ctrl.U = torch.zeros(h, A)
+        with torch.no_grad():
+            for _ in range(iterations):
+                ctrl.command(problem.z0, shift_nominal_trajectory=False)
+        return ctrl.U.clamp(LOW[0], HIGH[0])
 
     return run
 
@@ -188,11 +227,11 @@ def defaults_table(model, problems: int, repeats: int) -> list[dict]:
 def pytorch_mppi_comparison(model, problems: int, repeats: int, iterations: tuple) -> dict:
     """planners' MPPI (defaults) vs pytorch_mppi.MPPI at N=256, H=16, equal iterations."""
     try:
-        from pytorch_mppi import MPPI
+        import pytorch_mppi  # noqa: F401
     except ImportError as e:  # bench-only dependency: pip install -e ".[bench]"
         return {"error": f"pytorch-mppi not installed ({e})"}
     n, h, sigma = 256, 16, planners.MPPIConfig().noise_std  # bounds are [-1, 1]: half = 1
-    lambdas = (0.001, 0.01, 0.1, 1.0)
+    lambdas = MPPI_LAMBDAS
     out = {"samples": n, "horizon": h, "noise_std": sigma, "lambdas_swept": lambdas, "rows": []}
     for it in iterations:
         ours_costs, theirs = [], {lam: [] for lam in lambdas}
@@ -204,30 +243,7 @@ def pytorch_mppi_comparison(model, problems: int, repeats: int, iterations: tupl
             if p == 0:
                 ours_t = median_time(fn, repeats)
             for lam in lambdas:
-                torch.manual_seed(p)  # pytorch-mppi samples from the global RNG
-                ctrl = MPPI(
-                    problem.model,
-                    lambda z, a: z.new_zeros(z.shape[0]),  # running cost: none
-                    D,
-                    terminal_state_cost=lambda zs, a, problem=problem: (
-                        (zs[..., -1, :] - problem.goal).square().sum(-1)  # (1, K)
-                    ),
-                    noise_sigma=sigma**2 * torch.eye(A),
-                    num_samples=n,
-                    horizon=h,
-                    lambda_=lam,
-                    u_min=torch.tensor(LOW),
-                    u_max=torch.tensor(HIGH),
-                    U_init=torch.zeros(h, A),
-                )
-
-                def run(ctrl=ctrl, problem=problem, it=it):
-                    ctrl.U = torch.zeros(h, A)
-                    with torch.no_grad():
-                        for _ in range(it):
-                            ctrl.command(problem.z0, shift_nominal_trajectory=False)
-                    return ctrl.U.clamp(LOW[0], HIGH[0])
-
+                run = pytorch_mppi_fn(problem, it, lam, seed=p, n=n)
                 theirs[lam].append(problem.cost_of(run()))
                 if p == 0 and lam == lambdas[0]:
                     theirs_t = median_time(run, repeats)
