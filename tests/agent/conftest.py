@@ -1,6 +1,3 @@
-import importlib.util
-from pathlib import Path
-
 import pytest
 
 from agent.collector import CollectConfig, collect
@@ -23,17 +20,3 @@ def tiny_dataset(tmp_path_factory):
         )
     )
     return out
-
-
-@pytest.fixture
-def script():
-    """``script(name)``: the module ``scripts/<name>.py``, loaded from its file."""
-
-    def load(name: str):
-        path = Path(__file__).parents[2] / "scripts" / f"{name}.py"
-        spec = importlib.util.spec_from_file_location(name, path)
-        mod = importlib.util.module_from_spec(spec)
-        spec.loader.exec_module(mod)
-        return mod
-
-    return load

@@ -1,15 +1,9 @@
-import importlib.util
-from pathlib import Path
-
 import numpy as np
 
 from agent.dataset import Dataset
+from tests.load import load_module
 
-spec = importlib.util.spec_from_file_location(
-    "data_motion", Path(__file__).parents[2] / "scripts" / "data_motion.py"
-)
-data_motion = importlib.util.module_from_spec(spec)
-spec.loader.exec_module(data_motion)
+data_motion = load_module("scripts/data_motion.py")
 
 
 class _Data:

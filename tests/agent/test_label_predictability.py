@@ -1,16 +1,11 @@
 """scripts/label_predictability.py: learnable labels score far under the mean, noise does not."""
 
-import importlib.util
-from pathlib import Path
-
 import numpy as np
 import pytest
 
-spec = importlib.util.spec_from_file_location(
-    "label_predictability", Path(__file__).parents[2] / "scripts" / "label_predictability.py"
-)
-lp = importlib.util.module_from_spec(spec)
-spec.loader.exec_module(lp)
+from tests.load import load_module
+
+lp = load_module("scripts/label_predictability.py")
 
 
 def _data(rng, labels_from_state: bool):

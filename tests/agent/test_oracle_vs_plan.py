@@ -1,18 +1,13 @@
 """scripts/oracle_vs_plan.py: search gap vs model gap."""
 
-import importlib.util
-from pathlib import Path
-
 import pytest
 import torch
 
 from agent import checkpoint
 from agent.model import ModelConfig, WorldModel
+from tests.load import ROOT, load_module
 
-ROOT = Path(__file__).parents[2]
-spec = importlib.util.spec_from_file_location("ovp", ROOT / "scripts" / "oracle_vs_plan.py")
-ovp = importlib.util.module_from_spec(spec)
-spec.loader.exec_module(ovp)
+ovp = load_module("scripts/oracle_vs_plan.py")
 
 SMALL = {"name": "cem", "num_samples": 16, "iterations": 2, "num_elites": 4}
 

@@ -3,9 +3,11 @@
 import numpy as np
 import pytest
 
+from tests.load import load_module
 
-def test_where_episodes_end_splits_by_success_and_measures_how_far_out(script):
-    where = script("where_episodes_end").where
+
+def test_where_episodes_end_splits_by_success_and_measures_how_far_out():
+    where = load_module("scripts/where_episodes_end.py").where
     rows = [
         {"success": False, "final_state": [0, 0, 0.15, 0.0, 1, 0]},  # out at a wall
         {"success": False, "final_state": [0, 0, 0.02, -0.12, 1, 0]},
@@ -19,8 +21,8 @@ def test_where_episodes_end_splits_by_success_and_measures_how_far_out(script):
         where({"per_episode": [{"success": True}]}, [2, 3], 0.1)
 
 
-def test_probe_by_region_bands_the_errors_by_the_ts_reach(script):
-    by_band = script("probe_by_region").by_band
+def test_probe_by_region_bands_the_errors_by_the_ts_reach():
+    by_band = load_module("scripts/probe_by_region.py").by_band
     reach = np.array([0.01, 0.02, 0.07, 0.14, 0.15])
     pos = np.array([0.001, 0.003, 0.002, 0.05, 0.07])
     yaw = np.deg2rad([1.0, 3.0, 2.0, 90.0, 170.0])

@@ -1,15 +1,11 @@
-import importlib.util
 import json
-from pathlib import Path
 
 import numpy as np
 import pytest
 
-spec = importlib.util.spec_from_file_location(
-    "rl_report", Path(__file__).parents[2] / "benchmarks" / "rl_report.py"
-)
-rl_report = importlib.util.module_from_spec(spec)
-spec.loader.exec_module(rl_report)
+from tests.load import load_module
+
+rl_report = load_module("benchmarks/rl_report.py")
 
 
 def test_iqm_trims_the_outer_quartiles_and_its_interval_brackets_it():

@@ -3,10 +3,11 @@
 import numpy as np
 
 import envs
+from tests.load import load_module
 
 
-def test_arm_keypoints_are_the_elbow_and_the_tasks_fingertip(script):
-    keypoints = script("spearman_references").arm_keypoints
+def test_arm_keypoints_are_the_elbow_and_the_tasks_fingertip():
+    keypoints = load_module("scripts/spearman_references.py").arm_keypoints
     env = envs.make("reacher_easy")
     env.reset(seed=0)
     task = env.unwrapped

@@ -1,13 +1,7 @@
-import importlib.util
-from pathlib import Path
-
 import envs
+from tests.load import load_module
 
-spec = importlib.util.spec_from_file_location(
-    "success_split", Path(__file__).parents[2] / "scripts" / "success_split.py"
-)
-success_split = importlib.util.module_from_spec(spec)
-spec.loader.exec_module(success_split)
+success_split = load_module("scripts/success_split.py")
 
 
 def test_split_groups_episodes_by_their_goal_state_entry():

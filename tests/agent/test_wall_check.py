@@ -1,16 +1,10 @@
-import importlib.util
-from pathlib import Path
-
 import pytest
 import torch
 
 from agent.model import ModelConfig, WorldModel
+from tests.load import load_module
 
-spec = importlib.util.spec_from_file_location(
-    "wall_check", Path(__file__).parents[2] / "scripts" / "wall_check.py"
-)
-wall_check = importlib.util.module_from_spec(spec)
-spec.loader.exec_module(wall_check)
+wall_check = load_module("scripts/wall_check.py")
 
 CFG = dict(width=8, latent_dim=16, predictor_hidden=32, predictor_layers=1, proprio_dim=4)
 
