@@ -50,8 +50,8 @@ class AgentConfig:
     precision: str = "float32"
     #: compile the imagined rollout and its cost with torch.compile (inductor), warmed up at
     #: the first ``reset``: with the small predictors most tasks ship, plans that are nearly
-    #: all rollout run 1.5-1.6x faster, whole MPC steps 1.2-1.4x (README, Benchmarks), after
-    #: a one-time compile of 5-35 s per process; needs a C++ compiler on CPU. Costs match
+    #: all rollout run 1.5-1.8x faster, whole MPC steps 1.1-1.6x (README, Benchmarks), after
+    #: a one-time compile per process; needs a C++ compiler on CPU. Costs match
     #: eager to float rounding (not bit for bit), so plans may differ slightly
     compile: bool = False
     #: model.proprio_state latents: weight of their proprio part inside the latent cost
