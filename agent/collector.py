@@ -58,6 +58,8 @@ class CollectConfig:
             raise ValueError(f"episodes={self.episodes} must be >= 1")
         if self.chunk_size < 1:
             raise ValueError(f"chunk_size={self.chunk_size} must be >= 1")
+        if self.seed < 0:
+            raise ValueError(f"seed={self.seed}: use a reset seed >= 0 (evaluation uses 100000+)")
         if self.workers < 0:
             raise ValueError(f"workers={self.workers} must be >= 0 (0 = all cores)")
         choices = policy_choices(self.policy)  # raises on an unknown name

@@ -56,6 +56,8 @@ class EvalSettings:
     def __post_init__(self) -> None:
         if self.episodes < 1 or self.workers < 0 or self.videos < 0:
             raise ValueError("eval.episodes >= 1, eval.workers >= 0, eval.videos >= 0 are required")
+        if self.seed < 0:
+            raise ValueError(f"eval.seed={self.seed}: use a reset seed >= 0 (held-out: 100000+)")
         steps = self.goal_steps
         if isinstance(steps, bool) or not isinstance(steps, int) or steps < 0:
             raise ValueError(f"eval.goal_steps={steps!r} is invalid: use an int >= 0")
@@ -266,6 +268,28 @@ def bootstrap_ci(successes: np.ndarray, n: int, seed: int = 0) -> list[float]:
     return [float(np.percentile(means, 2.5)), float(np.percentile(means, 97.5))]
 
 
+def _check_checkpoint(cfg: EvalConfig) -> None:
+    """Refuse, before any worker starts, a world model (or landmark graph) that is missing,
+    made for another task, or that reads images of another size than ``env.image_size``."""
+    from agent import checkpoint, landmarks
+
+    manifest = checkpoint.read_manifest(cfg.checkpoint)
+    name = Path(cfg.checkpoint).name
+    if manifest.get("task") != cfg.env.name:
+        raise ValueError(
+            f"checkpoint {name} was made for task={manifest.get('task')!r}, not "
+            f"{cfg.env.name!r}: pass env={manifest.get('task')} or this task's checkpoint"
+        )
+    size = manifest.get("model", {}).get("image_size")
+    if size is not None and size != cfg.env.image_size:
+        raise ValueError(
+            f"checkpoint {name} reads {size}x{size} images, env.image_size={cfg.env.image_size}: "
+            f"pass env.image_size={size} or a checkpoint trained at {cfg.env.image_size}"
+        )
+    if cfg.policy == "mpc" and cfg.agent.landmarks:
+        landmarks.for_checkpoint(cfg.agent.landmarks, cfg.checkpoint)
+
+
 def _check_planner(cfg: EvalConfig) -> None:
     """Build the planner once in the parent, so a bad planner or waypoint setting is one error
     line before any worker starts (the workers build their own)."""
@@ -285,9 +309,7 @@ def evaluate(
     out = Path(cfg.output_dir)
     out.mkdir(parents=True, exist_ok=True)
     if cfg.policy in ("mpc", "push_primitives"):  # fail fast in the parent: bad checkpoint
-        from agent import checkpoint
-
-        checkpoint.read_manifest(cfg.checkpoint)
+        _check_checkpoint(cfg)
     if cfg.policy == "push_primitives":
         from agent import state_probe
 

@@ -93,6 +93,8 @@ class AgentConfig:
         for name in ("proprio_part_weight", "subgoal_image_weight", "subgoal_proprio_weight"):
             if (getattr(self, name) or 0) < 0:
                 raise ValueError(f"agent.{name}={getattr(self, name)}: use a number >= 0")
+        if self.deadline_ms is not None and not self.deadline_ms > 0:
+            raise ValueError(f"agent.deadline_ms={self.deadline_ms}: use a time > 0 or null (none)")
         if self.waypoints < 0:
             raise ValueError(f"agent.waypoints={self.waypoints}: use 0 (off) or a count >= 1")
         if self.waypoint_reach is not None and self.waypoint_reach <= 0:

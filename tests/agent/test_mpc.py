@@ -2,6 +2,7 @@
 
 import csv
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -243,3 +244,28 @@ def test_compiled_rollout_costs_as_eager_and_repeats_itself():
     with torch._dynamo.config.patch(error_on_recompile=True):
         for _ in range(3):
             agent.act(obs)
+
+
+@pytest.mark.parametrize(
+    "task, image_size, landmarks, message",
+    [
+        ("umaze", 64, None, r"made for task='point_mass', not 'umaze': pass env=point_mass"),
+        ("point_mass", 32, None, r"reads 64x64 images, env.image_size=32: pass env.image_size=64"),
+        ("point_mass", 64, "missing.safetensors", r"missing.safetensors .* not found: build one"),
+        ("point_mass", 64, "landmarks/medium_maze.safetensors", r"another world model"),
+    ],
+)
+def test_evaluate_refuses_a_checkpoint_that_does_not_fit_before_any_episode(
+    task, image_size, landmarks, message, tmp_path
+):
+    shipped = Path(__file__).resolve().parents[2] / "checkpoints"
+    cfg = EvalConfig(
+        env=EnvConfig(task, image_size=image_size),
+        checkpoint=str(shipped / "point_mass.safetensors"),
+        agent=AgentConfig(landmarks=landmarks and str(shipped / landmarks)),
+        output_dir=str(tmp_path),
+        eval=EvalSettings(episodes=2, workers=1),
+    )
+    with pytest.raises(ValueError, match=message):
+        evaluate(cfg)
+    assert not (tmp_path / "results.json").exists()

@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+from pathlib import Path
 from types import SimpleNamespace
 
 import numpy as np
@@ -168,8 +170,11 @@ def test_the_harness_refuses_bad_primitive_settings(tmp_path, world_models):
         eval=EvalSettings(episodes=1, workers=1, videos=0),
         output_dir=str(tmp_path / "out"),
     )
+    with pytest.raises(ValueError, match="made for task='point_mass', not 'push_t'"):
+        evaluate(cfg)  # the fixtures' world models are point_mass ones
+    shipped = Path(__file__).resolve().parents[2] / "checkpoints" / "push_t.safetensors"
     with pytest.raises(checkpoint.CheckpointError, match="agent.state_probe"):
-        evaluate(cfg)
+        evaluate(dataclasses.replace(cfg, checkpoint=str(shipped)))
     assert not (tmp_path / "out" / "results.json").exists()
 
 
