@@ -29,5 +29,29 @@ def friendly_errors(fn: F) -> F:
         except USER_ERRORS as e:
             print(f"error: {e}", file=sys.stderr)
             sys.exit(2)
+        except (MemoryError, RuntimeError) as e:
+            if not is_out_of_memory(e):
+                raise
+            print(f"error: {out_of_memory_line(e)}", file=sys.stderr)
+            sys.exit(2)
 
     return wrapper  # type: ignore[return-value]
+
+
+def is_out_of_memory(e: BaseException) -> bool:
+    """A host or GPU allocation failure (torch raises these as RuntimeError subclasses)."""
+    text = str(e)
+    return isinstance(e, MemoryError) or any(
+        s in text for s in ("can't allocate memory", "out of memory", "Out of memory")
+    )
+
+
+def out_of_memory_line(e: BaseException) -> str:
+    """One line for an allocation failure: what failed and what to lower."""
+    first = next((line.strip() for line in str(e).splitlines() if line.strip()), type(e).__name__)
+    if len(first) > 160:
+        first = first[:157] + "..."
+    return (
+        f"out of memory ({first}): lower batch_size (training) or the number of workers / "
+        "samples, or run where there is more memory; checkpoints already written are intact"
+    )

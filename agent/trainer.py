@@ -253,20 +253,24 @@ class Trainer:
             dynamic_ncols=True,
         )
         t0, seen = time.perf_counter(), 0
-        while self.step < cfg.steps:
-            stats = self._train_step()
-            self.step += 1
-            seen += cfg.batch_size * self.world
-            bar.update(1)
-            if self.step % cfg.log_every == 0 or self.step == cfg.steps:
-                rate = seen / (time.perf_counter() - t0)
-                log.write(self.step, {**stats, "samples_per_s": rate})
-                self._note_memory()
-                bar.set_postfix(loss=f"{stats['loss']:.4f}", sps=f"{rate:.0f}")
-            if self.rank == 0 and (self.step % cfg.checkpoint_every == 0 or self.step == cfg.steps):
-                save_state(self.out, self.step, self.model, self.opt, self.gen, self._extra())
-        bar.close()
-        log.close()
+        try:  # the bar ends its line and the logs flush even when a step fails (e.g. OOM)
+            while self.step < cfg.steps:
+                stats = self._train_step()
+                self.step += 1
+                seen += cfg.batch_size * self.world
+                bar.update(1)
+                if self.step % cfg.log_every == 0 or self.step == cfg.steps:
+                    rate = seen / (time.perf_counter() - t0)
+                    log.write(self.step, {**stats, "samples_per_s": rate})
+                    self._note_memory()
+                    bar.set_postfix(loss=f"{stats['loss']:.4f}", sps=f"{rate:.0f}")
+                if self.rank == 0 and (
+                    self.step % cfg.checkpoint_every == 0 or self.step == cfg.steps
+                ):
+                    save_state(self.out, self.step, self.model, self.opt, self.gen, self._extra())
+        finally:
+            bar.close()
+            log.close()
         if self.rank != 0:
             return self.out / "model.safetensors"
         return self._finish(time.perf_counter() - t0)

@@ -10,9 +10,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
+import torch
 
 from agent.collector import CollectConfig
 from agent.config import to_dataclass
+from agent.errors import friendly_errors
 from agent.evaluation import EvalConfig
 from agent.mpc import AgentConfig
 
@@ -102,3 +104,36 @@ def test_evaluate_cli_turns_a_wrong_type_into_one_line(tmp_path):
         "e.g. eval.episodes=20 (the default)"
     ]
     assert not (tmp_path / "e" / "results.json").exists()  # only Hydra's own log folder
+
+
+def _raises(exc: BaseException):
+    @friendly_errors
+    def main() -> None:
+        raise exc
+
+    return main
+
+
+@pytest.mark.parametrize(
+    "exc",
+    [
+        RuntimeError(
+            "[enforce fail at alloc_cpu.cpp:127] err == 0. DefaultCPUAllocator: can't allocate "
+            "memory: you tried to allocate 29491200000 bytes."
+        ),
+        MemoryError(),
+        torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 20.00 GiB\nmore detail"),
+    ],
+)
+def test_out_of_memory_is_one_line_naming_what_to_lower(exc, capsys):
+    with pytest.raises(SystemExit) as e:
+        _raises(exc)()
+    assert e.value.code == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("error: out of memory (")
+    assert "lower batch_size" in err[0]
+
+
+def test_other_runtime_errors_are_not_hidden():
+    with pytest.raises(RuntimeError, match="shapes cannot be multiplied"):
+        _raises(RuntimeError("mat1 and mat2 shapes cannot be multiplied"))()

@@ -2,7 +2,11 @@
 
 import itertools
 import json
+import os
 import shutil
+import subprocess
+import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -12,6 +16,7 @@ from safetensors.torch import load_file
 from agent import checkpoint
 from agent.dataset import DatasetError
 from agent.model import ModelConfig
+from agent.train import check_data_task
 from agent.trainer import TrainConfig, Trainer, learning_rate
 
 TINY = ModelConfig(width=8, latent_dim=16, predictor_hidden=32, predictor_layers=1)
@@ -188,3 +193,24 @@ def test_probe_term_trains_the_predictor_toward_the_probes_reading(tiny_dataset,
         _cfg(tiny_dataset, tmp_path / "x", probe=probe, weights=only)
     with pytest.raises(checkpoint.CheckpointError, match="train a probe on this world model"):
         Trainer(_cfg(tiny_dataset, tmp_path / "y", **{**kw, "init": path}))
+
+
+def test_env_of_another_task_than_the_data_is_refused(tiny_dataset, tmp_path):
+    check_data_task("point_mass", str(tiny_dataset))  # the data's own task
+    check_data_task("umaze", str(tmp_path / "nowhere"))  # missing data: the trainer's message
+    with pytest.raises(ValueError, match="env=umaze but data=.* holds point_mass episodes"):
+        check_data_task("umaze", str(tiny_dataset))
+
+
+@pytest.mark.slow
+def test_train_cli_refuses_env_of_another_task_before_writing(tiny_dataset, tmp_path):
+    repo = Path(__file__).resolve().parents[2]
+    r = subprocess.run(
+        [sys.executable, "-m", "agent.train", "env=umaze", "stage=pretrain",
+         f"data={tiny_dataset}", f"out={tmp_path}/run", "steps=1"],
+        capture_output=True, text=True, cwd=repo, env=dict(os.environ, MUJOCO_GL="egl"),
+        timeout=120,
+    )  # fmt: skip
+    assert r.returncode == 2
+    assert r.stderr.strip().splitlines()[-1].startswith("error: env=umaze but data=")
+    assert not (tmp_path / "run").exists()
