@@ -34,8 +34,8 @@ from typing import Any, Protocol
 import numpy as np
 
 from agent import dataset as ds
-from envs.robots.adapter import RobotAdapter, RobotConnectionError, RobotError, RobotState
-from envs.robots.safety import ActionRejected
+from envs.robots.adapter import RobotConnectionError, RobotError, RobotState
+from envs.robots.safety import ActionRejected, SafeRobot
 
 log = logging.getLogger(__name__)
 
@@ -156,13 +156,18 @@ class ControlLoop:
 
     def __init__(
         self,
-        robot: RobotAdapter,
+        robot: SafeRobot,
         policy: Policy,
         cfg: LoopConfig,
         meta: dict[str, Any] | None = None,
         clock: Callable[[], float] = time.monotonic,
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
+        if not isinstance(robot, SafeRobot):
+            raise TypeError(
+                f"ControlLoop drives a robot only through the safety layer, got "
+                f"{type(robot).__name__}: pass SafeRobot(adapter, safety_config)"
+            )
         self.robot, self.policy, self.cfg = robot, policy, cfg
         self.meta = {"rate_hz": cfg.rate_hz, **(meta or {})}
         self.clock, self.sleep = clock, sleep
@@ -192,10 +197,6 @@ class ControlLoop:
         log.info("control run ended (%s): %s", result.reason, result.message)
         return result
 
-    def _watchdog_tripped(self) -> bool:
-        dog = getattr(self.robot, "watchdog", None)  # a SafeRobot's (None before connect)
-        return bool(dog is not None and dog.tripped)
-
     def _safe_status(self) -> RobotState:
         try:
             return self.robot.status().state
@@ -219,7 +220,7 @@ class ControlLoop:
     def _loop(self, goal: dict[str, np.ndarray], runlog: RunLog, result: RunResult) -> None:
         cfg, period = self.cfg, self.period
         self.policy.reset(goal)  # may outlast the watchdog: agent.compile compiles here
-        if self._watchdog_tripped():
+        if self.robot.watchdog_tripped:
             # no command of this run was sent yet (setup: loading, compiling, the policy's
             # reset): the trip only stopped an idle arm, and a run starts the watchdog afresh
             log.info("the command watchdog tripped before the run's first command: rearmed it")

@@ -320,6 +320,11 @@ class SafeRobot(RobotAdapter):
         if self.layer is not None:
             self.layer.reset()
 
+    @property
+    def watchdog_tripped(self) -> bool:
+        """Whether the command watchdog stopped the arm (False before ``connect``)."""
+        return self.watchdog is not None and self.watchdog.tripped
+
     def rearm(self) -> None:
         if self.watchdog is not None:
             self.watchdog.rearm()

@@ -189,3 +189,13 @@ def test_a_setup_longer_than_the_watchdog_does_not_end_the_run(tmp_path, slow):
         assert arm.stops >= 1  # the trip stopped the idle arm; the run then started afresh
         time.sleep(0.5)  # after the run the watchdog guards as before: a silence trips it
         assert safe.watchdog.tripped
+
+
+def test_the_loop_refuses_an_adapter_outside_the_safety_layer(tmp_path):
+    arm = SimArmAdapter(image_size=16)
+    cfg = LoopConfig(rate_hz=20.0, max_steps=2, output_dir=str(tmp_path / "run"))
+    with pytest.raises(TypeError, match="only through the safety layer.*SafeRobot"):
+        ControlLoop(arm, StubPolicy(), cfg)
+    assert arm.stops == 0 and not (tmp_path / "run").exists()
+    safe = SafeRobot(arm, SAFETY)
+    assert not safe.watchdog_tripped  # no watchdog before connect
