@@ -46,13 +46,13 @@ def measure(
     precision: str = "float32",
     waypoints: int = 0,
     ckpt: str | None = None,
-    compile: bool = False,
+    compiled: bool = False,
 ) -> dict[str, float]:
     model, _ = checkpoint.load(ckpt or f"checkpoints/{task}.safetensors", expect={"task": task})
     env = envs.make(task)
     cfg = yaml.safe_load((CONFIGS / f"{planner_cfg}.yaml").read_text())
     agent_cfg = AgentConfig(
-        horizon=horizon, precision=precision, waypoints=waypoints, compile=compile
+        horizon=horizon, precision=precision, waypoints=waypoints, compile=compiled
     )
     space = env.action_space
     agent = build_agent(model, cfg, agent_cfg, space.low, space.high)
