@@ -46,6 +46,27 @@ import gymnasium as gym
 import mujoco
 import numpy as np
 
+#: the process whose MuJoCo renderers hold EGL contexts (None: none made yet); a child forked
+#: after that inherits the value, and EGL does not survive fork (a new context hangs there)
+_EGL_PID: int | None = None
+
+
+def new_renderer(model: mujoco.MjModel, height: int, width: int) -> mujoco.Renderer:
+    """``mujoco.Renderer``, refused with one clear line (instead of hanging in EGL) in a
+    process forked from one that had already rendered with EGL."""
+    global _EGL_PID
+    if os.environ.get("MUJOCO_GL") == "egl":
+        if _EGL_PID is not None and _EGL_PID != os.getpid():
+            raise RuntimeError(
+                f"this process was forked from process {_EGL_PID} after it had rendered with "
+                "EGL, which does not survive a fork (a new renderer would hang): start worker "
+                "processes with the 'spawn' method, e.g. gymnasium.make_vec(..., "
+                "vectorization_mode='async', vector_kwargs={'context': 'spawn'}) or "
+                "multiprocessing.get_context('spawn'), or make the parent's envs after forking"
+            )
+        _EGL_PID = os.getpid()
+    return mujoco.Renderer(model, height, width)
+
 
 class GoalEnv(gym.Env):
     """Goal-conditioned MuJoCo task with pixel + proprio observations and a goal image."""
@@ -294,7 +315,7 @@ class GoalEnv(gym.Env):
 
     def _render_pixels(self) -> np.ndarray:
         if self._renderer is None:
-            self._renderer = mujoco.Renderer(self.model, self.image_size, self.image_size)
+            self._renderer = new_renderer(self.model, self.image_size, self.image_size)
         self._renderer.update_scene(self.data, camera=self.camera, scene_option=self.scene_option)
         return self._renderer.render().copy()
 

@@ -62,7 +62,7 @@ from typing import Any, ClassVar
 import mujoco
 import numpy as np
 
-from envs.base import GoalEnv
+from envs.base import GoalEnv, new_renderer
 
 _ASSET = Path(__file__).parent / "assets" / "arm.xml"
 # physics state + the controller targets kept in userdata + the solver warm start, so that a
@@ -205,7 +205,7 @@ class _ArmTask(GoalEnv):
         if not self.two_views:
             return super()._render_pixels()
         if self._view_renderer is None:
-            self._view_renderer = mujoco.Renderer(self.model, self.image_size // 2, self.image_size)
+            self._view_renderer = new_renderer(self.model, self.image_size // 2, self.image_size)
         views = []
         for name, *_ in _VIEWS:
             self._view_renderer.update_scene(self.data, camera=name, scene_option=self.scene_option)
