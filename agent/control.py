@@ -1,6 +1,8 @@
 """``python -m agent.control robot=<adapter> goal=<image> checkpoint=<ckpt>``: MPC on a robot.
 
-``mode=capture_goal`` saves the robot's current camera view to ``goal`` instead. The robot
+``mode=capture_goal`` saves the robot's current camera view to ``goal`` instead;
+``mode=dry_run`` runs the loop without sending a command (bring-up: camera, planning time,
+what the safety layer would change; see ``agent.control_loop``). The robot
 (``configs/robot/<name>.yaml``) is always driven through the safety layer, and the run log
 lands in ``loop.output_dir`` as a dataset (see ``agent.control_loop``).
 """
@@ -40,7 +42,7 @@ class RobotConfig:
 class ControlConfig:
     """``configs/control.yaml``."""
 
-    mode: str = "run"  #: run | capture_goal
+    mode: str = "run"  #: run | dry_run (plan and filter every tick, send nothing) | capture_goal
     goal: str = "goal.png"  #: goal image to reach (run) or to write (capture_goal)
     checkpoint: str = "checkpoints/arm_reach.safetensors"  #: world model (policy=gcbc: the policy)
     policy: str = "mpc"  #: mpc (plan on the world model) | gcbc (an agent.gcbc policy)
@@ -55,8 +57,8 @@ class ControlConfig:
     loop: LoopConfig = field(default_factory=LoopConfig)
 
     def __post_init__(self) -> None:
-        if self.mode not in ("run", "capture_goal"):
-            raise ValueError(f"mode={self.mode!r}: use run or capture_goal")
+        if self.mode not in ("run", "dry_run", "capture_goal"):
+            raise ValueError(f"mode={self.mode!r}: use run, dry_run or capture_goal")
         if self.policy not in ("mpc", "gcbc"):
             raise ValueError(f"policy={self.policy!r}: use mpc or gcbc")
         check_handoff(self.handoff_steps, self.policy)
@@ -157,20 +159,23 @@ def control(cfg: ControlConfig, config_dump: dict[str, Any] | None = None) -> Ru
         goal = load_goal(cfg.goal, robot.observation_features)
         policy = build_policy(cfg, robot.action_spec, robot.observation_features)
         meta = {"task": cfg.robot.name, "goal": cfg.goal, "checkpoint": cfg.checkpoint}
-        return ControlLoop(robot, policy, cfg.loop, {**meta, "config": config_dump}).run(goal)
+        meta = {**meta, "config": config_dump}
+        dry = cfg.mode == "dry_run"
+        return ControlLoop(robot, policy, cfg.loop, meta, dry_run=dry).run(goal)
 
 
 @hydra.main(version_base="1.3", config_path="../configs", config_name="control")
 @friendly_errors
 def main(cfg: DictConfig) -> None:
     raw = OmegaConf.to_container(cfg, resolve=True)
-    if raw["mode"] == "run":  # the shipped planning settings
+    if raw["mode"] in ("run", "dry_run"):  # the shipped planning settings
         shipped_settings.fill_in_for_policy(raw)
     result = control(to_dataclass(ControlConfig, raw), config_dump=raw)
     if result is None:
         print(f"wrote goal image {cfg.goal}")
         return
-    print(json.dumps({"reason": result.reason, "steps": result.steps, **result.sources}))
+    summary = {"reason": result.reason, "steps": result.steps, **result.sources}
+    print(json.dumps({**summary, "limited": result.limited, "dry_run": cfg.mode == "dry_run"}))
     print(f"wrote run log {result.log_dir}")
     if not result.ok:
         raise SystemExit(f"error: run stopped ({result.reason}): {result.message}")

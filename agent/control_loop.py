@@ -14,9 +14,15 @@ the observation and the applied action. What happens when something goes wrong:
   a lost link or Ctrl-C: stop the robot and end the run with one line saying why.
 
 The log is a dataset in the project's format (``agent.dataset``: one chunk, one episode)
-plus ``control.npz`` (per-step timing and which fallback acted), closed by ``meta.json``
-written atomically at the end of every run, including faults and Ctrl-C; so robot runs are
-fine-tuning data. Goal proprio and task state are unknown on a robot: NaN / empty.
+plus ``control.npz`` (per-step timing, which fallback acted, and the ``commanded`` action
+before the safety layer), closed by ``meta.json`` written atomically at the end of every run,
+including faults and Ctrl-C; so robot runs are fine-tuning data. Goal proprio and task state
+are unknown on a robot: NaN / empty.
+
+A dry run (``dry_run=True``) does all of that except sending: each tick's action passes the
+safety layer and feeds the watchdog, and what would have been sent is logged
+(``control.npz`` ``safe``); the arm never gets a command. Its log holds no dataset chunk
+(nothing was applied, so it is not training data) and says ``"dry_run": true``.
 """
 
 from __future__ import annotations
@@ -73,8 +79,9 @@ class RunResult:
 
     reason: str  #: max_steps | fault | disconnected | interrupted | error | <robot state>
     message: str  #: one line for humans
-    steps: int = 0  #: actions sent
+    steps: int = 0  #: actions sent (a dry run: ticks, nothing sent)
     sources: dict[str, int] = field(default_factory=lambda: dict.fromkeys(SOURCES, 0))
+    limited: int = 0  #: ticks whose action the safety layer changed (clipped, capped, boxed)
     log_dir: str = ""
 
     @property
@@ -85,8 +92,10 @@ class RunResult:
 class RunLog:
     """Observations and applied actions of one run, in the dataset format."""
 
-    def __init__(self, root: Path, goal: dict[str, np.ndarray], meta: dict[str, Any]) -> None:
-        self.root, self.meta = root, meta
+    def __init__(
+        self, root: Path, goal: dict[str, np.ndarray], meta: dict[str, Any], dry_run: bool = False
+    ) -> None:
+        self.root, self.meta, self.dry_run = root, meta, dry_run
         root.mkdir(parents=True, exist_ok=True)
         ds.remove_stale_temp(root)
         (root / "meta.json").unlink(missing_ok=True)  # complete iff meta.json exists
@@ -95,12 +104,16 @@ class RunLog:
         self.steps: dict[str, list[float]] = {
             k: [] for k in ("t_obs", "t_target", "t_sent", "plan_ms", "source")
         }
+        self.commanded: list[np.ndarray] = []  # each tick's action before the safety layer
 
     def add_obs(self, obs: dict[str, Any]) -> None:
         self.episode.add_obs(obs["pixels"], obs["proprio"], np.zeros(0, np.float32), np.nan)
 
-    def add_action(self, action: np.ndarray, **timing: float) -> None:
+    def add_action(self, action: np.ndarray, commanded: np.ndarray, **timing: float) -> None:
+        """``action``: what the robot got (dry run: would have got); ``commanded``: the
+        loop's action before the safety layer."""
         self.episode.actions.append(np.asarray(action, np.float32))
+        self.commanded.append(np.asarray(commanded, np.float32))
         for k, v in timing.items():
             self.steps[k].append(v)
 
@@ -109,10 +122,17 @@ class RunLog:
         e = self.episode
         while len(e.actions) >= len(e.obs["pixels"]) and e.actions:  # no obs after the last
             e.actions.pop()
+            self.commanded.pop()
             for v in self.steps.values():
                 v.pop()
         chunks = []
+        per_step = {k: np.asarray(v) for k, v in self.steps.items()}
         if e.actions:
+            per_step["commanded"] = np.stack(self.commanded)
+        if e.actions and self.dry_run:
+            per_step["safe"] = np.stack(e.actions)
+            _atomic_npz(self.root / "control.npz", per_step)
+        elif e.actions:
             p = len(e.obs["proprio"][0])
             e.goal = {
                 "pixels": self.goal["pixels"],
@@ -124,18 +144,19 @@ class RunLog:
                 e.obs[k] = e.obs[k][:n]
             ds.write_chunk(self.root, 0, [e])
             chunks = ["chunk_00000"]
-            _atomic_npz(
-                self.root / "control.npz", {k: np.asarray(v) for k, v in self.steps.items()}
-            )
+            _atomic_npz(self.root / "control.npz", per_step)
         meta = {
             **self.meta,
             "format_version": ds.FORMAT_VERSION,
             "chunks": chunks,
             "episodes": len(chunks),
-            "transitions": len(e.actions),
+            "transitions": len(e.actions) if chunks else 0,
+            "dry_run": self.dry_run,
+            "ticks": len(e.actions),
             "reason": result.reason,
             "message": result.message,
             "sources": result.sources,
+            "limited": result.limited,
         }
         ds.atomic_write_json(self.root / "meta.json", meta)
 
@@ -162,6 +183,7 @@ class ControlLoop:
         meta: dict[str, Any] | None = None,
         clock: Callable[[], float] = time.monotonic,
         sleep: Callable[[float], None] = time.sleep,
+        dry_run: bool = False,
     ) -> None:
         if not isinstance(robot, SafeRobot):
             raise TypeError(
@@ -170,13 +192,15 @@ class ControlLoop:
             )
         self.robot, self.policy, self.cfg = robot, policy, cfg
         self.meta = {"rate_hz": cfg.rate_hz, **(meta or {})}
-        self.clock, self.sleep = clock, sleep
+        self.clock, self.sleep, self.dry_run = clock, sleep, dry_run
         self.period = 1.0 / cfg.rate_hz
 
     def run(self, goal: dict[str, np.ndarray]) -> RunResult:
-        result = RunResult("max_steps", f"ran {self.cfg.max_steps} steps")
+        n = self.cfg.max_steps
+        said = f"dry run: planned {n} ticks, sent nothing" if self.dry_run else f"ran {n} steps"
+        result = RunResult("max_steps", said)
         result.log_dir = self.cfg.output_dir
-        runlog = RunLog(Path(self.cfg.output_dir), goal, self.meta)
+        runlog = RunLog(Path(self.cfg.output_dir), goal, self.meta, self.dry_run)
         try:
             self._loop(goal, runlog, result)
         except RobotConnectionError as e:
@@ -262,17 +286,20 @@ class ControlLoop:
             if action is None:
                 action = self.robot.hold_action()
             try:
-                applied = self.robot.send_action(action, t_target)
+                applied = self.robot.send_action(action, t_target, dry_run=self.dry_run)
             except ActionRejected as e:  # nothing safe to send: stop (hold where it is)
                 why, source = why or str(e), "hold"
                 self.robot.stop()
                 applied = self.robot.hold_action()
+            if not np.allclose(applied, action, rtol=0, atol=1e-6):
+                result.limited += 1
             faults = faults + 1 if why else 0
             if why:
                 log.warning("tick %d: %s: %s", result.steps, why, source)
             runlog.add_obs(obs)
             runlog.add_action(
                 applied,
+                action,
                 t_obs=t_obs,
                 t_target=t_target,
                 t_sent=self.clock(),

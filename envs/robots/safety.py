@@ -307,12 +307,18 @@ class SafeRobot(RobotAdapter):
             action, self.robot.ee_position(obs), self.robot.joint_positions(obs)
         )
 
-    def send_action(self, action: np.ndarray, t_target: float | None = None) -> np.ndarray:
+    def send_action(
+        self, action: np.ndarray, t_target: float | None = None, dry_run: bool = False
+    ) -> np.ndarray:
+        """Filter ``action`` through the safety layer, feed the watchdog and send it; with
+        ``dry_run`` the same except the send: returns what would have gone to the robot."""
         assert self.watchdog is not None, "connect() first"
         if self.watchdog.tripped:  # checked first, so a refused command changes no state
             self.watchdog.feed()  # raises the rearm error
         safe = self.filter(action)
         self.watchdog.feed()
+        if dry_run:
+            return safe
         return self.robot.send_action(safe, t_target)
 
     def stop(self) -> None:

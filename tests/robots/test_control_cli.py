@@ -51,6 +51,16 @@ def test_capture_goal_then_run_mpc(tmp_path, tiny_ckpt):
     assert Dataset(tmp_path / "run").transitions == 3
 
 
+def test_a_dry_run_moves_nothing_and_logs_what_it_would_send(tmp_path, tiny_ckpt):
+    assert control(config(tmp_path, tiny_ckpt, mode="capture_goal")) is None
+    result = control(config(tmp_path, tiny_ckpt, mode="dry_run"))
+    assert result.ok and result.steps == 3 and result.message.startswith("dry run"), result.message
+    meta = json.loads((tmp_path / "run" / "meta.json").read_text())
+    assert meta["dry_run"] is True and meta["transitions"] == 0 and meta["ticks"] == 3
+    with pytest.raises(ValueError, match="mode='drive': use run, dry_run or capture_goal"):
+        config(tmp_path, tiny_ckpt, mode="drive")
+
+
 def test_missing_goal_is_one_clear_error(tmp_path, tiny_ckpt):
     with pytest.raises(FileNotFoundError, match="mode=capture_goal"):
         control(config(tmp_path, tiny_ckpt))

@@ -142,15 +142,7 @@ class WaypointStub(StubPolicy):
         return action
 
 
-def test_late_plans_fall_back_to_upcoming_actions_not_to_waypoints(tmp_path, monkeypatch):
-    sent = []  # what the loop asks the safety layer for (it may clip at the workspace edge)
-    real = SafeRobot.send_action
-
-    def spy(self, action, t_target):
-        sent.append(np.array(action, np.float32))
-        return real(self, action, t_target)
-
-    monkeypatch.setattr(SafeRobot, "send_action", spy)
+def test_late_plans_fall_back_to_upcoming_actions_not_to_waypoints(tmp_path):
     policy = WaypointStub()
 
     def slow_after_first(n):
@@ -159,8 +151,8 @@ def test_late_plans_fall_back_to_upcoming_actions_not_to_waypoints(tmp_path, mon
     policy.on_step = slow_after_first
     arm, result, meta = run(tmp_path, policy, steps=8, max_consecutive_faults=6)
     assert result.sources["plan"] == 1 and result.sources["shifted"] == 4
-    source = np.load(tmp_path / "run" / "control.npz")["source"]
-    shifted = np.asarray(sent)[: len(source)][source == SOURCES.index("shifted")]
+    log = np.load(tmp_path / "run" / "control.npz")  # commanded: before the safety layer
+    shifted = log["commanded"][log["source"] == SOURCES.index("shifted")]
     np.testing.assert_allclose(shifted[:, 0], [0.1, 0.2, 0.3, 0.4], atol=1e-6)
 
 
@@ -199,3 +191,42 @@ def test_the_loop_refuses_an_adapter_outside_the_safety_layer(tmp_path):
     assert arm.stops == 0 and not (tmp_path / "run").exists()
     safe = SafeRobot(arm, SAFETY)
     assert not safe.watchdog_tripped  # no watchdog before connect
+
+
+class CountingArm(SimArmAdapter):
+    """The sim arm, counting the commands that reach it."""
+
+    def __init__(self, **kw):
+        super().__init__(**kw)
+        self.received = 0
+
+    def send_action(self, action, t_target=None):
+        self.received += 1
+        return super().send_action(action, t_target)
+
+
+def test_a_dry_run_plans_and_filters_every_tick_and_sends_nothing(tmp_path):
+    # +x at full speed: the safety layer caps the change per step and the velocity
+    arm, result, meta = run(
+        tmp_path, StubPolicy(action=(1.0, 0.0, 0.0, 0.0)), steps=6, robot=CountingArm(image_size=16)
+    )
+    assert arm.received == 6  # the same run, sent: every command reaches the arm
+    dry_arm = CountingArm(image_size=16)
+    cfg = LoopConfig(rate_hz=20.0, max_steps=6, output_dir=str(tmp_path / "dry"))
+    with SafeRobot(dry_arm, SAFETY) as safe:
+        first = safe.get_observation()["proprio"].copy()
+        goal = {"pixels": safe.get_observation()["pixels"]}
+        dry = ControlLoop(safe, StubPolicy(action=(1.0, 0.0, 0.0, 0.0)), cfg, dry_run=True)
+        dry_result = dry.run(goal)
+        last = safe.get_observation()["proprio"]
+    assert dry_arm.received == 0 and dry_result.ok and dry_result.steps == 6
+    assert dry_result.message.startswith("dry run: planned 6 ticks, sent nothing")
+    np.testing.assert_allclose(last, first, atol=1e-6)  # the arm never moved
+    meta = json.loads((tmp_path / "dry" / "meta.json").read_text())
+    assert meta["dry_run"] is True and meta["chunks"] == [] and meta["ticks"] == 6
+    assert not (tmp_path / "dry" / "chunk_00000").exists()  # nothing applied: no training data
+    log = np.load(tmp_path / "dry" / "control.npz")
+    assert log["safe"].shape == log["commanded"].shape == (6, 4)
+    np.testing.assert_allclose(log["commanded"][:, 0], 1.0)
+    assert np.all(log["safe"][:, 0] < 1.0)  # what the safety layer would have sent instead
+    assert dry_result.limited == meta["limited"] == 6
