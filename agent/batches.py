@@ -93,7 +93,10 @@ class Windows:
         eps = list(data.iter_episodes())  # views of the memory-mapped chunks: nothing read yet
         sel = [eps[i] for i in episodes] + [e for d in extra for e in d.iter_episodes()]
         if not sel:
-            raise DatasetError(f"{data.root} has no episodes in this split: collect more episodes")
+            raise DatasetError(
+                f"{data.root} has no episodes in this split: collect more episodes "
+                "(robot run logs: pool several runs with python -m agent.merge)"
+            )
         self.window, self.stride = window, stride
         span = (window - 1) * stride + 1  # env-step frames a window covers
         self.pixels = Frames([e["pixels"] for e in sel])  # (N_obs, H, W, 3), read on indexing

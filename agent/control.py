@@ -20,7 +20,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from agent import shipped_settings
 from agent.config import to_dataclass
-from agent.control_loop import ControlLoop, LoopConfig, RunResult
+from agent.control_loop import ControlLoop, LoopConfig, RunResult, check_output_dir
 from agent.errors import friendly_errors
 from agent.handoff import Handoff, check_handoff
 from agent.model import ModelConfig
@@ -151,6 +151,8 @@ def capture_goal(robot: robots.RobotAdapter, path: str) -> None:
 
 def control(cfg: ControlConfig, config_dump: dict[str, Any] | None = None) -> RunResult | None:
     """Connect (through the safety layer), then capture a goal or run the loop."""
+    if cfg.mode != "capture_goal":
+        check_output_dir(cfg.loop.output_dir)  # before connecting: a run never overwrites one
     adapter = robots.make(cfg.robot.name, **cfg.robot.options)
     with SafeRobot(adapter, cfg.robot.safety) as robot:
         if cfg.mode == "capture_goal":

@@ -96,9 +96,9 @@ class RunLog:
         self, root: Path, goal: dict[str, np.ndarray], meta: dict[str, Any], dry_run: bool = False
     ) -> None:
         self.root, self.meta, self.dry_run = root, meta, dry_run
+        check_output_dir(root)
         root.mkdir(parents=True, exist_ok=True)
         ds.remove_stale_temp(root)
-        (root / "meta.json").unlink(missing_ok=True)  # complete iff meta.json exists
         self.episode = ds.EpisodeBuffer(seed=0)
         self.goal = goal
         self.steps: dict[str, list[float]] = {
@@ -144,6 +144,9 @@ class RunLog:
                 e.obs[k] = e.obs[k][:n]
             ds.write_chunk(self.root, 0, [e])
             chunks = ["chunk_00000"]
+            self.meta["sha256"] = ds.file_digest(
+                [self.root / "chunk_00000" / f"{k}.npy" for k in ("pixels", "actions")]
+            )
             _atomic_npz(self.root / "control.npz", per_step)
         meta = {
             **self.meta,
@@ -159,6 +162,36 @@ class RunLog:
             "limited": result.limited,
         }
         ds.atomic_write_json(self.root / "meta.json", meta)
+
+
+def check_output_dir(root: str | os.PathLike) -> None:
+    """Refuse a folder that already holds a run log (complete or cut short): a run never
+    overwrites another's data. Called before the robot moves."""
+    root = Path(root)
+    held = [n for n in ("meta.json", "control.npz", "chunk_00000") if (root / n).exists()]
+    if held:
+        raise FileExistsError(
+            f"loop.output_dir={root} already holds a run log ({held[0]}): pass another "
+            "loop.output_dir (the default is a new timestamped folder per run)"
+        )
+
+
+def dataset_fields(robot: SafeRobot) -> dict[str, Any]:
+    """The dataset meta fields a robot's run log needs to be training data (``agent.train``,
+    ``agent.merge``): its action space, proprio size, image size and rate; no task state."""
+    spec, features = robot.action_spec, robot.observation_features
+    return {
+        "action_space": {
+            "low": [float(x) for x in spec.low],
+            "high": [float(x) for x in spec.high],
+            "shape": [len(spec.low)],
+        },
+        "action_mode": spec.mode,
+        "proprio_dim": int(features["proprio"]["shape"][0]),
+        "state_dim": 0,
+        "image_size": int(features["pixels"]["shape"][0]),
+        "control_rate_hz": float(spec.rate_hz),
+    }
 
 
 def _atomic_npz(path: Path, arrays: dict[str, np.ndarray]) -> None:
@@ -200,7 +233,8 @@ class ControlLoop:
         said = f"dry run: planned {n} ticks, sent nothing" if self.dry_run else f"ran {n} steps"
         result = RunResult("max_steps", said)
         result.log_dir = self.cfg.output_dir
-        runlog = RunLog(Path(self.cfg.output_dir), goal, self.meta, self.dry_run)
+        meta = {**self.meta, **dataset_fields(self.robot)}
+        runlog = RunLog(Path(self.cfg.output_dir), goal, meta, self.dry_run)
         try:
             self._loop(goal, runlog, result)
         except RobotConnectionError as e:

@@ -150,6 +150,11 @@ class Dataset:
             raise DatasetError(
                 f"dataset folder {self.root} does not exist: run agent.collect first"
             )
+        if not meta_path.exists() and (self.root / "control.npz").exists():
+            raise DatasetError(
+                f"{self.root} is a control run log without meta.json: the run was killed before "
+                "it finished writing, so its data is incomplete: leave it out"
+            )
         if not meta_path.exists():
             raise DatasetError(
                 f"{self.root} has no meta.json, so the collection did not finish: rerun the same "

@@ -165,12 +165,16 @@ def plannability_report(
     model: WorldModel,
     train: Windows,
     held: Windows,
-    distance: Callable[[np.ndarray, np.ndarray], np.ndarray],
+    distance: Callable[[np.ndarray, np.ndarray], np.ndarray] | None,
     proprio_weight: float = 0.0,
 ) -> dict:
     """The metrics above; with ``proprio_weight`` also ``spearman_cost``: the same ranking for
-    the cost the agent plans with at that ``agent.proprio_weight``."""
+    the cost the agent plans with at that ``agent.proprio_weight``. With ``distance=None``
+    (data without a true state, e.g. a robot's run logs) the prediction error alone."""
     model.eval()
+    if distance is None:
+        z_he = encode_all(model, held.pixels, held.proprio)
+        return {"prediction_error": prediction_error(model, held, z_he)}
     every = max(1, len(train.pixels) // 5000)
     z_tr = encode_all(model, train.pixels[::every], train.proprio[::every])
     s_tr = train.state[::every]

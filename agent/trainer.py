@@ -178,7 +178,9 @@ class Trainer:
         self.step = 0
         self.latents: torch.Tensor | None = None
         self.anon_peak_mb: float | None = None  # largest _anon_memory_mb() seen
-        self.task = envs.make(meta["task"]).unwrapped
+        # a robot's run logs (agent.control) have no simulated task: no true state to score
+        # the latent against, so their report is the prediction error alone
+        self.task = envs.make(meta["task"]).unwrapped if meta["task"] in envs.TASKS else None
 
     def _same_task(self, extra: Dataset, path: str) -> Dataset:
         """``extra`` if its episodes can join ``data``'s (same task, spaces and image size)."""
@@ -328,7 +330,8 @@ class Trainer:
             )
 
     def _finish(self, wall_s: float) -> Path:
-        report = plannability_report(self.model, self.train, self.held, self.task.state_distance)
+        distance = None if self.task is None else self.task.state_distance
+        report = plannability_report(self.model, self.train, self.held, distance)
         peak_mb = _peak_memory_mb()
         self._note_memory()
         manifest = {

@@ -61,6 +61,16 @@ def test_a_dry_run_moves_nothing_and_logs_what_it_would_send(tmp_path, tiny_ckpt
         config(tmp_path, tiny_ckpt, mode="drive")
 
 
+def test_a_second_run_into_the_same_folder_is_refused_before_motion(tmp_path, tiny_ckpt):
+    assert control(config(tmp_path, tiny_ckpt, mode="capture_goal")) is None
+    assert control(config(tmp_path, tiny_ckpt)).ok
+    before = (tmp_path / "run" / "meta.json").read_bytes()
+    with pytest.raises(FileExistsError, match="already holds a run log .* another loop.output_dir"):
+        control(config(tmp_path, tiny_ckpt, mode="dry_run"))
+    assert (tmp_path / "run" / "meta.json").read_bytes() == before  # the first run's log stands
+    assert Dataset(tmp_path / "run").transitions == 3
+
+
 def test_missing_goal_is_one_clear_error(tmp_path, tiny_ckpt):
     with pytest.raises(FileNotFoundError, match="mode=capture_goal"):
         control(config(tmp_path, tiny_ckpt))

@@ -1,0 +1,145 @@
+"""``python -m agent.merge --out <folder> <dataset> [<dataset> ...]``: several dataset folders of
+one task or robot as one dataset.
+
+A robot run (``agent.control``) logs one episode per folder; merged, the runs are one dataset
+that ``agent.train`` splits into training and held-out runs. Also pools ``agent.collect``
+datasets of one task. Each source chunk is copied whole, into a temp folder renamed into place;
+``meta.json`` is written last, so an interrupted merge resumes by rerunning the same command,
+and a folder without it is never read as a dataset. Dry runs (nothing was applied) and runs
+without an action are left out with a note; sources of another task, action space, proprio
+size or image size are refused with one line.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from agent import dataset as ds
+from agent.dataset import Dataset, DatasetError
+from agent.errors import friendly_errors
+
+#: what sources must share to be one dataset
+SAME = ("task", "action_space", "proprio_dim", "state_dim", "image_size")
+#: meta fields that describe one source's collection, not the merged dataset
+PER_SOURCE = (
+    "chunks",
+    "episodes",
+    "transitions",
+    "sha256",
+    "reason",
+    "message",
+    "sources",
+    "limited",
+    "ticks",
+    "config",
+    "goal",
+    "reset_seeds",
+    "seed",
+    "chunk_size",
+    "expert_labels",
+    "dry_run",
+)
+
+
+def check_sources(paths: list[str]) -> tuple[list[str], list[Dataset]]:
+    """The sources that hold training data, as datasets, if they can be merged; else one
+    ``DatasetError`` line. Dry runs (no action applied) and runs that ended before their
+    first action are left out with a note on stdout."""
+    if len(set(map(os.path.realpath, paths))) != len(paths):
+        raise DatasetError("a source is listed twice: list each dataset folder once")
+    kept: list[tuple[str, Dataset]] = []
+    for path in paths:
+        d = Dataset(path)
+        if d.meta.get("dry_run"):
+            print(f"left out {path}: a dry run (no action was applied: not training data)")
+        elif d.episodes == 0:
+            print(f"left out {path}: no episodes (the run ended before its first action)")
+        else:
+            kept.append((path, d))
+    if not kept:
+        raise DatasetError("no source holds episodes: pass dataset folders or robot run logs")
+    paths, data = [p for p, _ in kept], [d for _, d in kept]
+    for path, d in kept:
+        for key in SAME:
+            if d.meta.get(key) != data[0].meta.get(key):
+                raise DatasetError(
+                    f"{path} has {key}={d.meta.get(key)!r} but {paths[0]} has "
+                    f"{data[0].meta.get(key)!r}: merge only datasets of one task or robot"
+                )
+    return paths, data
+
+
+def merge(paths: list[str], out: str | os.PathLike) -> Path:
+    """Write the sources' episodes, in order, as the dataset ``out``; returns its folder."""
+    paths, data = check_sources(paths)
+    root = Path(out)
+    if (root / "meta.json").exists():
+        raise FileExistsError(f"{root} already holds a dataset: choose another --out")
+    if any(Path(os.path.realpath(p)) == root.resolve() for p in paths):
+        raise DatasetError(f"--out {root} is one of the sources: choose another folder")
+    try:
+        root.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise PermissionError(
+            f"cannot write to --out {root} ({e}): choose a writable folder"
+        ) from e
+    ds.remove_stale_temp(root)
+    labels = all(d.expert_labels for d in data)
+    chunks = []
+    for d in data:
+        for name in d.meta["chunks"]:
+            target = root / f"chunk_{len(chunks):05d}"
+            if not target.exists():  # done in an interrupted run: resume past it
+                _copy_chunk(d.root / name, target, labels)
+            chunks.append(target.name)
+    loaded = [Dataset._load_chunk(root / c) for c in chunks]  # counts as a reader sees them
+    meta: dict[str, Any] = {k: v for k, v in data[0].meta.items() if k not in PER_SOURCE}
+    meta.update(
+        chunks=chunks,
+        episodes=sum(len(c["lengths"]) for c in loaded),
+        transitions=sum(int(c["lengths"].sum()) for c in loaded),
+        sha256=ds.file_digest(
+            [root / c / f"{k}.npy" for c in chunks for k in ("pixels", "actions")]
+        ),
+        merged_from=[
+            {"path": p, "sha256": d.meta.get("sha256"), "episodes": d.episodes}
+            for p, d in zip(paths, data, strict=True)
+        ],
+        **({"expert_labels": True} if labels else {}),
+    )
+    ds.atomic_write_json(root / "meta.json", meta)
+    return root
+
+
+def _copy_chunk(src: Path, target: Path, labels: bool) -> None:
+    tmp = Path(tempfile.mkdtemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp"))
+    tmp.chmod(0o755)
+    keys = (*ds.OBS_KEYS, "actions", *ds.EPISODE_KEYS, *(("expert_actions",) if labels else ()))
+    try:
+        for k in keys:
+            shutil.copyfile(src / f"{k}.npy", tmp / f"{k}.npy")
+        os.replace(tmp, target)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+
+
+@friendly_errors
+def main(argv: list[str] | None = None) -> None:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("sources", nargs="+", help="dataset folders (run logs, agent.collect output)")
+    p.add_argument("--out", required=True, help="folder of the merged dataset (new)")
+    a = p.parse_args(argv)
+    root = merge(a.sources, a.out)
+    d = Dataset(root)
+    n = len(Dataset(root).meta["merged_from"])
+    print(f"wrote {root}: {d.episodes} episodes, {d.transitions} transitions from {n} datasets")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,108 @@
+"""Robot run logs are training data: ``agent.merge`` pools runs into one dataset and
+``agent.train`` trains on it (no task state: the report is the prediction error alone)."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from agent.control_loop import ControlLoop, LoopConfig
+from agent.dataset import Dataset, DatasetError
+from agent.merge import main, merge
+from agent.model import ModelConfig
+from agent.trainer import TrainConfig, Trainer
+from envs.robots import SafeRobot
+from envs.robots.sim_arm import SimArmAdapter
+from tests.robots.test_control_loop import SAFETY, StubPolicy
+
+
+def _run(out, seed, image_size=16, dry_run=False, steps=8):
+    arm = SimArmAdapter(image_size=image_size, seed=seed)
+    cfg = LoopConfig(rate_hz=50.0, max_steps=steps, output_dir=str(out))
+    action = (0.3 * (-1) ** seed, 0.2, -0.1, 0.0)
+    with SafeRobot(arm, SAFETY) as safe:
+        goal = {"pixels": safe.get_observation()["pixels"]}
+        loop = ControlLoop(
+            safe, StubPolicy(action=action), cfg, {"task": "sim_arm"}, dry_run=dry_run
+        )
+        assert loop.run(goal).ok
+    return str(out)
+
+
+@pytest.fixture(scope="module")
+def runs(tmp_path_factory):
+    root = tmp_path_factory.mktemp("runs")
+    return [_run(root / f"run{i}", seed=i) for i in range(4)]
+
+
+def test_a_run_log_says_what_training_needs(runs):
+    meta = json.loads((Path(runs[0]) / "meta.json").read_text())
+    assert meta["action_space"]["shape"] == [4] and meta["proprio_dim"] == 7
+    assert meta["image_size"] == 16 and meta["state_dim"] == 0 and len(meta["sha256"]) == 64
+
+
+def test_merge_keeps_every_episode_in_order_and_resumes(runs, tmp_path):
+    out = merge(runs, tmp_path / "m")
+    d = Dataset(out)
+    sources = [Dataset(r) for r in runs]
+    assert d.episodes == 4 and d.transitions == sum(s.transitions for s in sources) == 32
+    for ep, src in zip(d.iter_episodes(), sources, strict=True):
+        np.testing.assert_array_equal(ep["pixels"], next(src.iter_episodes())["pixels"])
+        np.testing.assert_array_equal(ep["actions"], next(src.iter_episodes())["actions"])
+    meta = json.loads((out / "meta.json").read_text())
+    assert [m["path"] for m in meta["merged_from"]] == runs and "reason" not in meta
+    # interrupted after two chunks: the same command finishes it, to the same bytes
+    again = tmp_path / "again"
+    shutil.copytree(out, again)
+    (again / "meta.json").unlink()
+    shutil.rmtree(again / "chunk_00003")
+    shutil.rmtree(again / "chunk_00002")
+    merge(runs, again)
+    assert json.loads((again / "meta.json").read_text())["sha256"] == meta["sha256"]
+
+
+def test_merge_refuses_what_is_not_one_dataset(runs, tmp_path):
+    dry = _run(tmp_path / "dry", seed=0, dry_run=True)
+    with pytest.raises(DatasetError, match="no source holds episodes"):
+        merge([dry], tmp_path / "a")
+    other = _run(tmp_path / "big", seed=0, image_size=32, steps=3)
+    with pytest.raises(DatasetError, match="image_size=32 but .* has 16: merge only datasets"):
+        merge([runs[0], other], tmp_path / "b")
+    with pytest.raises(DatasetError, match="listed twice"):
+        merge([runs[0], runs[0]], tmp_path / "c")
+    merge(runs[:2], tmp_path / "d")
+    with pytest.raises(FileExistsError, match="already holds a dataset"):
+        merge(runs[:2], tmp_path / "d")
+    assert not (tmp_path / "a" / "meta.json").exists()
+    assert not (tmp_path / "b" / "meta.json").exists()
+
+
+def test_merge_cli_leaves_dry_runs_out_and_says_so(runs, tmp_path, capsys):
+    dry = _run(tmp_path / "dry", seed=0, dry_run=True)
+    main([*runs, dry, "--out", str(tmp_path / "m")])  # e.g. outputs/control/sim_arm/*/
+    out = capsys.readouterr().out.splitlines()
+    assert out[0] == f"left out {dry}: a dry run (no action was applied: not training data)"
+    assert out[1] == f"wrote {tmp_path / 'm'}: 4 episodes, 32 transitions from 4 datasets"
+    with pytest.raises(SystemExit) as e:
+        main([*runs, "--out", str(tmp_path / "m")])
+    assert e.value.code == 2
+    assert capsys.readouterr().err.strip().startswith("error: ")
+
+
+def test_merged_runs_train_a_world_model(runs, tmp_path):
+    data = merge(runs, tmp_path / "m")
+    tiny = ModelConfig(width=8, latent_dim=16, predictor_hidden=32, predictor_layers=1)
+    common = dict(data=str(data), model=tiny, batch_size=8, checkpoint_every=4, threads=1)
+    pre = Trainer(TrainConfig(**common, out=str(tmp_path / "pre"), steps=4, window=2)).fit()
+    ft = Trainer(
+        TrainConfig(
+            **common, out=str(tmp_path / "ft"), stage="finetune", init=str(pre), steps=4, window=3
+        )
+    ).fit()
+    manifest = json.loads(ft.with_suffix(".json").read_text())
+    assert manifest["task"] == "sim_arm" and manifest["dataset_episodes"] == 4
+    assert set(manifest["metrics"]) == {"prediction_error"}  # no true state on a robot
