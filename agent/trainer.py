@@ -36,6 +36,10 @@ class TrainConfig:
     data: str = "data/point_mass"  #: dataset folder from agent.collect
     out: str = "runs/point_mass"  #: run folder (state snapshots, logs, final model)
     init: str | None = None  #: finetune: pretrained checkpoint to start from
+    #: finetune: also carry over ``init``'s action-conditioned parts (predictor, proprio head,
+    #: normalization) to continue a finetuned model on new data, e.g. a sim model on robot run
+    #: logs; needs ``init``'s model config. Off: only the encoder carries over.
+    init_predictor: bool = False
     extra_video: list[str] = field(default_factory=list)  #: pretrain: more datasets (other
     #: tasks, or video imported with agent.import_video) whose frames join pretraining
     #: finetune: more datasets of the same task (e.g. another exploration policy) whose
@@ -85,6 +89,10 @@ class TrainConfig:
                 "probe= is for stage=finetune with init=: the probe must read the init model's "
                 "frozen encoder (train it with python -m agent.state_probe --checkpoint <init>)"
             )
+        if self.init_predictor and (self.stage != "finetune" or not self.init):
+            raise ValueError(
+                "init_predictor=true is for stage=finetune with init=<a finetuned checkpoint>"
+            )
         if self.probe is not None and self.train_encoder:
             raise ValueError("probe= needs a frozen encoder: drop train_encoder=true")
         if self.window < self.model.history + 1:
@@ -95,6 +103,20 @@ class TrainConfig:
             )
         if self.device not in ("cpu", "cuda", "auto"):
             raise ValueError(f"device={self.device!r} is unknown: use cpu, cuda or auto")
+
+
+def _init_model(cfg: TrainConfig) -> dict[str, Any]:
+    """With ``init_predictor``: the model config of ``init`` (the run continues that model);
+    a ``model.*`` value given that differs from both the default and init's is refused."""
+    have = checkpoint.read_manifest(cfg.init)["model"]
+    given, default = asdict(cfg.model), asdict(ModelConfig())
+    for k, v in given.items():
+        if k in have and v != default[k] and v != have[k]:
+            raise checkpoint.CheckpointError(
+                f"model.{k}={v!r} was given but init has {have[k]!r}: drop it "
+                "(init_predictor=true continues init's model, its config included)"
+            )
+    return {**given, **{k: have[k] for k in given if k in have}}
 
 
 def learning_rate(cfg: TrainConfig, step: int) -> float:
@@ -133,7 +155,7 @@ class Trainer:
         meta = self.data.meta
         model_cfg = ModelConfig(
             **{
-                **asdict(cfg.model),
+                **(_init_model(cfg) if cfg.init_predictor else asdict(cfg.model)),
                 "action_dim": meta["action_space"]["shape"][0],
                 "proprio_dim": meta["proprio_dim"],
                 "image_size": meta["image_size"],
@@ -167,9 +189,14 @@ class Trainer:
         if cfg.stage == "finetune" and cfg.init:
             pre, pre_manifest = checkpoint.load(cfg.init)
             self._check_init(pre_manifest, model_cfg)
-            # the pretrained encoders carry over; the action-conditioned parts start fresh
-            enc = {k: v for k, v in pre.state_dict().items() if k.split(".")[0] in ENCODER_PARTS}
-            self.model.load_state_dict(enc, strict=False)
+            if cfg.init_predictor:  # continue init's whole model
+                self._check_whole_init(pre_manifest, model_cfg)
+                self.model.load_state_dict(pre.state_dict())
+            else:  # the pretrained encoders carry over; the action-conditioned parts start fresh
+                enc = {
+                    k: v for k, v in pre.state_dict().items() if k.split(".")[0] in ENCODER_PARTS
+                }
+                self.model.load_state_dict(enc, strict=False)
         self.model.to(self.device)
         self.objective = self._make_objective()
         params = [p for p in self.objective.parameters() if p.requires_grad]
@@ -199,6 +226,15 @@ class Trainer:
                 raise checkpoint.CheckpointError(
                     f"init checkpoint has model.{k}={manifest['model'].get(k)!r} but this run "
                     f"uses {getattr(model_cfg, k)!r}: pass the same model config as pretraining"
+                )
+
+    def _check_whole_init(self, manifest: dict[str, Any], model_cfg: ModelConfig) -> None:
+        have = manifest["model"]
+        for k, want in asdict(model_cfg).items():  # the data's sizes (the rest is init's)
+            if k in have and have[k] != want:
+                raise checkpoint.CheckpointError(
+                    f"init checkpoint has model.{k}={have[k]!r} but the data gives {want!r}: "
+                    "init_predictor=true needs data of init's action space, proprio and images"
                 )
 
     def _make_objective(self) -> torch.nn.Module:
@@ -241,8 +277,8 @@ class Trainer:
                     f"resume: extra_data={list(cfg.extra_data)} are not the datasets this run "
                     "started on: pass the same extra_data or start a new run"
                 )
-        if self.model.cfg.proprio_state and not cfg.resume:
-            self.model.set_proprio_stats(self.train.proprio)  # resume restores them
+        if self.model.cfg.proprio_state and not cfg.resume and not cfg.init_predictor:
+            self.model.set_proprio_stats(self.train.proprio)  # resume / init_predictor keep them
         if cfg.stage == "finetune" and not cfg.train_encoder:
             self.latents = encode_all(self.model, self.train.pixels, self.train.proprio)
         self._note_memory()

@@ -9,7 +9,10 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
+from safetensors.torch import load_file
 
+from agent.checkpoint import CheckpointError
 from agent.control_loop import ControlLoop, LoopConfig
 from agent.dataset import Dataset, DatasetError
 from agent.merge import main, merge
@@ -106,3 +109,23 @@ def test_merged_runs_train_a_world_model(runs, tmp_path):
     manifest = json.loads(ft.with_suffix(".json").read_text())
     assert manifest["task"] == "sim_arm" and manifest["dataset_episodes"] == 4
     assert set(manifest["metrics"]) == {"prediction_error"}  # no true state on a robot
+    # continuing the finetuned model (e.g. a sim model on robot logs) keeps its predictor:
+    # with a zero learning rate it comes out unchanged; without init_predictor it starts fresh
+    frozen = dict(
+        common, stage="finetune", init=str(ft), steps=1, window=3, lr=0.0, weight_decay=0.0
+    )
+    cont = Trainer(TrainConfig(**frozen, out=str(tmp_path / "c"), init_predictor=True)).fit()
+    fresh = Trainer(TrainConfig(**frozen, out=str(tmp_path / "f"))).fit()
+    ref, kept, new = (load_file(str(p)) for p in (ft, cont, fresh))
+    for k in ref:
+        torch.testing.assert_close(kept[k], ref[k])
+    assert not torch.equal(new["predictor.net.0.weight"], ref["predictor.net.0.weight"])
+    wider = ModelConfig(width=8, latent_dim=16, predictor_hidden=64, predictor_layers=1)
+    with pytest.raises(
+        CheckpointError, match="model.predictor_hidden=64 was given but init has 32: drop it"
+    ):
+        Trainer(
+            TrainConfig(**{**frozen, "model": wider}, out=str(tmp_path / "w"), init_predictor=True)
+        )
+    with pytest.raises(ValueError, match="init_predictor=true is for stage=finetune"):
+        TrainConfig(**common, out=str(tmp_path / "p"), init_predictor=True)
