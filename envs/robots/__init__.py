@@ -27,11 +27,23 @@ ADAPTERS = {
 
 
 def make(name: str, **options: Any) -> RobotAdapter:
-    """The adapter registered as ``name``, built with ``options``."""
-    if name not in ADAPTERS:
-        raise ValueError(f"robot={name!r} is unknown: use one of {sorted(ADAPTERS)}")
-    module, cls = ADAPTERS[name].split(":")
-    return getattr(importlib.import_module(module), cls)(**options)
+    """The adapter registered as ``name``, or your own as ``"my_pkg.my_arm:MyArm"`` (a
+    ``RobotAdapter`` subclass importable from here), built with ``options``."""
+    if name not in ADAPTERS and ":" not in name:
+        raise ValueError(
+            f"robot={name!r} is unknown: use one of {sorted(ADAPTERS)} or module:Class of "
+            "your own RobotAdapter"
+        )
+    module, cls = ADAPTERS.get(name, name).split(":", 1)
+    try:
+        found = getattr(importlib.import_module(module), cls)
+    except (ImportError, AttributeError) as e:
+        if name in ADAPTERS:
+            raise
+        raise ValueError(f"robot={name!r}: cannot import {cls} from {module} ({e})") from e
+    if not (isinstance(found, type) and issubclass(found, RobotAdapter)):
+        raise ValueError(f"robot={name!r} is not a RobotAdapter subclass")
+    return found(**options)
 
 
 __all__ = [
