@@ -182,3 +182,18 @@ def test_through_the_safety_layer_of_its_config(ur):
         assert _names(ur)[-2:] == ["servoStop", "stopL"]
         with pytest.raises(ActionRejected, match="rearm"):
             robot.send_action(np.zeros(3))
+
+
+def test_the_ur_adapter_passes_the_contract_checks(ur):
+    """envs.robots.conformance on the UR adapter (the fake's link; a camera-less adapter
+    serves black frames): every check, the hold action sent once through its safety config."""
+    from envs.robots.conformance import check_adapter
+
+    cfg = yaml.safe_load(open("configs/robot/ur_rtde.yaml"))
+    safety = to_dataclass(SafetyConfig, cfg["safety"], "safety")
+    options = {k: v for k, v in cfg["options"].items() if k != "host"}
+    findings = check_adapter(robots.make("ur_rtde", host="h", **options), safety, send_hold=True)
+    assert [f.check for f in findings if not f.ok] == [], findings
+    assert len(findings) == 10
+    servo = [c for c in ur.calls if c[0] == "servoL"]
+    assert len(servo) == 1 and servo[0][1] == HOME_POSE  # the hold: the arm stays put
