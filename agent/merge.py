@@ -13,6 +13,7 @@ size or image size are refused with one line.
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import shutil
 import tempfile
@@ -23,6 +24,8 @@ from agent import dataset as ds
 from agent.dataset import Dataset, DatasetError
 from agent.errors import friendly_errors
 
+#: in ``--out`` while a merge is unfinished: the sources it merges (a rerun must match)
+SOURCES_FILE = ".merge_sources.json"
 #: what sources must share to be one dataset
 SAME = ("task", "action_space", "proprio_dim", "state_dim", "image_size")
 #: meta fields that describe one source's collection, not the merged dataset
@@ -89,6 +92,13 @@ def merge(paths: list[str], out: str | os.PathLike) -> Path:
             f"cannot write to --out {root} ({e}): choose a writable folder"
         ) from e
     ds.remove_stale_temp(root)
+    _claim(
+        root,
+        [
+            {"path": os.path.realpath(p), "sha256": d.meta.get("sha256")}
+            for p, d in zip(paths, data, strict=True)
+        ],
+    )
     labels = all(d.expert_labels for d in data)
     chunks = []
     for d in data:
@@ -114,6 +124,23 @@ def merge(paths: list[str], out: str | os.PathLike) -> Path:
     )
     ds.atomic_write_json(root / "meta.json", meta)
     return root
+
+
+def _claim(root: Path, sources: list[dict[str, Any]]) -> None:
+    """Record which sources ``root`` is a merge of, so a rerun resumes only the same merge
+    (chunks copied by a merge of other sources are never reused); refuse a folder that holds
+    anything else."""
+    record = root / SOURCES_FILE
+    if record.exists():
+        if json.loads(record.read_text()) != sources:
+            raise DatasetError(
+                f"--out {root} holds an unfinished merge of other sources: rerun that merge's "
+                "command, or choose another --out"
+            )
+        return
+    if any(root.iterdir()):
+        raise DatasetError(f"--out {root} is not empty: choose a new or empty folder")
+    ds.atomic_write_json(record, sources)
 
 
 def _copy_chunk(src: Path, target: Path, labels: bool) -> None:

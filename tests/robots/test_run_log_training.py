@@ -64,6 +64,8 @@ def test_merge_keeps_every_episode_in_order_and_resumes(runs, tmp_path):
     (again / "meta.json").unlink()
     shutil.rmtree(again / "chunk_00003")
     shutil.rmtree(again / "chunk_00002")
+    with pytest.raises(DatasetError, match="unfinished merge of other sources"):
+        merge(runs[::-1], again)  # other sources (here: another order) never reuse its chunks
     merge(runs, again)
     assert json.loads((again / "meta.json").read_text())["sha256"] == meta["sha256"]
 
@@ -77,6 +79,10 @@ def test_merge_refuses_what_is_not_one_dataset(runs, tmp_path):
         merge([runs[0], other], tmp_path / "b")
     with pytest.raises(DatasetError, match="listed twice"):
         merge([runs[0], runs[0]], tmp_path / "c")
+    (tmp_path / "full").mkdir()
+    (tmp_path / "full" / "notes.txt").write_text("x")
+    with pytest.raises(DatasetError, match="is not empty: choose a new or empty folder"):
+        merge(runs[:2], tmp_path / "full")
     merge(runs[:2], tmp_path / "d")
     with pytest.raises(FileExistsError, match="already holds a dataset"):
         merge(runs[:2], tmp_path / "d")
