@@ -49,10 +49,11 @@ PER_SOURCE = (
 )
 
 
-def check_sources(paths: list[str]) -> tuple[list[str], list[Dataset]]:
+def check_sources(paths: list[str], min_steps: int = 1) -> tuple[list[str], list[Dataset]]:
     """The sources that hold training data, as datasets, if they can be merged; else one
-    ``DatasetError`` line. Dry runs (no action applied) and runs that ended before their
-    first action are left out with a note on stdout."""
+    ``DatasetError`` line. Dry runs (no action applied) and sources whose episodes all have
+    fewer than ``min_steps`` actions (e.g. runs that faulted early) are left out with a note on
+    stdout."""
     if len(set(map(os.path.realpath, paths))) != len(paths):
         raise DatasetError("a source is listed twice: list each dataset folder once")
     kept: list[tuple[str, Dataset]] = []
@@ -62,6 +63,8 @@ def check_sources(paths: list[str]) -> tuple[list[str], list[Dataset]]:
             print(f"left out {path}: a dry run (no action was applied: not training data)")
         elif d.episodes == 0:
             print(f"left out {path}: no episodes (the run ended before its first action)")
+        elif max(int(c["lengths"].max()) for c in d.chunks) < min_steps:
+            print(f"left out {path}: no episode of {min_steps} or more steps (--min-steps)")
         else:
             kept.append((path, d))
     if not kept:
@@ -77,9 +80,12 @@ def check_sources(paths: list[str]) -> tuple[list[str], list[Dataset]]:
     return paths, data
 
 
-def merge(paths: list[str], out: str | os.PathLike) -> Path:
-    """Write the sources' episodes, in order, as the dataset ``out``; returns its folder."""
-    paths, data = check_sources(paths)
+def merge(paths: list[str], out: str | os.PathLike, min_steps: int = 1) -> Path:
+    """Write the sources' episodes, in order, as the dataset ``out``; returns its folder.
+    ``min_steps``: leave out sources with no episode that long (check_sources)."""
+    if min_steps < 1:
+        raise DatasetError(f"--min-steps {min_steps}: use 1 or more")
+    paths, data = check_sources(paths, min_steps)
     root = Path(out)
     if (root / "meta.json").exists():
         raise FileExistsError(f"{root} already holds a dataset: choose another --out")
@@ -161,8 +167,15 @@ def main(argv: list[str] | None = None) -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("sources", nargs="+", help="dataset folders (run logs, agent.collect output)")
     p.add_argument("--out", required=True, help="folder of the merged dataset (new)")
+    p.add_argument(
+        "--min-steps",
+        type=int,
+        default=1,
+        help="leave out sources with no episode this long (e.g. the training window, so that "
+        "runs that faulted early cannot make up the held-out split)",
+    )
     a = p.parse_args(argv)
-    root = merge(a.sources, a.out)
+    root = merge(a.sources, a.out, a.min_steps)
     d = Dataset(root)
     n = len(Dataset(root).meta["merged_from"])
     print(f"wrote {root}: {d.episodes} episodes, {d.transitions} transitions from {n} datasets")

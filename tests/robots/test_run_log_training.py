@@ -90,12 +90,14 @@ def test_merge_refuses_what_is_not_one_dataset(runs, tmp_path):
     assert not (tmp_path / "b" / "meta.json").exists()
 
 
-def test_merge_cli_leaves_dry_runs_out_and_says_so(runs, tmp_path, capsys):
+def test_merge_cli_leaves_dry_runs_and_short_runs_out_and_says_so(runs, tmp_path, capsys):
     dry = _run(tmp_path / "dry", seed=0, dry_run=True)
-    main([*runs, dry, "--out", str(tmp_path / "m")])  # e.g. outputs/control/sim_arm/*/
+    short = _run(tmp_path / "short", seed=0, steps=3)  # e.g. a run that faulted early
+    main([*runs, dry, short, "--out", str(tmp_path / "m"), "--min-steps", "6"])
     out = capsys.readouterr().out.splitlines()
     assert out[0] == f"left out {dry}: a dry run (no action was applied: not training data)"
-    assert out[1] == f"wrote {tmp_path / 'm'}: 4 episodes, 32 transitions from 4 datasets"
+    assert out[1] == f"left out {short}: no episode of 6 or more steps (--min-steps)"
+    assert out[2] == f"wrote {tmp_path / 'm'}: 4 episodes, 32 transitions from 4 datasets"
     with pytest.raises(SystemExit) as e:
         main([*runs, "--out", str(tmp_path / "m")])
     assert e.value.code == 2
