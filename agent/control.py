@@ -177,7 +177,12 @@ def main(cfg: DictConfig) -> None:
         print(f"wrote goal image {cfg.goal}")
         return
     summary = {"reason": result.reason, "steps": result.steps, **result.sources}
-    print(json.dumps({**summary, "limited": result.limited, "dry_run": cfg.mode == "dry_run"}))
+    summary.update(limited=result.limited, **result.plan_ms_percentiles())
+    print(
+        json.dumps(
+            {**summary, "tick_ms": 1000 / cfg.loop.rate_hz, "dry_run": cfg.mode == "dry_run"}
+        )
+    )
     print(f"wrote run log {result.log_dir}")
     if not result.ok:
         raise SystemExit(f"error: run stopped ({result.reason}): {result.message}")

@@ -82,6 +82,15 @@ class RunResult:
     steps: int = 0  #: actions sent (a dry run: ticks, nothing sent)
     sources: dict[str, int] = field(default_factory=lambda: dict.fromkeys(SOURCES, 0))
     limited: int = 0  #: ticks whose action the safety layer changed (clipped, capped, boxed)
+    plan_ms: list[float] = field(default_factory=list)  #: each planned tick's planning time
+
+    def plan_ms_percentiles(self) -> dict[str, float | None]:
+        """p50 / p95 planning time (None before any plan): does it fit the tick?"""
+        if not self.plan_ms:
+            return {"plan_ms_p50": None, "plan_ms_p95": None}
+        p50, p95 = np.percentile(self.plan_ms, [50, 95])
+        return {"plan_ms_p50": round(float(p50), 1), "plan_ms_p95": round(float(p95), 1)}
+
     log_dir: str = ""
 
     @property
@@ -160,6 +169,7 @@ class RunLog:
             "message": result.message,
             "sources": result.sources,
             "limited": result.limited,
+            **result.plan_ms_percentiles(),
         }
         ds.atomic_write_json(self.root / "meta.json", meta)
 
@@ -304,6 +314,7 @@ class ControlLoop:
                 t0 = self.clock()
                 fresh = np.asarray(self.policy.act(obs), np.float32)
                 plan_ms = (self.clock() - t0) * 1000
+                result.plan_ms.append(plan_ms)
                 # the fallback: the policy's next env-step actions (MPCAgent.upcoming), or
                 # else its plan (one action per step, the first one just returned)
                 new_plan, start = getattr(self.policy, "upcoming", None), 0

@@ -230,3 +230,5 @@ def test_a_dry_run_plans_and_filters_every_tick_and_sends_nothing(tmp_path):
     np.testing.assert_allclose(log["commanded"][:, 0], 1.0)
     assert np.all(log["safe"][:, 0] < 1.0)  # what the safety layer would have sent instead
     assert dry_result.limited == meta["limited"] == 6
+    assert len(dry_result.plan_ms) == 6  # does planning fit the tick? p50 / p95 in meta.json
+    assert meta["plan_ms_p50"] == dry_result.plan_ms_percentiles()["plan_ms_p50"] >= 0
