@@ -7,6 +7,7 @@ import subprocess
 import sys
 
 import pytest
+import torch
 
 from agent import checkpoint
 from agent.control import ControlConfig, RobotConfig, control
@@ -18,6 +19,17 @@ from envs.robots import RobotConnectionError
 from tests.robots.test_control_loop import SAFETY
 
 PLANNER = {"name": "cem", "num_samples": 16, "iterations": 2, "num_elites": 4}
+
+
+@pytest.fixture(autouse=True)
+def one_torch_thread():
+    """These runs plan inside a 100 ms tick. With two torch threads on a machine whose cores
+    are busy with other work, a tiny model's plan took 740 ms (threads waiting for each other),
+    and the tick, not the code under test, failed; one thread keeps it near 10 ms."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
 
 
 @pytest.fixture(scope="module")
