@@ -51,6 +51,9 @@ class ControlConfig:
     handoff_steps: int = 0
     task: str | None = None  #: checkpoint task to insist on (None: any)
     seed: int = 0  #: planner seed
+    #: torch threads for planning (0: torch's default, all cores); on a computer whose cores
+    #: also serve cameras and drivers, fewer threads can plan faster and steadier
+    threads: int = 0
     robot: RobotConfig = field(default_factory=RobotConfig)
     planner: dict[str, Any] = field(default_factory=dict)  #: a configs/planner/*.yaml
     agent: AgentConfig = field(default_factory=AgentConfig)
@@ -62,6 +65,8 @@ class ControlConfig:
         if self.policy not in ("mpc", "gcbc"):
             raise ValueError(f"policy={self.policy!r}: use mpc or gcbc")
         check_handoff(self.handoff_steps, self.policy)
+        if self.threads < 0:
+            raise ValueError(f"threads={self.threads}: use 0 (torch's default) or a count >= 1")
 
 
 def check_fits(
@@ -153,6 +158,10 @@ def control(cfg: ControlConfig, config_dump: dict[str, Any] | None = None) -> Ru
     """Connect (through the safety layer), then capture a goal or run the loop."""
     if cfg.mode != "capture_goal":
         check_output_dir(cfg.loop.output_dir)  # before connecting: a run never overwrites one
+    if cfg.threads:
+        import torch
+
+        torch.set_num_threads(cfg.threads)
     adapter = robots.make(cfg.robot.name, **cfg.robot.options)
     with SafeRobot(adapter, cfg.robot.safety) as robot:
         if cfg.mode == "capture_goal":

@@ -65,12 +65,15 @@ def test_capture_goal_then_run_mpc(tmp_path, tiny_ckpt):
 
 def test_a_dry_run_moves_nothing_and_logs_what_it_would_send(tmp_path, tiny_ckpt):
     assert control(config(tmp_path, tiny_ckpt, mode="capture_goal")) is None
-    result = control(config(tmp_path, tiny_ckpt, mode="dry_run"))
+    result = control(config(tmp_path, tiny_ckpt, mode="dry_run", threads=2))
     assert result.ok and result.steps == 3 and result.message.startswith("dry run"), result.message
+    assert torch.get_num_threads() == 2  # threads= sets the planning threads
     meta = json.loads((tmp_path / "run" / "meta.json").read_text())
     assert meta["dry_run"] is True and meta["transitions"] == 0 and meta["ticks"] == 3
     with pytest.raises(ValueError, match="mode='drive': use run, dry_run or capture_goal"):
         config(tmp_path, tiny_ckpt, mode="drive")
+    with pytest.raises(ValueError, match="threads=-1: use 0"):
+        config(tmp_path, tiny_ckpt, threads=-1)
 
 
 def test_a_second_run_into_the_same_folder_is_refused_before_motion(tmp_path, tiny_ckpt):
