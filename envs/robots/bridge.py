@@ -211,11 +211,15 @@ class BridgeServer:
     def _do_get_observation(self) -> dict[str, Any]:
         obs = self.robot.get_observation()
         now = self.clock()
+        ee, q = self.robot.ee_position(obs), self.robot.joint_positions(obs)
         return {
             "pixels": obs["pixels"],
             "proprio": np.asarray(obs["proprio"], np.float32),
             "age_pixels": now - obs["t_pixels"],
             "age_proprio": now - obs["t_proprio"],
+            # what the client's safety layer checks, read by the robot's own adapter
+            "ee_position": None if ee is None else np.asarray(ee, np.float64),
+            "joint_positions": None if q is None else np.asarray(q, np.float64),
         }
 
     def _do_send_action(self, action: np.ndarray, t_target_in: float | None) -> dict[str, Any]:
@@ -373,12 +377,16 @@ class BridgeClient(RobotAdapter):
         t_send = self.clock()
         r = self._call("get_observation", {})
         # ages are measured on the robot; from the send time they are conservative (older)
-        return {
+        obs = {
             "pixels": r["pixels"],
             "proprio": r["proprio"],
             "t_pixels": t_send - float(r["age_pixels"]),
             "t_proprio": t_send - float(r["age_proprio"]),
         }
+        for k in ("ee_position", "joint_positions"):  # the robot adapter's own readings
+            if r.get(k) is not None:
+                obs[k] = r[k]
+        return obs
 
     def send_action(self, action: np.ndarray, t_target: float | None = None) -> np.ndarray:
         t_in = None if t_target is None else float(t_target - self.clock())
@@ -411,9 +419,15 @@ class BridgeClient(RobotAdapter):
         return self._call("hold_action", {})["action"]
 
     def ee_position(self, obs: dict[str, Any]) -> np.ndarray | None:
-        if self._spec is not None and self._spec.mode == "ee_delta":
+        if "ee_position" in obs:  # read by the robot's adapter on the server
+            return np.asarray(obs["ee_position"], np.float64)
+        if self._spec is not None and self._spec.mode == "ee_delta":  # an older server
             return np.asarray(obs["proprio"][:3], np.float64)
         return None
+
+    def joint_positions(self, obs: dict[str, Any]) -> np.ndarray | None:
+        q = obs.get("joint_positions")  # read by the robot's adapter on the server
+        return None if q is None else np.asarray(q, np.float64)
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -154,3 +154,18 @@ def test_killed_robot_process_gives_a_connection_error():
     finally:
         proc.kill()
         proc.join()
+
+
+def test_a_joint_robot_over_the_bridge_gives_the_safety_layer_its_joints():
+    """The client used to report no joint positions, so a joint_pos / joint_vel robot behind
+    the bridge had every command refused by the safety layer; the server now sends the robot
+    adapter's own readings with each observation (found by envs.robots.conformance)."""
+    from envs.robots.conformance import check_adapter
+    from tests.robots.test_conformance import JOINT_SAFETY, FakeJointArm
+
+    robot, endpoint = FakeJointArm(), free_endpoint()
+    with serving(robot, endpoint, watchdog_timeout_s=5.0):
+        client = BridgeClient(endpoint, timeout_s=5.0)
+        findings = check_adapter(client, JOINT_SAFETY, send_hold=True)
+    assert [f.check for f in findings if not f.ok] == [], findings
+    np.testing.assert_allclose(robot.q, [0.4, -0.7], atol=1e-6)  # the hold held
