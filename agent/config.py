@@ -32,8 +32,10 @@ def to_dataclass(cls: type[T], cfg: DictConfig | dict[str, Any], where: str = ""
     for name, value in data.items():
         if dataclasses.is_dataclass(hints[name]) and isinstance(value, dict):
             value = to_dataclass(hints[name], value, prefix + name)
-        elif value is not _default(fields[name]) and value != _default(fields[name]):
-            value = _checked(value, hints[name], prefix + name, _default(fields[name]))
+        else:
+            default = _default(fields[name])
+            if value is not default and value != default:  # a default passes as it is
+                value = _checked(value, hints[name], prefix + name, default)
         kwargs[name] = value
     return cls(**kwargs)
 

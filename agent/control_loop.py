@@ -138,9 +138,8 @@ class RunLog:
         per_step = {k: np.asarray(v) for k, v in self.steps.items()}
         if e.actions:
             per_step["commanded"] = np.stack(self.commanded)
-        if e.actions and self.dry_run:
+        if e.actions and self.dry_run:  # nothing was applied: no dataset chunk
             per_step["safe"] = np.stack(e.actions)
-            _atomic_npz(self.root / "control.npz", per_step)
         elif e.actions:
             p = len(e.obs["proprio"][0])
             e.goal = {
@@ -156,6 +155,7 @@ class RunLog:
             self.meta["sha256"] = ds.file_digest(
                 [self.root / "chunk_00000" / f"{k}.npy" for k in ("pixels", "actions")]
             )
+        if e.actions:
             _atomic_npz(self.root / "control.npz", per_step)
         meta = {
             **self.meta,

@@ -140,6 +140,15 @@ def file_digest(paths: list[Path]) -> str:
     return h.hexdigest()
 
 
+#: meta fields datasets must share for their episodes to be pooled (extra_data, agent.merge)
+SAME_KIND = ("task", "action_space", "proprio_dim", "state_dim", "image_size")
+
+
+def kind_mismatch(a: Dataset, b: Dataset) -> str | None:
+    """The first ``SAME_KIND`` field in which ``a`` and ``b`` differ (None: they can pool)."""
+    return next((k for k in SAME_KIND if a.meta.get(k) != b.meta.get(k)), None)
+
+
 class Dataset:
     """Read-only, memory-mapped view of a complete dataset folder."""
 

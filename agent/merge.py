@@ -21,13 +21,11 @@ from pathlib import Path
 from typing import Any
 
 from agent import dataset as ds
-from agent.dataset import Dataset, DatasetError
+from agent.dataset import Dataset, DatasetError, kind_mismatch
 from agent.errors import friendly_errors
 
 #: in ``--out`` while a merge is unfinished: the sources it merges (a rerun must match)
 SOURCES_FILE = ".merge_sources.json"
-#: what sources must share to be one dataset
-SAME = ("task", "action_space", "proprio_dim", "state_dim", "image_size")
 #: meta fields that describe one source's collection, not the merged dataset
 PER_SOURCE = (
     "chunks",
@@ -71,12 +69,12 @@ def check_sources(paths: list[str], min_steps: int = 1) -> tuple[list[str], list
         raise DatasetError("no source holds episodes: pass dataset folders or robot run logs")
     paths, data = [p for p, _ in kept], [d for _, d in kept]
     for path, d in kept:
-        for key in SAME:
-            if d.meta.get(key) != data[0].meta.get(key):
-                raise DatasetError(
-                    f"{path} has {key}={d.meta.get(key)!r} but {paths[0]} has "
-                    f"{data[0].meta.get(key)!r}: merge only datasets of one task or robot"
-                )
+        key = kind_mismatch(d, data[0])
+        if key is not None:
+            raise DatasetError(
+                f"{path} has {key}={d.meta.get(key)!r} but {paths[0]} has "
+                f"{data[0].meta.get(key)!r}: merge only datasets of one task or robot"
+            )
     return paths, data
 
 
@@ -113,12 +111,11 @@ def merge(paths: list[str], out: str | os.PathLike, min_steps: int = 1) -> Path:
             if not target.exists():  # done in an interrupted run: resume past it
                 _copy_chunk(d.root / name, target, labels)
             chunks.append(target.name)
-    loaded = [Dataset._load_chunk(root / c) for c in chunks]  # counts as a reader sees them
     meta: dict[str, Any] = {k: v for k, v in data[0].meta.items() if k not in PER_SOURCE}
     meta.update(
         chunks=chunks,
-        episodes=sum(len(c["lengths"]) for c in loaded),
-        transitions=sum(int(c["lengths"].sum()) for c in loaded),
+        episodes=sum(d.episodes for d in data),  # every source chunk is copied whole
+        transitions=sum(d.transitions for d in data),
         sha256=ds.file_digest(
             [root / c / f"{k}.npy" for c in chunks for k in ("pixels", "actions")]
         ),

@@ -19,7 +19,7 @@ from tqdm import tqdm
 import envs
 from agent import checkpoint
 from agent.batches import ConcatWindows, Windows, split_episodes
-from agent.dataset import Dataset, DatasetError, atomic_write_json
+from agent.dataset import Dataset, DatasetError, atomic_write_json, kind_mismatch
 from agent.metrics import encode_all, plannability_report
 from agent.model import ModelConfig, WorldModel
 from agent.objectives import FinetuneObjective, LossWeights, PretrainObjective, ema_update
@@ -211,12 +211,12 @@ class Trainer:
 
     def _same_task(self, extra: Dataset, path: str) -> Dataset:
         """``extra`` if its episodes can join ``data``'s (same task, spaces and image size)."""
-        for key in ("task", "action_space", "proprio_dim", "state_dim", "image_size"):
-            if extra.meta.get(key) != self.data.meta.get(key):
-                raise DatasetError(
-                    f"extra_data {path} has {key}={extra.meta.get(key)!r} but {self.cfg.data} "
-                    f"has {self.data.meta.get(key)!r}: pool only datasets collected on one task"
-                )
+        key = kind_mismatch(extra, self.data)
+        if key is not None:
+            raise DatasetError(
+                f"extra_data {path} has {key}={extra.meta.get(key)!r} but {self.cfg.data} "
+                f"has {self.data.meta.get(key)!r}: pool only datasets collected on one task"
+            )
         return extra
 
     def _check_init(self, manifest: dict[str, Any], model_cfg: ModelConfig) -> None:

@@ -107,13 +107,9 @@ def check_adapter(
             assert not missing, f"observation lacks {missing}"
             px, pr = np.asarray(o["pixels"]), np.asarray(o["proprio"])
             assert px.dtype == np.uint8, f"pixels dtype {px.dtype} != uint8"
-            if "pixels" in state:
-                assert px.shape == state["pixels"], (
-                    f"pixels {px.shape} != features {state['pixels']}"
-                )
+            assert px.shape == state["pixels"], f"pixels {px.shape} != features {state['pixels']}"
             assert pr.dtype == np.float32, f"proprio dtype {pr.dtype} != float32"
-            if "proprio" in state:
-                assert pr.shape == state["proprio"], f"proprio {pr.shape} != features"
+            assert pr.shape == state["proprio"], f"proprio {pr.shape} != features"
             assert np.all(np.isfinite(pr)), "proprio is not finite"
             for k in ("t_pixels", "t_proprio"):
                 t = float(o[k])
