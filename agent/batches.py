@@ -180,7 +180,24 @@ class ConcatWindows:
         return {"pixels": out}
 
 
-def split_episodes(n: int, heldout_fraction: float) -> tuple[np.ndarray, np.ndarray]:
-    """The last ``heldout_fraction`` of episodes (by seed order) are held out."""
+def split_episodes(
+    n: int, heldout_fraction: float, usable: np.ndarray | None = None
+) -> tuple[np.ndarray, np.ndarray]:
+    """The last ``heldout_fraction`` of episodes (by seed order) are held out.
+
+    ``usable (n,)`` bool: episodes long enough for a window. When given, the held-out
+    episodes are the last usable ones (as many as without the mask, keeping at least one
+    usable episode for training), so that runs too short for a window, which give no
+    windows anyway, train (for nothing) rather than leave the held-out split empty.
+    Without short episodes the split is the same either way.
+    """
     n_held = max(1, int(round(n * heldout_fraction))) if n > 1 else 0
-    return np.arange(n - n_held), np.arange(n - n_held, n)
+    if usable is None:
+        return np.arange(n - n_held), np.arange(n - n_held, n)
+    usable = np.asarray(usable, dtype=bool)
+    if usable.shape != (n,):
+        raise ValueError(f"usable must have shape ({n},), got {usable.shape}")
+    ok = np.flatnonzero(usable)
+    n_held = min(n_held, max(len(ok) - 1, 0))
+    held = ok[len(ok) - n_held :] if n_held else ok[:0]
+    return np.setdiff1d(np.arange(n), held), held

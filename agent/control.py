@@ -10,6 +10,7 @@ lands in ``loop.output_dir`` as a dataset (see ``agent.control_loop``).
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -27,6 +28,17 @@ from agent.model import ModelConfig
 from agent.mpc import AgentConfig
 from envs import robots
 from envs.robots.safety import SafeRobot, SafetyConfig
+
+
+def path_part(name: str) -> str:
+    """``name`` as one folder name: anything but letters, digits, ``._-`` becomes ``_``
+    (``my_arms.ur:MyArm`` -> ``my_arms.ur_MyArm``), so a ``module:Class`` robot gets a
+    portable run folder."""
+    return re.sub(r"[^A-Za-z0-9._-]", "_", str(name)) or "_"
+
+
+if not OmegaConf.has_resolver("path_part"):  # configs/control.yaml's loop.output_dir
+    OmegaConf.register_new_resolver("path_part", path_part)
 
 
 @dataclass(frozen=True)

@@ -193,6 +193,12 @@ class Dataset:
             raise DatasetError(f"chunk {path} is unreadable ({e}): recollect the dataset") from e
 
     @property
+    def lengths(self) -> np.ndarray:
+        """``(E,)`` actions per episode, in episode order."""
+        parts = [np.asarray(c["lengths"], dtype=np.int64) for c in self.chunks]
+        return np.concatenate(parts) if parts else np.zeros(0, np.int64)
+
+    @property
     def task(self) -> str:
         return self.meta["task"]
 

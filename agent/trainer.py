@@ -161,9 +161,10 @@ class Trainer:
                 "image_size": meta["image_size"],
             }
         )
-        train_eps, held_eps = split_episodes(self.data.episodes, cfg.heldout_fraction)
         # a frameskip model learns from frames k steps apart; pretraining sees every frame
         stride = model_cfg.frameskip if cfg.stage == "finetune" else 1
+        usable = self.data.lengths + 1 >= (cfg.window - 1) * stride + 1  # a window fits
+        train_eps, held_eps = split_episodes(self.data.episodes, cfg.heldout_fraction, usable)
         self.extra_data = [self._same_task(Dataset(path), path) for path in cfg.extra_data]
         self.extra_data_sha = {
             p: d.meta["sha256"] for p, d in zip(cfg.extra_data, self.extra_data, strict=True)

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import torch
 
-from agent.batches import ConcatWindows, Frames, Windows
+from agent.batches import ConcatWindows, Frames, Windows, split_episodes
 from agent.dataset import Dataset
 
 
@@ -56,3 +56,16 @@ def test_pooled_batches_group_each_dataset_for_the_spread_pairs(tiny_dataset):
     assert torch.equal(
         pool.gather(grouped)["pixels"][part == 1], b.gather(grouped[part == 1] - len(a))["pixels"]
     )
+
+
+def test_the_held_out_split_skips_episodes_too_short_for_a_window():
+    train, held = split_episodes(10, 0.2)
+    assert list(held) == [8, 9] and list(train) == list(range(8))
+    all_usable = np.ones(10, bool)
+    assert [list(x) for x in split_episodes(10, 0.2, all_usable)] == [list(train), list(held)]
+    usable = all_usable.copy()
+    usable[[7, 9]] = False
+    train, held = split_episodes(10, 0.2, usable)
+    assert list(held) == [6, 8] and list(train) == [0, 1, 2, 3, 4, 5, 7, 9]
+    train, held = split_episodes(3, 0.5, np.array([True, False, False]))
+    assert list(held) == [] and list(train) == [0, 1, 2]  # the one usable episode trains

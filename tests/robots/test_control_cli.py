@@ -213,3 +213,18 @@ def test_a_gcbc_policy_on_a_world_model_that_does_not_fit_is_refused(tmp_path):
     assert not (tmp_path / "run").exists()
     with pytest.raises(ValueError, match="policy='sac': use mpc or gcbc"):
         config(tmp_path, policy, policy="sac")
+
+
+def test_the_default_run_folder_of_a_module_class_robot_is_one_portable_name():
+    from pathlib import Path
+
+    from hydra import compose, initialize_config_dir
+
+    from agent.control import path_part  # importing agent.control registers the resolver
+
+    configs = Path(__file__).resolve().parents[2] / "configs"
+    with initialize_config_dir(str(configs), version_base="1.3"):
+        cfg = compose("control", ["robot.name=my_arms.ur:MyArm"], return_hydra_config=True)
+        out = Path(cfg.loop.output_dir)
+    assert out.parts[:3] == ("outputs", "control", "my_arms.ur_MyArm") and len(out.parts) == 4
+    assert path_part("sim_arm") == "sim_arm"

@@ -137,3 +137,19 @@ def test_merged_runs_train_a_world_model(runs, tmp_path):
         )
     with pytest.raises(ValueError, match="init_predictor=true is for stage=finetune"):
         TrainConfig(**common, out=str(tmp_path / "p"), init_predictor=True)
+
+
+def test_a_short_last_run_trains_and_the_held_out_split_takes_a_long_one(runs, tmp_path):
+    """A run shorter than the window (say it faulted early) merged last used to be the whole
+    held-out split, which has no windows: the trainer refused. It now holds out the last run
+    long enough for a window; the short one joins training, where it gives no windows."""
+    short = _run(tmp_path / "short", seed=0, steps=3)
+    data = merge([*runs, short], tmp_path / "m")
+    tiny = ModelConfig(width=8, latent_dim=16, predictor_hidden=32, predictor_layers=1)
+    cfg = TrainConfig(
+        data=str(data), model=tiny, batch_size=8, checkpoint_every=4, threads=1,
+        out=str(tmp_path / "pre"), steps=2, window=6,
+    )  # fmt: skip
+    trainer = Trainer(cfg)
+    assert len(trainer.held) == 8 + 1 - 6 + 1  # run 3's windows (8 steps); run 4 gives none
+    trainer.fit()
