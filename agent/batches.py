@@ -201,3 +201,12 @@ def split_episodes(
     n_held = min(n_held, max(len(ok) - 1, 0))
     held = ok[len(ok) - n_held :] if n_held else ok[:0]
     return np.setdiff1d(np.arange(n), held), held
+
+
+def split_dataset(
+    data: Dataset, heldout_fraction: float, window: int, stride: int = 1
+) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`split_episodes` of ``data`` whose held-out episodes fit a ``window`` of
+    observations ``stride`` steps apart (the split the trainer reports its metrics on)."""
+    usable = data.lengths + 1 >= (window - 1) * stride + 1
+    return split_episodes(data.episodes, heldout_fraction, usable)

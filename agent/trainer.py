@@ -18,7 +18,7 @@ from tqdm import tqdm
 
 import envs
 from agent import checkpoint
-from agent.batches import ConcatWindows, Windows, split_episodes
+from agent.batches import ConcatWindows, Windows, split_dataset
 from agent.dataset import Dataset, DatasetError, atomic_write_json, kind_mismatch
 from agent.metrics import encode_all, plannability_report
 from agent.model import ModelConfig, WorldModel
@@ -163,8 +163,7 @@ class Trainer:
         )
         # a frameskip model learns from frames k steps apart; pretraining sees every frame
         stride = model_cfg.frameskip if cfg.stage == "finetune" else 1
-        usable = self.data.lengths + 1 >= (cfg.window - 1) * stride + 1  # a window fits
-        train_eps, held_eps = split_episodes(self.data.episodes, cfg.heldout_fraction, usable)
+        train_eps, held_eps = split_dataset(self.data, cfg.heldout_fraction, cfg.window, stride)
         self.extra_data = [self._same_task(Dataset(path), path) for path in cfg.extra_data]
         self.extra_data_sha = {
             p: d.meta["sha256"] for p, d in zip(cfg.extra_data, self.extra_data, strict=True)

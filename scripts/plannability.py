@@ -16,7 +16,7 @@ import json
 
 import envs
 from agent import checkpoint
-from agent.batches import Windows, split_episodes
+from agent.batches import Windows, split_dataset
 from agent.dataset import Dataset
 from agent.metrics import plannability_report
 
@@ -36,7 +36,7 @@ def main() -> None:
     a = p.parse_args()
     data = Dataset(a.data)
     model, manifest = checkpoint.load(a.checkpoint, expect={"task": data.task})
-    train_eps, held_eps = split_episodes(data.episodes, a.heldout_fraction)
+    train_eps, held_eps = split_dataset(data, a.heldout_fraction, a.window, model.cfg.frameskip)
     task = envs.make(data.task).unwrapped
     report = plannability_report(
         model,

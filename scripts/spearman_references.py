@@ -20,7 +20,7 @@ import torch
 
 import envs
 from agent import checkpoint
-from agent.batches import Windows, split_episodes
+from agent.batches import Windows, split_dataset
 from agent.dataset import Dataset
 from agent.errors import friendly_errors
 from agent.metrics import encode_all, rank_correlation
@@ -48,7 +48,7 @@ def main() -> None:
     p.add_argument("--heldout-fraction", type=float, default=0.1)
     a = p.parse_args()
     data = Dataset(a.data)
-    _, held_eps = split_episodes(data.episodes, a.heldout_fraction)
+    _, held_eps = split_dataset(data, a.heldout_fraction, 2)
     held = Windows(data, held_eps, 2, 1)
     task = envs.make(data.task).unwrapped
     rank = lambda f: rank_correlation(f, held.state, task.state_distance, episode=held.episode)  # noqa: E731
