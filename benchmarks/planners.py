@@ -140,7 +140,6 @@ def pytorch_mppi_fn(
     from pytorch_mppi import MPPI
 
     h, sigma = problem.horizon, planners.MPPIConfig().noise_std  # bounds [-1, 1]: half = 1
-    torch.manual_seed(seed)  # pytorch-mppi samples from the global RNG
     ctrl = MPPI(
         problem.model if dynamics is None else dynamics,
         lambda z, a: z.new_zeros(z.shape[0]),  # running cost: none
@@ -156,6 +155,7 @@ def pytorch_mppi_fn(
     )
 
     def run():
+        torch.manual_seed(seed)  # pytorch-mppi samples from the global RNG: each run alike
         ctrl.U = torch.zeros(h, A)
         with torch.no_grad():
             for _ in range(iterations):
