@@ -7,9 +7,10 @@ Reads every ``results.json`` under ``--runs`` (written by ``agent.train_baseline
 task x algo x seed x budget) and under ``--mpc`` (``agent.evaluate`` runs of world-model
 checkpoints, one per training seed). A cell is (task, method, env steps): the interquartile
 mean (IQM) of the per-seed success rates with a 95% stratified-bootstrap interval over seeds
-(rliable's recipe), and the median per-action latency. Each cell prints the commands that
-rebuild it. Writes ``<out>.md`` and ``<out>.png`` (the plot needs matplotlib:
-``pip install -e ".[rl]"``).
+(rliable's recipe), the held-out episodes (and their reset seeds) each seed's rate is over, so
+a smoke run does not pass for a full one, and the median per-action latency. Each cell prints
+the commands that rebuild it. Writes ``<out>.md`` and ``<out>.png`` (the plot needs
+matplotlib: ``pip install -e ".[rl]"``).
 """
 
 from __future__ import annotations
@@ -22,7 +23,10 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import yaml
 from scipy.stats import trim_mean
+
+PLANNERS = Path(__file__).resolve().parents[1] / "configs" / "planner"
 
 
 def iqm(x: np.ndarray) -> float:
@@ -67,6 +71,15 @@ def load(runs: Path | None, mpc: Path | None) -> dict[tuple, list[dict[str, Any]
     return cells
 
 
+def planner_choice(r: dict[str, Any]) -> str:
+    """The ``planner=`` an MPC result was planned with: the ``configs/planner`` file whose
+    settings it recorded (``cem_fast`` records ``"planner": "cem"``), else the recorded name."""
+    for path in sorted(PLANNERS.glob("*.yaml")):
+        if yaml.safe_load(path.read_text()) == r["config"].get("planner"):
+            return path.stem
+    return r["planner"]
+
+
 def cell_command(rs: list[dict[str, Any]]) -> str:
     """One shell line that rebuilds every seed of a cell."""
     r, seeds = rs[0], ",".join(str(x["_seed"]) for x in sorted(rs, key=lambda x: x["_seed"]))
@@ -77,23 +90,41 @@ def cell_command(rs: list[dict[str, Any]]) -> str:
             f"python -m agent.train_baseline -m env={r['task']} algo={c['algo']['name']} "
             f"seed={seeds} budgets=[{budgets}]"
         )
+    planner = planner_choice(r)
+    if planner != "cem_fast":  # not the shipped recipes' planner, the one mpc_seed.py reruns
+        return "; ".join(
+            f"python -m agent.evaluate env={x['task']} checkpoint={x['checkpoint']} "
+            f"planner={planner} eval.episodes={x['episodes']} eval.seed={x['seeds'][0]} "
+            f"output_dir={Path(x['_path']).parent}"
+            for x in sorted(rs, key=lambda x: x["_seed"])
+        )
+    episodes = f" --episodes {r['episodes']}" if r["episodes"] != 100 else ""
     return (
         f"for s in {seeds.replace(',', ' ')}; do "
-        f"python scripts/mpc_seed.py --task {r['task']} --seed $s; done"
+        f"python scripts/mpc_seed.py --task {r['task']} --seed $s{episodes}; done"
     )
+
+
+def eval_episodes(rs: list[dict[str, Any]]) -> str:
+    """Held-out episodes per seed and their reset seeds, e.g. ``100 (100000-100099)``; a cell
+    whose seeds were evaluated differently lists each way."""
+    ways = sorted({(r["episodes"], *r["seeds"]) for r in rs})
+    return ", ".join(f"{n} ({first}-{last})" for n, first, last in ways)
 
 
 def table(cells: dict[tuple, list[dict]]) -> str:
     lines = [
-        "| task | method | env steps | seeds | success IQM [95% CI] | ms/action p50 | reproduce |",
-        "|---|---|---|---|---|---|---|",
+        "| task | method | env steps | seeds | eval episodes (reset seeds) | success IQM [95% CI] "
+        "| ms/action p50 | reproduce |",
+        "|---|---|---|---|---|---|---|---|",
     ]
     for (task, method, steps), rs in sorted(cells.items()):
         x = np.array([r["success_rate"] for r in rs])
         lo, hi = iqm_ci(x)
         ms = np.median([r["plan_ms_p50"] for r in rs])
         lines.append(
-            f"| {task} | {method} | {steps} | {len(rs)} | {iqm(x):.2f} [{lo:.2f}, {hi:.2f}] "
+            f"| {task} | {method} | {steps} | {len(rs)} | {eval_episodes(rs)} "
+            f"| {iqm(x):.2f} [{lo:.2f}, {hi:.2f}] "
             f"| {ms:.2f} | `{cell_command(rs)}` |"
         )
     return "\n".join(lines)

@@ -10,12 +10,15 @@ from __future__ import annotations
 import argparse
 import json
 import tempfile
+from pathlib import Path
 
 import envs
+from agent.errors import friendly_errors
 from agent.evaluation import EvalConfig, EvalSettings, evaluate
 from envs.config import EnvConfig
 
 
+@friendly_errors
 def main() -> None:
     p = argparse.ArgumentParser()
     p.add_argument("--episodes", type=int, default=100)
@@ -23,8 +26,17 @@ def main() -> None:
     p.add_argument("--tasks", default=",".join(sorted(envs.TASKS)))
     p.add_argument("--out", default=None)
     a = p.parse_args()
+    tasks = a.tasks.split(",")
+    if a.episodes < 1:
+        p.error(f"--episodes must be at least 1, got {a.episodes}")
+    if unknown := [t for t in tasks if t not in envs.TASKS]:
+        p.error(
+            f"unknown task {unknown[0]!r} in --tasks: choose from {','.join(sorted(envs.TASKS))}"
+        )
+    if a.out and not Path(a.out).resolve().parent.is_dir():
+        p.error(f"--out {a.out}: its folder does not exist; create it or write elsewhere")
     rows = {}
-    for task in a.tasks.split(","):
+    for task in tasks:
         with tempfile.TemporaryDirectory() as d:
             cfg = EvalConfig(
                 env=EnvConfig(task),

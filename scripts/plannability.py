@@ -18,9 +18,27 @@ import envs
 from agent import checkpoint
 from agent.batches import Windows, split_dataset
 from agent.dataset import Dataset
+from agent.errors import friendly_errors
 from agent.metrics import plannability_report
+from agent.model import WorldModel
 
 
+def _load(path: str, task: str) -> tuple[WorldModel, dict]:
+    """The world model at ``path`` for ``task``; a missing or non-world-model file is refused."""
+    hint = "pass --checkpoint checkpoints/<task>.safetensors or a run's model.safetensors"
+    weights, meta = checkpoint.paths(path)
+    if not weights.exists() or not meta.exists():
+        raise FileNotFoundError(f"checkpoint {weights} (+ {meta.name}) not found: {hint}")
+    try:
+        fmt = json.loads(meta.read_text()).get("format")
+    except ValueError:
+        fmt = checkpoint.FORMAT  # corrupt: checkpoint.load says so
+    if fmt != checkpoint.FORMAT:
+        raise ValueError(f"{weights} is a {fmt!r} checkpoint, not a world model: {hint}")
+    return checkpoint.load(path, expect={"task": task})
+
+
+@friendly_errors
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--checkpoint", required=True)
@@ -34,8 +52,12 @@ def main() -> None:
         help="also rank with the agent's cost at this agent.proprio_weight (proprio_state models)",
     )
     a = p.parse_args()
+    if a.window < 2:
+        p.error(f"--window must be at least 2 (a history and a step to predict), got {a.window}")
+    if not 0 < a.heldout_fraction < 1:
+        p.error(f"--heldout-fraction must be between 0 and 1 (e.g. 0.1), got {a.heldout_fraction}")
     data = Dataset(a.data)
-    model, manifest = checkpoint.load(a.checkpoint, expect={"task": data.task})
+    model, _ = _load(a.checkpoint, data.task)
     train_eps, held_eps = split_dataset(data, a.heldout_fraction, a.window, model.cfg.frameskip)
     task = envs.make(data.task).unwrapped
     report = plannability_report(

@@ -9,36 +9,86 @@ evaluated with another policy than the MPC agent names it, e.g. ``policy=push_pr
 Every MPC number comes from ``checkpoints/<task>.json`` (written by ``agent.export`` from an
 ``agent.evaluate`` run; the ``+ landmarks`` rows from ``checkpoints/landmarks/<task>.json``,
 written by ``agent.build_landmarks --record-eval``); baseline columns from
-``agent.evaluate policy=oracle|random`` runs.
+``agent.evaluate env=<task> policy=oracle|random output_dir=<baselines>/<task>/<policy>`` runs
+(without ``output_dir`` they land under outputs/eval/, which this does not read).
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import sys
 from pathlib import Path
+
+from agent.checkpoint import FORMAT
+from agent.errors import friendly_errors
 
 
 def _rate(path: Path) -> str:
     if not path.exists():
         return "not run"
-    r = json.loads(path.read_text())
-    return f"{r['success_rate']:.2f} (n={r['episodes']})"
+    try:
+        r = json.loads(path.read_text())
+        return f"{r['success_rate']:.2f} (n={r['episodes']})"
+    except (ValueError, KeyError, TypeError) as e:
+        raise ValueError(
+            f"{path} is not an agent.evaluate results.json ({type(e).__name__}: {e}): rerun "
+            f"python -m agent.evaluate env={path.parent.parent.name} policy={path.parent.name} "
+            f"output_dir={path.parent}, or remove it"
+        ) from e
 
 
+def _skip(m: dict) -> str | None:
+    """Why a manifest has no row (None: it has one)."""
+    if m.get("format") != FORMAT:
+        return f"format {m.get('format')!r}, not a world model"
+    if "evaluation" not in m:
+        return "no evaluation (export the model with python -m agent.export)"
+    return None
+
+
+def _manifests(folder: Path) -> dict[Path, dict]:
+    """The evaluated world-model manifests in ``folder`` and ``folder/variants``; the others
+    are skipped with a note on stderr, or refused in one line when none is one."""
+    metas = sorted(folder.glob("*.json")) + sorted(folder.glob("variants/*.json"))
+    if not metas:
+        raise FileNotFoundError(
+            f"no manifests (*.json) found in {folder}: pass --checkpoints a folder of exported "
+            "world models (default: checkpoints)"
+        )
+    manifests, skipped = {}, []
+    for meta in metas:
+        try:
+            m = json.loads(meta.read_text())
+        except ValueError as e:
+            raise ValueError(f"manifest {meta} is not JSON ({e}): restore or remove it") from e
+        if why := _skip(m):
+            skipped.append(f"{meta}: {why}")
+        else:
+            manifests[meta] = m
+    if not manifests:
+        raise ValueError(
+            f"none of the {len(metas)} manifests in {folder} is an evaluated world model (e.g. "
+            f"{skipped[0]}): pass --checkpoints checkpoints or a folder of agent.export outputs"
+        )
+    for why in skipped:
+        print(f"note: skipped {why}", file=sys.stderr)
+    return manifests
+
+
+@friendly_errors
 def main() -> None:
     p = argparse.ArgumentParser()
     p.add_argument("--checkpoints", type=Path, default=Path("checkpoints"))
     p.add_argument("--baselines", type=Path, default=Path("runs"))
     a = p.parse_args()
+    manifests = _manifests(a.checkpoints)
     print(
         "| task | MPC success [95% CI] | episodes | plan ms p50 / p95 | Spearman all / near "
         "| pred. error h5 / copy | oracle | random |"
     )
     print("|---|---|---|---|---|---|---|---|")
-    metas = sorted(a.checkpoints.glob("*.json")) + sorted(a.checkpoints.glob("variants/*.json"))
-    for meta in sorted(metas, key=lambda p: p.stem):
-        m = json.loads(meta.read_text())
+    for meta, m in sorted(manifests.items(), key=lambda x: x[0].stem):
         name = (
             m["task"] if "variant" not in m else f"{m['task']} ({meta.stem[len(m['task']) + 1 :]})"
         )
