@@ -133,3 +133,22 @@ def _show(value: Any) -> str:
     if isinstance(value, str):
         return repr(value)
     return str(value)
+
+
+def check_device(key: str, value: str) -> None:
+    """Refuse a torch device this process cannot use, in one line: ``cuda`` with a CPU build
+    of torch (or no GPU), or a name torch does not know. ``auto`` always passes."""
+    import torch
+
+    if value == "auto":
+        return
+    try:
+        device = torch.device(value)
+    except (RuntimeError, ValueError):
+        raise ValueError(f"{key}={value!r} is not a device: use cpu, cuda or auto") from None
+    if device.type == "cuda" and not torch.cuda.is_available():
+        why = "is a CPU build" if torch.version.cuda is None else "sees no GPU"
+        raise ValueError(
+            f"{key}={value} but this torch ({torch.__version__}) {why}: install the CUDA build "
+            f"of torch (README, GPU users) or pass {key}=cpu (or auto)"
+        )

@@ -9,6 +9,7 @@ policy's world model."""
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import hydra
 from omegaconf import DictConfig, OmegaConf
@@ -36,7 +37,8 @@ def main(cfg: DictConfig) -> None:
         "plan_ms_p95",
     )
     print(json.dumps({k: summary[k] for k in keys}))
-    print(f"wrote {cfg.output_dir}/results.json, results.csv and videos/")
+    videos = " and videos/" if any((Path(cfg.output_dir) / "videos").glob("*.mp4")) else ""
+    print(f"wrote {cfg.output_dir}/results.json, results.csv{videos}")
 
 
 if __name__ == "__main__":

@@ -13,8 +13,10 @@ step within the task's budget; it stops there.
 from __future__ import annotations
 
 import csv
+import json
 import multiprocessing as mp
 import os
+import random
 import sys
 import time
 from dataclasses import asdict, dataclass, field
@@ -54,8 +56,12 @@ class EvalSettings:
     goal_steps: int = 0
 
     def __post_init__(self) -> None:
-        if self.episodes < 1 or self.workers < 0 or self.videos < 0:
-            raise ValueError("eval.episodes >= 1, eval.workers >= 0, eval.videos >= 0 are required")
+        for name, least in (("episodes", 1), ("workers", 0), ("videos", 0), ("bootstrap", 1)):
+            if getattr(self, name) < least:
+                raise ValueError(
+                    f"eval.{name}={getattr(self, name)}: use an integer >= {least}"
+                    + (" (0: one per core)" if name == "workers" else "")
+                )
         if self.seed < 0:
             raise ValueError(f"eval.seed={self.seed}: use a reset seed >= 0 (held-out: 100000+)")
         steps = self.goal_steps
@@ -325,6 +331,7 @@ def evaluate(
             f"eval.goal_steps={cfg.eval.goal_steps} is not supported by {cfg.env.name} (near "
             "goals need the task's _goal_here/_use_goal): use eval.goal_steps=0"
         )
+    check_same_evaluation(cfg, out)
     n = cfg.eval.episodes
     workers = min(cfg.eval.workers or os.cpu_count() or 1, n)
     threads = max(1, (os.cpu_count() or 1) // workers)
@@ -335,6 +342,10 @@ def evaluate(
     bar = tqdm(total=n, desc=f"eval {cfg.env.name} {cfg.policy}", unit="ep", dynamic_ncols=True)
     torch = sys.modules.get("torch")  # an in-process worker sets torch threads: restore them
     caller_threads = torch.get_num_threads() if torch is not None else None
+    # ... and draws from the global RNGs: restore them too, so that a caller's own random
+    # stream (e.g. a learner evaluated between training budgets) does not depend on it
+    rng = (random.getstate(), np.random.get_state())  # noqa: NPY002 (the legacy global one)
+    torch_rng = torch.get_rng_state() if torch is not None else None
     try:
         if workers == 1:
             for job in jobs:
@@ -350,8 +361,45 @@ def evaluate(
         _close_worker()
         if caller_threads is not None:
             torch.set_num_threads(caller_threads)
+        random.setstate(rng[0])
+        np.random.set_state(rng[1])  # noqa: NPY002
+        if torch_rng is not None:
+            torch.set_rng_state(torch_rng)
     results.sort(key=lambda r: r["seed"])
     return write_results(cfg, out, results, config_dump, extra)
+
+
+def _same_file(a: str | None, b: str | None) -> bool:
+    stem = lambda p: Path(p).resolve().with_suffix("") if p else None  # noqa: E731
+    return stem(a) == stem(b)
+
+
+def check_same_evaluation(cfg: EvalConfig, out: Path) -> None:
+    """Refuse an ``out`` that holds the results of another evaluation (another policy,
+    checkpoint or goal kind): the default folder names the task, policy, planner and seed,
+    not the checkpoint, so a second model evaluated with the defaults would replace the
+    first one's results. The same evaluation again replaces them (results, csv, videos)."""
+    prev = out / "results.json"
+    if not prev.exists():
+        return
+    fix = f"pass another output_dir=, or delete {out} to replace them"
+    try:
+        old = json.loads(prev.read_text())["config"]
+        was = {
+            "policy": old["policy"],
+            "checkpoint": old["checkpoint"],
+            "eval.goal_steps": old.get("eval", {}).get("goal_steps", 0),
+        }
+    except (ValueError, KeyError, TypeError) as e:
+        raise ValueError(f"{out} holds results this code cannot read ({e}): {fix}") from e
+    now = {"policy": cfg.policy, "checkpoint": cfg.checkpoint}
+    now["eval.goal_steps"] = cfg.eval.goal_steps
+    if cfg.policy in ("oracle", "random", "sim_mpc"):  # no checkpoint read
+        del now["checkpoint"]
+    for key in now:
+        same = _same_file(was[key], now[key]) if key == "checkpoint" else was[key] == now[key]
+        if not same:
+            raise ValueError(f"{out} holds the results of {key}={was[key]}, not {now[key]}: {fix}")
 
 
 def write_results(
@@ -394,9 +442,14 @@ def write_results(
         w.writeheader()
         w.writerows(summary["per_episode"])
     os.replace(tmp, out / "results.csv")
-    if any(r["frames"] for r in results):
-        (out / "videos").mkdir(exist_ok=True)
+    videos = out / "videos"
+    fresh = {videos / f"seed_{r['seed']}.mp4" for r in results if r["frames"]}
+    for old in videos.glob("seed_*.mp4") if videos.is_dir() else ():
+        if old not in fresh:
+            old.unlink()  # an earlier run's: these results do not describe it
+    if fresh:
+        videos.mkdir(exist_ok=True)
         for r in results:
             if r["frames"]:
-                write_mp4(out / "videos" / f"seed_{r['seed']}.mp4", r["frames"])
+                write_mp4(videos / f"seed_{r['seed']}.mp4", r["frames"])
     return summary

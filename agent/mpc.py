@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from agent.config import check_device
 from agent.model import WorldModel
 from agent.waypoints import WaypointPath
 
@@ -107,6 +108,7 @@ class AgentConfig:
             )
         if self.action_repeat < 1:
             raise ValueError(f"agent.action_repeat={self.action_repeat}: use an integer >= 1")
+        check_device("agent.device", self.device)
         if not isinstance(self.compile, bool):
             raise ValueError(f"agent.compile={self.compile!r}: use true or false")
         if self.precision not in ("float32", "bfloat16"):

@@ -115,7 +115,7 @@ def load_policy(path: str | os.PathLike, env: Any, expect_task: str | None = Non
     if expect_task is not None and manifest["task"] != expect_task:
         raise CheckpointError(
             f"RL policy {path} was trained on {manifest['task']!r}, not {expect_task!r}: "
-            f"pass baseline=<a policy trained on {expect_task}>"
+            f"pass checkpoint=<a policy trained on {expect_task}>"
         )
     weights, _ = paths(path)
     if digest(weights) != manifest["weights_sha256"]:

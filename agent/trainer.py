@@ -19,6 +19,7 @@ from tqdm import tqdm
 import envs
 from agent import checkpoint
 from agent.batches import ConcatWindows, Windows, split_dataset
+from agent.config import check_device
 from agent.dataset import Dataset, DatasetError, atomic_write_json, kind_mismatch
 from agent.metrics import encode_all, plannability_report
 from agent.model import ModelConfig, WorldModel
@@ -103,6 +104,7 @@ class TrainConfig:
             )
         if self.device not in ("cpu", "cuda", "auto"):
             raise ValueError(f"device={self.device!r} is unknown: use cpu, cuda or auto")
+        check_device("device", self.device)
 
 
 def _init_model(cfg: TrainConfig) -> dict[str, Any]:

@@ -25,6 +25,7 @@ def write_mp4(
         with imageio.get_writer(tmp, fps=fps, codec="libx264", macro_block_size=16) as w:
             for f in frames:
                 w.append_data(upscale(f, scale))
+        os.chmod(tmp, 0o644)  # mkstemp makes it 0600; the results beside it are 0644
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)

@@ -33,8 +33,10 @@ that implement ``_goal_here`` / ``_use_goal`` support it (``supports_goal_steps`
 
 from __future__ import annotations
 
+import atexit
 import copy
 import os
+import weakref
 
 os.environ.setdefault("MUJOCO_GL", "egl")
 
@@ -54,7 +56,7 @@ _EGL_PID: int | None = None
 def new_renderer(model: mujoco.MjModel, height: int, width: int) -> mujoco.Renderer:
     """``mujoco.Renderer``, refused with one clear line (instead of hanging in EGL) in a
     process forked from one that had already rendered with EGL."""
-    global _EGL_PID
+    global _EGL_PID, _CLOSE_AT_EXIT
     if os.environ.get("MUJOCO_GL") == "egl":
         if _EGL_PID is not None and _EGL_PID != os.getpid():
             raise RuntimeError(
@@ -65,7 +67,29 @@ def new_renderer(model: mujoco.MjModel, height: int, width: int) -> mujoco.Rende
                 "multiprocessing.get_context('spawn'), or make the parent's envs after forking"
             )
         _EGL_PID = os.getpid()
-    return mujoco.Renderer(model, height, width)
+    renderer = mujoco.Renderer(model, height, width)
+    if not _CLOSE_AT_EXIT:
+        # after the first renderer, so after EGL registered its eglTerminate: atexit runs
+        # handlers last-in first-out, and contexts must be freed before the display goes
+        atexit.register(_close_renderers)
+        _CLOSE_AT_EXIT = True
+    _RENDERERS.add(renderer)
+    return renderer
+
+
+#: renderers not closed yet: closed at interpreter exit, while their GL context still works
+#: (freed later, during teardown, EGL prints tracebacks: an env nobody closed, e.g. a script
+#: that ends without ``env.close()``)
+_RENDERERS: weakref.WeakSet[mujoco.Renderer] = weakref.WeakSet()
+_CLOSE_AT_EXIT = False  # True once the exit handler is registered
+
+
+def _close_renderers() -> None:
+    for renderer in list(_RENDERERS):
+        try:
+            renderer.close()
+        except Exception:  # noqa: BLE001 (exiting anyway: never mask the real exit)
+            pass
 
 
 class GoalEnv(gym.Env):

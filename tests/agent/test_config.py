@@ -137,3 +137,18 @@ def test_out_of_memory_is_one_line_naming_what_to_lower(exc, capsys):
 def test_other_runtime_errors_are_not_hidden():
     with pytest.raises(RuntimeError, match="shapes cannot be multiplied"):
         _raises(RuntimeError("mat1 and mat2 shapes cannot be multiplied"))()
+
+
+def test_a_device_this_torch_cannot_use_is_one_line_up_front():
+    import torch
+
+    from agent.config import check_device
+    from agent.mpc import AgentConfig
+
+    check_device("agent.device", "cpu")
+    check_device("agent.device", "auto")
+    with pytest.raises(ValueError, match=r"agent.device='gpu' is not a device: use cpu, cuda"):
+        AgentConfig(device="gpu")
+    if not torch.cuda.is_available():  # this machine (CI): the GPU hint, not a worker traceback
+        with pytest.raises(ValueError, match=r"agent.device=cuda but this torch .* pass agent"):
+            AgentConfig(device="cuda")

@@ -2,6 +2,7 @@
 
 import csv
 import json
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -10,7 +11,13 @@ import torch
 
 import envs
 import planners
-from agent.evaluation import EvalConfig, EvalSettings, bootstrap_ci, evaluate
+from agent.evaluation import (
+    EvalConfig,
+    EvalSettings,
+    bootstrap_ci,
+    check_same_evaluation,
+    evaluate,
+)
 from agent.model import ModelConfig, WorldModel
 from agent.mpc import AgentConfig, MPCAgent
 from envs.config import EnvConfig
@@ -102,6 +109,15 @@ def test_agent_config_rejects_bad_values():
         AgentConfig(cost_metric="cos")
 
 
+def test_eval_settings_name_the_value_that_is_wrong():
+    with pytest.raises(ValueError, match=r"eval.bootstrap=0: use an integer >= 1"):
+        EvalSettings(bootstrap=0)  # used to fail after every episode had run
+    with pytest.raises(ValueError, match=r"eval.episodes=0: use an integer >= 1"):
+        EvalSettings(episodes=0)
+    with pytest.raises(ValueError, match=r"eval.workers=-1: use an integer >= 0 \(0: one per"):
+        EvalSettings(workers=-1)
+
+
 def test_bootstrap_interval_brackets_the_rate():
     lo, hi = bootstrap_ci(np.array([1.0] * 8 + [0.0] * 2), 2000)
     assert lo < 0.8 < hi and 0 <= lo and hi <= 1
@@ -135,8 +151,20 @@ def test_harness_writes_results_csv_and_video(tmp_path):
     env.close()
     rows = list(csv.DictReader(open(tmp_path / "results.csv")))
     assert [int(x["seed"]) for x in rows] == [100_000, 100_001]
-    assert (tmp_path / "videos" / "seed_100000.mp4").stat().st_size > 1000
+    video = tmp_path / "videos" / "seed_100000.mp4"
+    assert video.stat().st_size > 1000 and video.stat().st_mode & 0o777 == 0o644
     assert summary["success_rate"] == r["success_rate"]
+    # the same evaluation again replaces it, videos included (none asked for: none left)
+    evaluate(replace(cfg, eval=replace(cfg.eval, videos=0)))
+    assert not video.exists() and (tmp_path / "results.json").exists()
+    # another policy or goal kind into the same folder is refused: the results stay
+    before = (tmp_path / "results.json").read_text()
+    with pytest.raises(ValueError, match="holds the results of policy=oracle, not random: pass"):
+        evaluate(replace(cfg, policy="random"))
+    with pytest.raises(ValueError, match="holds the results of eval.goal_steps=0, not 3"):
+        check_same_evaluation(replace(cfg, eval=replace(cfg.eval, goal_steps=3)), tmp_path)
+    check_same_evaluation(replace(cfg, checkpoint="another.safetensors"), tmp_path)  # unused
+    assert (tmp_path / "results.json").read_text() == before
 
 
 def test_random_baseline_rarely_succeeds(tmp_path):

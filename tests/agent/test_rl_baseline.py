@@ -63,6 +63,28 @@ def test_same_seed_same_policy_and_a_finished_run_is_not_redone(tmp_path, capsys
     again = run(_cfg(tmp_path / "a", TINY_SAC, seed=3))
     assert "nothing to do" in capsys.readouterr().out
     assert [s["success_rate"] for s in again] == [s["success_rate"] for s in a]
+    # the same folder with other settings is refused, not reported as this run's
+    cfg = _cfg(tmp_path / "a", TINY_SAC, seed=3)
+    more = replace(cfg, eval=replace(cfg.eval, episodes=3))
+    with pytest.raises(ValueError, match=r"steps_150 was made with eval.episodes=2, not 3: choose"):
+        run(more)
+    with pytest.raises(ValueError, match="was made with algo=.*'name': 'sac'.*'name': 'ppo'"):
+        run(replace(cfg, algo=TINY_PPO))
+    with pytest.raises(ValueError, match="was made with seed=3, not 4"):
+        run(replace(cfg, seed=4))
+    assert json.loads((tmp_path / "a/sac3/steps_150/results.json").read_text())["episodes"] == 2
+
+
+def test_a_ppo_budget_trains_the_same_steps_whatever_the_other_budgets(tmp_path):
+    """PPO takes whole rollouts (n_steps=64): budget 250 is 256 env steps, with or without
+    budget 150 before it (which used to add its own rounding: 192 + 128 = 320)."""
+    both = _cfg(tmp_path, TINY_PPO)
+    run(both)
+    run(replace(both, budgets=[250], output_dir=str(tmp_path / "alone")))
+    manifest = lambda root: json.loads((Path(root) / "steps_250/policy.json").read_text())  # noqa: E731
+    a, b = manifest(both.output_dir), manifest(tmp_path / "alone")
+    assert a["env_steps_done"] == b["env_steps_done"] == 256
+    assert a["weights_sha256"] == b["weights_sha256"]
 
 
 def test_loaded_policy_acts_like_the_learner(tmp_path):
@@ -104,6 +126,8 @@ def test_bad_settings_fail_with_one_clear_message(tmp_path):
         run(replace(_cfg(tmp_path, TINY_SAC), algo=replace(TINY_SAC, learning_starts=50)))
     with pytest.raises(ValueError, match="overlaps training seeds"):
         replace(_cfg(tmp_path, TINY_SAC), eval=EvalSettings(seed=5))
+    with pytest.raises(ValueError, match=r"budgets=\[100, 250\] has a budget within algo.lear"):
+        replace(_cfg(tmp_path, TINY_SAC), budgets=[100, 250])  # learning_starts=120
     done = subprocess.run(
         [sys.executable, "-m", "agent.train_baseline", "algo.name=dqn", f"output_dir={tmp_path}"],
         capture_output=True, text=True, timeout=120,
