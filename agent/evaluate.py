@@ -9,6 +9,7 @@ policy's world model."""
 from __future__ import annotations
 
 import json
+import sys
 from pathlib import Path
 
 import hydra
@@ -17,7 +18,9 @@ from omegaconf import DictConfig, OmegaConf
 from agent import shipped_settings
 from agent.config import to_dataclass
 from agent.errors import friendly_errors
-from agent.evaluation import EvalConfig, evaluate
+from agent.evaluation import EvalConfig, EvalSettings, evaluate
+
+HELD_OUT_SEED = EvalSettings().seed  #: reset seeds from here on are never collected for training
 
 
 @hydra.main(version_base="1.3", config_path="../configs", config_name="evaluate")
@@ -25,7 +28,14 @@ from agent.evaluation import EvalConfig, evaluate
 def main(cfg: DictConfig) -> None:
     raw = OmegaConf.to_container(cfg, resolve=True)
     shipped_settings.fill_in_for_policy(raw)
-    summary = evaluate(to_dataclass(EvalConfig, raw), config_dump=raw)
+    evaluation = to_dataclass(EvalConfig, raw)
+    if evaluation.eval.seed < HELD_OUT_SEED:
+        print(
+            f"note: eval.seed={evaluation.eval.seed} is below {HELD_OUT_SEED}: training data uses "
+            f"reset seeds from 0, so these episodes may be ones the model trained on",
+            file=sys.stderr,
+        )
+    summary = evaluate(evaluation, config_dump=raw)
     keys = (
         "task",
         "policy",

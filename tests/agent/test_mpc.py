@@ -297,3 +297,15 @@ def test_evaluate_refuses_a_checkpoint_that_does_not_fit_before_any_episode(
     with pytest.raises(ValueError, match=message):
         evaluate(cfg)
     assert not (tmp_path / "results.json").exists()
+
+
+def test_evaluate_cli_says_when_the_seeds_are_not_held_out(tmp_path):
+    import subprocess
+    import sys
+
+    cmd = [sys.executable, "-m", "agent.evaluate", "policy=random", "eval.episodes=1",
+           "eval.workers=1", "eval.videos=0", "eval.seed=5", f"output_dir={tmp_path}"]  # fmt: skip
+    r = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stderr
+    assert "note: eval.seed=5 is below 100000: training data uses reset seeds" in r.stderr
+    assert r.stdout.strip().endswith(f"wrote {tmp_path}/results.json, results.csv")  # no videos
