@@ -118,3 +118,13 @@ def test_the_sim_mpc_twin_plans_toward_the_same_near_goal():
     np.testing.assert_array_equal(sim.goal_state, e.unwrapped.goal_state())
     sim.close()
     e.close()
+
+
+def test_near_goals_script_counts_goals_that_are_the_tasks_own():
+    from tests.load import load_module
+
+    stats = load_module("scripts/near_goals.py").near_goal_stats
+    r = stats("push_t", goal_steps=200, episodes=2, seed=100_000)  # 200 steps: the oracle is done
+    assert r["near_goal_is_the_task_goal"] == 2 and r["seeds"] == [100_000, 100_001]
+    with pytest.raises(ValueError, match="point_mass has no near goals"):
+        stats("point_mass", goal_steps=5, episodes=1, seed=0)
