@@ -54,13 +54,17 @@ def save_state(
     opt: torch.optim.Optimizer,
     generator: torch.Generator,
     extra: dict[str, Any],
+    rank_rngs: dict[str, torch.Tensor] | None = None,
 ) -> None:
+    """``rank_rngs``: every process's RNG states under torchrun (``rng.<kind>.rank<r>``,
+    gathered by rank 0, which alone writes), so that each resumes its own random stream."""
     name = f"state_{step:08d}"
     opt_tensors, opt_meta = _flatten_optimizer(opt)
     tensors = {f"model.{k}": v for k, v in model.state_dict().items()}
     tensors.update(opt_tensors)
     tensors["rng.torch"] = torch.get_rng_state()
     tensors["rng.sampler"] = generator.get_state()
+    tensors.update(rank_rngs or {})
     save_tensors(run_dir / f"{name}.safetensors", tensors)
     atomic_write_json(run_dir / f"{name}.json", {"step": step, "optimizer": opt_meta, **extra})
     atomic_write_json(run_dir / "latest.json", {"step": step, "name": name})
@@ -69,17 +73,28 @@ def save_state(
         old.unlink(missing_ok=True)
 
 
-def load_state(
-    run_dir: Path, model: torch.nn.Module, opt: torch.optim.Optimizer, generator: torch.Generator
-) -> dict[str, Any]:
+def latest_meta(run_dir: Path) -> dict[str, Any]:
+    """The JSON of ``run_dir``'s newest complete snapshot (step, config, dataset hashes)."""
     pointer = run_dir / "latest.json"
     if not pointer.exists():
         raise CheckpointError(f"resume=true but {run_dir} has no latest.json: start without resume")
     name = json.loads(pointer.read_text())["name"]
-    meta = json.loads((run_dir / f"{name}.json").read_text())
+    return {**json.loads((run_dir / f"{name}.json").read_text()), "_name": name}
+
+
+def load_state(
+    run_dir: Path,
+    model: torch.nn.Module,
+    opt: torch.optim.Optimizer,
+    generator: torch.Generator,
+    rank: int = 0,
+) -> dict[str, Any]:
+    meta = latest_meta(run_dir)
+    name = meta.pop("_name")
     tensors = load_file(str(run_dir / f"{name}.safetensors"))
     model.load_state_dict({k[6:]: v for k, v in tensors.items() if k.startswith("model.")})
     opt.load_state_dict(_unflatten_optimizer(tensors, meta["optimizer"]))
-    torch.set_rng_state(tensors["rng.torch"])
-    generator.set_state(tensors["rng.sampler"])
+    own = lambda kind: tensors.get(f"rng.{kind}.rank{rank}", tensors[f"rng.{kind}"])  # noqa: E731
+    torch.set_rng_state(own("torch"))
+    generator.set_state(own("sampler"))
     return meta

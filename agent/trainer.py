@@ -24,7 +24,7 @@ from agent.dataset import Dataset, DatasetError, atomic_write_json, kind_mismatc
 from agent.metrics import encode_all, plannability_report
 from agent.model import ModelConfig, WorldModel
 from agent.objectives import FinetuneObjective, LossWeights, PretrainObjective, ema_update
-from agent.train_state import load_state, save_state
+from agent.train_state import latest_meta, load_state, save_state
 
 LR_SCHEDULES = ("constant", "cosine")  #: values of TrainConfig.lr_schedule
 
@@ -72,8 +72,16 @@ class TrainConfig:
     def __post_init__(self) -> None:
         if self.stage not in ("pretrain", "finetune"):
             raise ValueError(f"stage={self.stage!r} is unknown: use pretrain or finetune")
-        if self.steps < 1 or self.batch_size < 2 or self.checkpoint_every < 1:
-            raise ValueError("steps >= 1, batch_size >= 2 and checkpoint_every >= 1 are required")
+        for name, least in (("steps", 1), ("batch_size", 2), ("checkpoint_every", 1),
+                            ("log_every", 1)):  # fmt: skip
+            if getattr(self, name) < least:
+                raise ValueError(f"{name}={getattr(self, name)}: use an integer >= {least}")
+        if not 0 < self.heldout_fraction < 1:
+            raise ValueError(
+                f"heldout_fraction={self.heldout_fraction}: use a fraction in (0, 1), e.g. 0.1"
+            )
+        if not 0 <= self.ema < 1:
+            raise ValueError(f"ema={self.ema}: use a decay in [0, 1), e.g. 0.99")
         if self.extra_video and self.stage != "pretrain":
             raise ValueError("extra_video is for stage=pretrain (finetuning needs actions)")
         if self.extra_data and self.stage != "finetune":
@@ -96,6 +104,11 @@ class TrainConfig:
             )
         if self.probe is not None and self.train_encoder:
             raise ValueError("probe= needs a frozen encoder: drop train_encoder=true")
+        if self.stage == "finetune" and not self.init and not self.train_encoder:
+            raise ValueError(
+                "stage=finetune without init= would train the predictor on a random, frozen "
+                "encoder: pass init=<pretrain run>/model.safetensors (or train_encoder=true)"
+            )
         if self.window < self.model.history + 1:
             raise ValueError(f"window={self.window} must exceed model.history={self.model.history}")
         if self.lr_schedule not in LR_SCHEDULES:
@@ -126,6 +139,24 @@ def learning_rate(cfg: TrainConfig, step: int) -> float:
     if cfg.lr_schedule == "cosine":
         return cfg.lr * 0.5 * (1.0 + math.cos(math.pi * step / cfg.steps))
     return cfg.lr
+
+
+#: settings a resumed run may change: how long it runs and how it reports, not what it learns
+#: (``data``: its sha256 is checked instead, so a moved dataset still resumes)
+RESUME_MAY_CHANGE = (
+    "resume", "steps", "threads", "log_every", "checkpoint_every", "device", "out", "data",
+)  # fmt: skip
+
+
+def _flat(d: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    """``{"model": {"width": 8}}`` -> ``{"model.width": 8}``."""
+    out: dict[str, Any] = {}
+    for k, v in d.items():
+        if isinstance(v, dict):
+            out |= _flat(v, f"{prefix}{k}.")
+        else:
+            out[f"{prefix}{k}"] = v
+    return out
 
 
 def _dist_info() -> tuple[int, int]:
@@ -166,7 +197,9 @@ class Trainer:
         # a frameskip model learns from frames k steps apart; pretraining sees every frame
         stride = model_cfg.frameskip if cfg.stage == "finetune" else 1
         train_eps, held_eps = split_dataset(self.data, cfg.heldout_fraction, cfg.window, stride)
-        self.extra_data = [self._same_task(Dataset(path), path) for path in cfg.extra_data]
+        self.extra_data: list[Dataset] = []
+        for path in cfg.extra_data:
+            self.extra_data.append(self._same_task(Dataset(path), path))
         self.extra_data_sha = {
             p: d.meta["sha256"] for p, d in zip(cfg.extra_data, self.extra_data, strict=True)
         }
@@ -205,6 +238,7 @@ class Trainer:
         self.opt = torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
         self.gen = torch.Generator().manual_seed(cfg.seed * 1000 + self.rank)
         self.step = 0
+        self.wall_before = 0.0  # training seconds of the segments before a resume
         self.latents: torch.Tensor | None = None
         self.anon_peak_mb: float | None = None  # largest _anon_memory_mb() seen
         # a robot's run logs (agent.control) have no simulated task: no true state to score
@@ -218,6 +252,13 @@ class Trainer:
             raise DatasetError(
                 f"extra_data {path} has {key}={extra.meta.get(key)!r} but {self.cfg.data} "
                 f"has {self.data.meta.get(key)!r}: pool only datasets collected on one task"
+            )
+        earlier = [self.data, *self.extra_data]
+        if any(extra.meta["sha256"] == d.meta["sha256"] for d in earlier):
+            raise DatasetError(
+                f"extra_data {path} is the same dataset as data= or another extra_data (same "
+                "sha256): its episodes would train twice, and data's held-out ones would train; "
+                "pass other datasets"
             )
         return extra
 
@@ -270,8 +311,10 @@ class Trainer:
         if self.rank == 0:
             self._prepare_out()
         if cfg.resume:
-            extra = load_state(self.out, self.model, self.opt, self.gen)
+            self._check_resume(latest_meta(self.out))
+            extra = load_state(self.out, self.model, self.opt, self.gen, self.rank)
             self.step = extra["step"]
+            self.wall_before = extra.get("train_wall_s", 0.0)
             if extra.get("dataset_sha256") != self.data.meta["sha256"]:
                 raise DatasetError(f"resume: {cfg.data} is not the dataset this run started on")
             if extra.get("extra_data_sha256", {}) != self.extra_data_sha:
@@ -304,16 +347,17 @@ class Trainer:
                     log.write(self.step, {**stats, "samples_per_s": rate})
                     self._note_memory()
                     bar.set_postfix(loss=f"{stats['loss']:.4f}", sps=f"{rate:.0f}")
-                if self.rank == 0 and (
-                    self.step % cfg.checkpoint_every == 0 or self.step == cfg.steps
-                ):
-                    save_state(self.out, self.step, self.model, self.opt, self.gen, self._extra())
+                if self.step % cfg.checkpoint_every == 0 or self.step == cfg.steps:
+                    rngs = self._gather_rngs()  # every process takes part; rank 0 writes
+                    if self.rank == 0:
+                        extra = self._extra(self.wall_before + time.perf_counter() - t0)
+                        save_state(self.out, self.step, self.model, self.opt, self.gen, extra, rngs)
         finally:
             bar.close()
             log.close()
         if self.rank != 0:
             return self.out / "model.safetensors"
-        return self._finish(time.perf_counter() - t0)
+        return self._finish(self.wall_before + time.perf_counter() - t0)
 
     def _train_step(self) -> dict[str, float]:
         idx = torch.randint(len(self.pool), (self.cfg.batch_size,), generator=self.gen)
@@ -351,13 +395,48 @@ class Trainer:
         if now is not None:
             self.anon_peak_mb = max(now, self.anon_peak_mb or 0.0)
 
-    def _extra(self) -> dict[str, Any]:
+    def _extra(self, wall_s: float) -> dict[str, Any]:
         return {
             "dataset_sha256": self.data.meta["sha256"],
             **({"extra_data_sha256": self.extra_data_sha} if self.extra_data_sha else {}),
             "task": self.data.task,
             "config": _jsonable(self.cfg),
+            "world_size": self.world,
+            "train_wall_s": round(wall_s, 3),  # all segments so far (a resume adds its own)
         }
+
+    def _gather_rngs(self) -> dict[str, torch.Tensor]:
+        """Every process's global torch and batch-sampler RNG states (torchrun), for rank 0's
+        snapshot: each rank resumes its own streams, not rank 0's (which would have every
+        process draw the same batches after a resume). One process: none (saved as usual)."""
+        if self.world == 1:
+            return {}
+        out = {}
+        for kind, state in (("torch", torch.get_rng_state()), ("sampler", self.gen.get_state())):
+            mine = state.to(self.device)
+            parts = [torch.empty_like(mine) for _ in range(self.world)]
+            dist.all_gather(parts, mine)
+            out |= {f"rng.{kind}.rank{r}": p.cpu() for r, p in enumerate(parts)}
+        return out
+
+    def _check_resume(self, meta: dict[str, Any]) -> None:
+        """Refuse to continue a run with other settings than it started with (only the keys
+        of ``RESUME_MAY_CHANGE`` may differ) or another number of processes."""
+        was, now = meta.get("config", {}), _jsonable(self.cfg)
+        fix = "pass the run's own settings, or start a new run (another out=)"
+        for key, value in _flat(now).items():
+            if key.split(".")[0] in RESUME_MAY_CHANGE:
+                continue
+            old = _flat(was).get(key, value)  # snapshots of older code lack newer keys
+            if old != value:
+                raise ValueError(
+                    f"resume: {self.out} started with {key}={old!r}, not {value!r}: {fix}"
+                )
+        if meta.get("world_size", 1) != self.world:
+            raise ValueError(
+                f"resume: {self.out} ran with {meta.get('world_size', 1)} process(es), not "
+                f"{self.world}: resume under the same torchrun --nproc_per_node"
+            )
 
     def _prepare_out(self) -> None:
         self.out.mkdir(parents=True, exist_ok=True)

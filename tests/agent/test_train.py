@@ -74,6 +74,26 @@ def test_resume_continues_exactly(tiny_dataset, tmp_path, stage, schedule):
         torch.testing.assert_close(a[k], b[k], msg=k, rtol=0, atol=0)
 
 
+def test_resume_refuses_other_settings_and_counts_every_segments_time(tiny_dataset, tmp_path):
+    run = tmp_path / "r"
+    Trainer(_cfg(tiny_dataset, run, steps=3)).fit()
+    first = checkpoint.read_manifest(run / "model.safetensors")["train_wall_s"]
+    for change, said in (
+        ({"batch_size": 4}, "started with batch_size=8, not 4"),
+        ({"lr": 3e-3}, "started with lr=0.001, not 0.003"),
+        ({"model": ModelConfig(width=16, latent_dim=16)}, "started with model.width=8, not 16"),
+        ({"stage": "finetune", "train_encoder": True}, "started with stage='pretrain', not 'fin"),
+    ):
+        with pytest.raises(ValueError, match=said):
+            Trainer(_cfg(tiny_dataset, run, steps=6, resume=True, **change)).fit()
+    # more steps, other threads / logging: a resume
+    Trainer(_cfg(tiny_dataset, run, steps=6, resume=True, log_every=1)).fit()
+    manifest = checkpoint.read_manifest(run / "model.safetensors")
+    before = json.loads((run / "state_00000003.json").read_text())["train_wall_s"]
+    assert before == pytest.approx(first, abs=0.051)  # the first segment's time, kept ...
+    assert manifest["step"] == 6 and manifest["train_wall_s"] > before  # ... and added to
+
+
 def test_cosine_schedule_decays_to_zero(tiny_dataset, tmp_path):
     cfg = _cfg(tiny_dataset, tmp_path / "c", lr=1e-3, steps=10, lr_schedule="cosine")
     rates = [learning_rate(cfg, s) for s in range(cfg.steps + 1)]
@@ -139,14 +159,17 @@ def test_pretrain_leaves_the_decoder_frozen_unless_reconstructing(tiny_dataset, 
 def test_finetune_pools_extra_data_of_the_same_task(tiny_dataset, tmp_path):
     init = str(Trainer(_cfg(tiny_dataset, tmp_path / "init", steps=2)).fit())
     kw = {"stage": "finetune", "init": init, "steps": 3}
+    more = tmp_path / "more"  # another collection of the task (here: a copy, re-hashed)
+    shutil.copytree(tiny_dataset, more)
+    meta = json.loads((more / "meta.json").read_text())
+    (more / "meta.json").write_text(json.dumps({**meta, "sha256": "0" * 64}))
     alone = Trainer(_cfg(tiny_dataset, tmp_path / "a", **kw))
-    pooled = Trainer(_cfg(tiny_dataset, tmp_path / "b", extra_data=[str(tiny_dataset)], **kw))
+    pooled = Trainer(_cfg(tiny_dataset, tmp_path / "b", extra_data=[str(more)], **kw))
     # all 4 extra episodes join the 3 training ones; the held-out episode stays alone
     assert len(pooled.train) == len(alone.train) * 7 // 3
     assert len(pooled.held) == len(alone.held)
     manifest = checkpoint.read_manifest(pooled.fit())
-    sha = json.loads((tiny_dataset / "meta.json").read_text())["sha256"]
-    assert manifest["extra_data_sha256"] == {str(tiny_dataset): sha}
+    assert manifest["extra_data_sha256"] == {str(more): "0" * 64}
     assert manifest["extra_data_episodes"] == 4
     other = tmp_path / "other"
     shutil.copytree(tiny_dataset, other)
@@ -154,8 +177,19 @@ def test_finetune_pools_extra_data_of_the_same_task(tiny_dataset, tmp_path):
     (other / "meta.json").write_text(json.dumps({**meta, "task": "reacher_easy"}))
     with pytest.raises(DatasetError, match="task='reacher_easy'.*one task"):
         Trainer(_cfg(tiny_dataset, tmp_path / "c", extra_data=[str(other)], **kw))
-    with pytest.raises(DatasetError, match="extra_data"):  # resume with other datasets
+    with pytest.raises(ValueError, match="started with extra_data="):  # resume without them
         Trainer(_cfg(tiny_dataset, tmp_path / "b", resume=True, **kw)).fit()
+    for same in ([str(tiny_dataset)], [str(more), str(more)]):  # held-out or twice: refused
+        with pytest.raises(DatasetError, match="is the same dataset as data= or another"):
+            Trainer(_cfg(tiny_dataset, tmp_path / "e", extra_data=same, **kw))
+    for bad, said in (
+        ({"log_every": 0}, "log_every=0: use an integer >= 1"),
+        ({"heldout_fraction": 1.5}, r"heldout_fraction=1.5: use a fraction in \(0, 1\)"),
+        ({"ema": 2.0}, r"ema=2.0: use a decay in \[0, 1\)"),
+        ({"stage": "finetune"}, "without init= would train the predictor on a random"),
+    ):
+        with pytest.raises(ValueError, match=said):
+            _cfg(tiny_dataset, tmp_path / "x", **bad)
     with pytest.raises(ValueError, match="extra_data is for stage=finetune"):
         _cfg(tiny_dataset, tmp_path / "d", extra_data=[str(tiny_dataset)])
 
