@@ -75,6 +75,18 @@ def save(path: str | os.PathLike, model: WorldModel, manifest: dict[str, Any]) -
     return write(path, model.state_dict(), {**manifest, "model": asdict(model.cfg)}, FORMAT)
 
 
+def require_finetuned(manifest: dict[str, Any], path: str | os.PathLike, use: str) -> None:
+    """Refuse a pretrain-stage world model where its action predictor is needed (``use``:
+    what for, e.g. "planning"): that stage trains the encoder alone, so imagined futures
+    from it are the untrained predictor's."""
+    if manifest.get("stage") == "pretrain":
+        raise CheckpointError(
+            f"{path} is a stage=pretrain model (encoder only; its action predictor is "
+            f"untrained), not one for {use}: finetune it first (python -m agent.train "
+            f"stage=finetune init={path} ...) and use that run's model.safetensors"
+        )
+
+
 def read_manifest(
     path: str | os.PathLike,
     fmt: str = FORMAT,

@@ -139,7 +139,9 @@ def build_policy(
         agent = build_agent(policy.model, cfg.planner, cfg.agent, spec.low, spec.high, cfg.seed)
         return Handoff(_Clipped(policy, spec), agent, cfg.handoff_steps)
 
-    model, _ = checkpoint.load(cfg.checkpoint, expect={"task": cfg.task} if cfg.task else None)
+    expect = {"task": cfg.task} if cfg.task else None
+    model, manifest = checkpoint.load(cfg.checkpoint, expect=expect)
+    checkpoint.require_finetuned(manifest, cfg.checkpoint, "planning")
     check_fits(model.cfg, cfg.checkpoint, cfg.robot.name, spec, features or {})
     graph = landmarks.for_checkpoint(cfg.agent.landmarks, cfg.checkpoint)
     return build_agent(model, cfg.planner, cfg.agent, spec.low, spec.high, cfg.seed, graph)

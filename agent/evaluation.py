@@ -280,6 +280,7 @@ def _check_checkpoint(cfg: EvalConfig) -> None:
     from agent import checkpoint, landmarks
 
     manifest = checkpoint.read_manifest(cfg.checkpoint)
+    checkpoint.require_finetuned(manifest, cfg.checkpoint, "planning")
     name = Path(cfg.checkpoint).name
     if manifest.get("task") != cfg.env.name:
         raise ValueError(

@@ -40,7 +40,7 @@ def export(
     manifest = checkpoint.read_manifest(src)
     checkpoint.load(src)  # refuse to ship something that does not load
     if results is not None:
-        manifest["evaluation"] = evaluation_of(json.loads(results.read_text()))
+        manifest["evaluation"] = evaluation_of(_results_of(results, src))
     if validation:  # checked before anything is written
         manifest["selection"] = _selection(validation, manifest, rule)
     init = manifest.get("config", {}).get("init")
@@ -97,10 +97,33 @@ def _dataset_sha(path: str) -> str | None:
         return None
 
 
+#: policies whose evaluation measures the world model they plan with
+MODEL_POLICIES = ("mpc", "push_primitives")
+
+
+def _results_of(path: Path, model: Path) -> dict[str, Any]:
+    """``path``'s results, if they are an ``agent.evaluate`` run of ``model`` itself (the
+    same weights, by sha256) planning with it; anything else is refused in one line."""
+    fix = f"pass --eval the results.json of python -m agent.evaluate checkpoint={model}"
+    try:
+        r = json.loads(Path(path).read_text())
+        policy, ckpt, _ = r["policy"], r["config"]["checkpoint"], r["success_rate"]
+    except (OSError, ValueError, KeyError, TypeError) as e:
+        raise ValueError(f"{path} is not an agent.evaluate results.json ({e!r}): {fix}") from e
+    if policy not in MODEL_POLICIES:
+        raise ValueError(f"{path} evaluated policy={policy}, not the world model's planner: {fix}")
+    weights = checkpoint.paths(ckpt)[0]
+    if not weights.exists():
+        raise ValueError(f"{path} evaluated {ckpt}, which is not here to compare: {fix}")
+    if checkpoint.digest(weights) != checkpoint.digest(model):
+        raise ValueError(f"{path} evaluated {ckpt}, other weights than {model}: {fix}")
+    return r
+
+
 def evaluation_of(results: dict[str, Any]) -> dict[str, Any]:
     """The part of an ``agent.evaluate`` results.json that a manifest records."""
     keys = ("success_rate", "success_ci95", "episodes", "seeds", "plan_ms_p50", "plan_ms_p95")
-    return {**{k: results[k] for k in (*keys, "planner")}, "config": results["config"]}
+    return {**{k: results[k] for k in (*keys, "planner", "policy")}, "config": results["config"]}
 
 
 def _selection(paths: list[Path], manifest: dict, rule: str = RULE) -> dict:

@@ -123,7 +123,9 @@ class TrainConfig:
 def _init_model(cfg: TrainConfig) -> dict[str, Any]:
     """With ``init_predictor``: the model config of ``init`` (the run continues that model);
     a ``model.*`` value given that differs from both the default and init's is refused."""
-    have = checkpoint.read_manifest(cfg.init)["model"]
+    init = checkpoint.read_manifest(cfg.init)
+    checkpoint.require_finetuned(init, cfg.init, "init_predictor=true (it continues a predictor)")
+    have = init["model"]
     given, default = asdict(cfg.model), asdict(ModelConfig())
     for k, v in given.items():
         if k in have and v != default[k] and v != have[k]:

@@ -13,7 +13,8 @@ from agent.model import ModelConfig, WorldModel
 def _results(path, seeds, rate, ckpt="runs/x/model.safetensors", horizon=5):
     path.parent.mkdir(parents=True, exist_ok=True)
     r = {
-        "checkpoint": ckpt,
+        "policy": "mpc",
+        "checkpoint": str(ckpt),
         "success_rate": rate,
         "success_ci95": [rate, rate],
         "episodes": 10,
@@ -21,7 +22,11 @@ def _results(path, seeds, rate, ckpt="runs/x/model.safetensors", horizon=5):
         "plan_ms_p50": 9.0,
         "plan_ms_p95": 12.0,
         "planner": "cem",
-        "config": {"agent": {"horizon": horizon}, "planner": {"name": "cem"}},
+        "config": {
+            "agent": {"horizon": horizon},
+            "planner": {"name": "cem"},
+            "checkpoint": str(ckpt),
+        },
     }
     path.write_text(json.dumps(r))
     return path
@@ -36,7 +41,7 @@ def run(tmp_path):
 
 
 def test_export_records_evaluation_commands_and_the_validation_choice(tmp_path, run):
-    test = _results(tmp_path / "test.json", [100_000, 100_009], 1.0)
+    test = _results(tmp_path / "test.json", [100_000, 100_009], 1.0, run / "model.safetensors")
     vals = [
         _results(tmp_path / f"val{h}.json", [200_000, 200_009], r, horizon=h)
         for h, r in ((5, 0.9), (8, 1.0))
@@ -65,7 +70,7 @@ def test_export_records_evaluation_commands_and_the_validation_choice(tmp_path, 
 
 
 def test_validation_on_the_test_seeds_is_refused(tmp_path, run, capsys):
-    test = _results(tmp_path / "test.json", [100_000, 100_009], 1.0)
+    test = _results(tmp_path / "test.json", [100_000, 100_009], 1.0, run / "model.safetensors")
     val = _results(tmp_path / "val.json", [100_005, 100_014], 1.0)
     out = tmp_path / "ship" / "point_mass"
     with pytest.raises(SystemExit) as e:
@@ -76,7 +81,7 @@ def test_validation_on_the_test_seeds_is_refused(tmp_path, run, capsys):
 
 
 def test_variant_line_is_recorded_and_absent_otherwise(tmp_path, run):
-    test = _results(tmp_path / "test.json", [100_000, 100_009], 1.0)
+    test = _results(tmp_path / "test.json", [100_000, 100_009], 1.0, run / "model.safetensors")
     out = tmp_path / "ship" / "variants" / "point_mass_wide"
     main(["--run", str(run), "--eval", str(test), "--out", str(out), "--variant", "wider"])
     assert json.loads(out.with_suffix(".json").read_text())["variant"] == "wider"
@@ -98,10 +103,10 @@ def _finetuned(tmp_path, init, stage_of_init):
 
 
 def test_training_time_counts_the_pretrain_the_encoder_came_from(tmp_path):
-    test = _results(tmp_path / "test.json", [100_000, 100_009], 1.0)
     for stage, pretrain_s in (("pretrain", 300.0), ("finetune", 40.0)):
         init = tmp_path / stage / "model"
         run = _finetuned(tmp_path, init, stage)
+        test = _results(tmp_path / "test.json", [100_000, 100_009], 1.0, run / "model.safetensors")
         out = tmp_path / "ship" / stage
         main(["--run", str(run), "--eval", str(test), "--out", str(out)])
         m = json.loads(out.with_suffix(".json").read_text())
@@ -140,3 +145,28 @@ def test_a_pooled_pretrain_records_the_video_it_saw(tmp_path, monkeypatch):
     main(["--run", str(run), "--out", str(out)])
     m = json.loads(out.with_suffix(".json").read_text())
     assert m["pretrain"]["data"] == {"data/a": "aa", "data/b": "bb", "x/c": "cc"}
+
+
+def test_only_an_evaluation_of_this_model_planning_is_recorded(tmp_path, run, capsys):
+    out = tmp_path / "ship" / "point_mass"
+    other = tmp_path / "other" / "model"
+    checkpoint.save(other, WorldModel(ModelConfig(width=8, latent_dim=8, predictor_hidden=16)),
+                    {"task": "point_mass", "step": 1})  # fmt: skip
+    seeds = [100_000, 100_009]
+    gcbc = _results(tmp_path / "g.json", seeds, 1.0, run / "model.safetensors")
+    gcbc.write_text(json.dumps({**json.loads(gcbc.read_text()), "policy": "gcbc"}))
+    for results, said in (
+        (_results(tmp_path / "o.json", seeds, 1.0, other.with_suffix(".safetensors")),
+         "other weights than"),
+        (_results(tmp_path / "m.json", seeds, 1.0, tmp_path / "gone.safetensors"),
+         "which is not here to compare"),
+        (gcbc, "evaluated policy=gcbc, not the world model's planner"),
+    ):  # fmt: skip
+        with pytest.raises(SystemExit) as e:
+            main(["--run", str(run), "--eval", str(results), "--out", str(out)])
+        assert e.value.code == 2 and said in capsys.readouterr().err
+    (tmp_path / "empty.json").write_text("{}")
+    with pytest.raises(SystemExit):
+        main(["--run", str(run), "--eval", str(tmp_path / "empty.json"), "--out", str(out)])
+    assert "is not an agent.evaluate results.json" in capsys.readouterr().err
+    assert not out.with_suffix(".json").exists()

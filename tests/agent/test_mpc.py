@@ -11,6 +11,7 @@ import torch
 
 import envs
 import planners
+from agent import checkpoint
 from agent.evaluation import (
     EvalConfig,
     EvalSettings,
@@ -309,3 +310,17 @@ def test_evaluate_cli_says_when_the_seeds_are_not_held_out(tmp_path):
     assert r.returncode == 0, r.stderr
     assert "note: eval.seed=5 is below 100000: training data uses reset seeds" in r.stderr
     assert r.stdout.strip().endswith(f"wrote {tmp_path}/results.json, results.csv")  # no videos
+
+
+def test_a_pretrain_stage_model_is_refused_for_planning(tmp_path):
+    path = tmp_path / "pre.safetensors"
+    model = WorldModel(ModelConfig(width=8, latent_dim=16, predictor_hidden=32))
+    checkpoint.save(path, model, {"task": "point_mass", "stage": "pretrain"})
+    cfg = EvalConfig(
+        env=EnvConfig("point_mass"),
+        checkpoint=str(path),
+        output_dir=str(tmp_path / "e"),
+        eval=EvalSettings(episodes=1, workers=1),
+    )
+    with pytest.raises(checkpoint.CheckpointError, match="stage=pretrain model .* finetune it"):
+        evaluate(cfg)

@@ -190,6 +190,9 @@ def test_finetune_pools_extra_data_of_the_same_task(tiny_dataset, tmp_path):
     ):
         with pytest.raises(ValueError, match=said):
             _cfg(tiny_dataset, tmp_path / "x", **bad)
+    with pytest.raises(checkpoint.CheckpointError, match="stage=pretrain model .* not one for"):
+        pre = str(tmp_path / "run" / "model.safetensors")  # the pretrain run above
+        Trainer(_cfg(tiny_dataset, tmp_path / "y", stage="finetune", init=pre, init_predictor=True))
     with pytest.raises(ValueError, match="extra_data is for stage=finetune"):
         _cfg(tiny_dataset, tmp_path / "d", extra_data=[str(tiny_dataset)])
 
