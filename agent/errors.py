@@ -29,6 +29,14 @@ def friendly_errors(fn: F) -> F:
         except USER_ERRORS as e:
             print(f"error: {e}", file=sys.stderr)
             sys.exit(2)
+        except KeyboardInterrupt:
+            print(
+                "interrupted: what was written is complete (collections, merges and training "
+                "snapshots are written atomically); the same command resumes agent.collect and "
+                "agent.merge, and agent.train with resume=true",
+                file=sys.stderr,
+            )
+            sys.exit(130)
         except (MemoryError, RuntimeError) as e:
             if not is_out_of_memory(e):
                 raise

@@ -187,6 +187,11 @@ class Trainer:
         self.device = torch.device(dev)
         self.out = Path(cfg.out)
         self.data = Dataset(cfg.data)
+        if self.data.task == "video":  # agent.import_video: frames without actions
+            raise DatasetError(
+                f"data={cfg.data} is imported video (no actions, no task): train on a task's "
+                f"data= and pool the video into pretraining with extra_video=[{cfg.data}]"
+            )
         meta = self.data.meta
         model_cfg = ModelConfig(
             **{

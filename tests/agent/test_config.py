@@ -134,16 +134,21 @@ def test_out_of_memory_is_one_line_naming_what_to_lower(exc, capsys):
     assert "lower batch_size" in err[0]
 
 
+def test_ctrl_c_is_one_line_saying_how_to_resume(capsys):
+    with pytest.raises(SystemExit) as e:
+        _raises(KeyboardInterrupt())()
+    assert e.value.code == 130
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("interrupted: what was written is complete")
+
+
 def test_other_runtime_errors_are_not_hidden():
     with pytest.raises(RuntimeError, match="shapes cannot be multiplied"):
         _raises(RuntimeError("mat1 and mat2 shapes cannot be multiplied"))()
 
 
 def test_a_device_this_torch_cannot_use_is_one_line_up_front():
-    import torch
-
     from agent.config import check_device
-    from agent.mpc import AgentConfig
 
     check_device("agent.device", "cpu")
     check_device("agent.device", "auto")

@@ -251,3 +251,12 @@ def test_train_cli_refuses_env_of_another_task_before_writing(tiny_dataset, tmp_
     assert r.returncode == 2
     assert r.stderr.strip().splitlines()[-1].startswith("error: env=umaze but data=")
     assert not (tmp_path / "run").exists()
+
+
+def test_imported_video_as_data_says_to_pool_it_with_extra_video(tiny_dataset, tmp_path):
+    video = tmp_path / "video"  # what agent.import_video writes: task "video", no actions
+    shutil.copytree(tiny_dataset, video)
+    meta = json.loads((video / "meta.json").read_text())
+    (video / "meta.json").write_text(json.dumps({**meta, "task": "video"}))
+    with pytest.raises(DatasetError, match=r"is imported video .* extra_video=\["):
+        Trainer(_cfg(video, tmp_path / "r"))
