@@ -95,6 +95,9 @@ def read_manifest(
     """The manifest of a ``fmt`` checkpoint; ``hint`` says how to get one when it is missing."""
     weights, meta = paths(path)
     if not meta.exists() or not weights.exists():
+        inside = Path(path) / "model.safetensors"
+        if Path(path).is_dir() and inside.exists():  # a run folder: its final model
+            hint = f"{path} is a run folder: pass {inside}"
         raise CheckpointError(f"checkpoint {weights} (+ {meta.name}) not found: {hint}")
     try:
         manifest = json.loads(meta.read_text())

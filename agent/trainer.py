@@ -272,6 +272,12 @@ class Trainer:
     def _check_init(self, manifest: dict[str, Any], model_cfg: ModelConfig) -> None:
         enc_keys = ("encoder", "latent_dim", "width", "image_size", "patch_size", "vit_depth")
         for k in enc_keys:
+            if k == "image_size" and manifest["model"].get(k) != model_cfg.image_size:
+                raise checkpoint.CheckpointError(
+                    f"init reads {manifest['model'].get(k)} px images, data={self.cfg.data} has "
+                    f"{model_cfg.image_size} px: finetune on data of the init's image size, or "
+                    "pretrain at this one"
+                )
             if manifest["model"].get(k) != getattr(model_cfg, k):
                 raise checkpoint.CheckpointError(
                     f"init checkpoint has model.{k}={manifest['model'].get(k)!r} but this run "

@@ -6,6 +6,7 @@ import os
 import shutil
 import subprocess
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -15,7 +16,7 @@ from safetensors.torch import load_file
 
 from agent import checkpoint
 from agent.dataset import DatasetError
-from agent.model import ModelConfig
+from agent.model import ModelConfig, WorldModel
 from agent.train import check_data_task
 from agent.trainer import TrainConfig, Trainer, learning_rate
 
@@ -190,6 +191,12 @@ def test_finetune_pools_extra_data_of_the_same_task(tiny_dataset, tmp_path):
     ):
         with pytest.raises(ValueError, match=said):
             _cfg(tiny_dataset, tmp_path / "x", **bad)
+    small = tmp_path / "small" / "model"  # a pretrain at another image size
+    checkpoint.save(small, WorldModel(replace(TINY, image_size=32)), {"task": "point_mass"})
+    with pytest.raises(checkpoint.CheckpointError, match="init reads 32 px images, data=.* has"):
+        Trainer(_cfg(tiny_dataset, tmp_path / "s", stage="finetune", init=str(small)))
+    with pytest.raises(checkpoint.CheckpointError, match="is a run folder: pass .*model.safe"):
+        Trainer(_cfg(tiny_dataset, tmp_path / "z", stage="finetune", init=str(tmp_path / "run")))
     with pytest.raises(checkpoint.CheckpointError, match="stage=pretrain model .* not one for"):
         pre = str(tmp_path / "run" / "model.safetensors")  # the pretrain run above
         Trainer(_cfg(tiny_dataset, tmp_path / "y", stage="finetune", init=pre, init_predictor=True))
