@@ -321,8 +321,7 @@ class Trainer:
     # ---- loop ---------------------------------------------------------------------------
     def fit(self) -> Path:
         cfg = self.cfg
-        if self.rank == 0:
-            self._prepare_out()
+        self._prepare_out()  # every process: all refuse a folder that holds a run, alike
         if cfg.resume:
             self._check_resume(latest_meta(self.out))
             extra = load_state(self.out, self.model, self.opt, self.gen, self.rank)
