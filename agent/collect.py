@@ -13,8 +13,9 @@ from agent.errors import friendly_errors
 @hydra.main(version_base="1.3", config_path="../configs", config_name="collect")
 @friendly_errors
 def main(cfg: DictConfig) -> None:
-    root = collect(to_dataclass(CollectConfig, cfg))
-    print(f"dataset written to {root} (meta.json, preview.mp4)")
+    c = to_dataclass(CollectConfig, cfg)
+    root = collect(c)
+    print(f"dataset written to {root} ({'meta.json, preview.mp4' if c.video else 'meta.json'})")
 
 
 if __name__ == "__main__":

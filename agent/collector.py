@@ -239,8 +239,33 @@ def prepare_output(cfg: CollectConfig) -> Path:
     return root
 
 
+def check_policy(cfg: CollectConfig) -> None:
+    """Load ``policy_checkpoint`` (if any) once here, so that a file that is no gcbc policy, or
+    one for another task or image size, is one error before ``out`` is claimed: a failed
+    command then leaves no ``collect.json`` that would refuse the corrected one."""
+    if not cfg.policy_checkpoint:
+        return
+    from agent.gcbc import read_manifest
+
+    path, task = cfg.policy_checkpoint, cfg.env.name
+    trained_on = read_manifest(path).get("task")  # raises if it is no gcbc policy
+    if trained_on != task:
+        raise ValueError(
+            f"policy_checkpoint={path} was trained on task {trained_on!r}, not env={task}: "
+            f"pass env={trained_on} or a gcbc policy trained on {task}"
+        )
+    size = _learned_policy(path, task).model.cfg.image_size
+    if size != cfg.env.image_size:
+        raise ValueError(
+            f"policy_checkpoint={path} reads {size}x{size} images, env.image_size="
+            f"{cfg.env.image_size}: pass env.image_size={size} or a policy trained at "
+            f"{cfg.env.image_size}"
+        )
+
+
 def collect(cfg: CollectConfig) -> Path:
     """Collect (or finish collecting) the dataset described by ``cfg``; returns its folder."""
+    check_policy(cfg)  # before prepare_output writes collect.json
     root = prepare_output(cfg)
     n_chunks = -(-cfg.episodes // cfg.chunk_size)
     todo = [i for i in range(n_chunks) if i not in set(ds.completed_chunks(root))]

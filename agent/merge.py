@@ -7,7 +7,12 @@ datasets of one task. Each source chunk is copied whole, into a temp folder rena
 ``meta.json`` is written last, so an interrupted merge resumes by rerunning the same command,
 and a folder without it is never read as a dataset. Dry runs (nothing was applied) and runs
 without an action are left out with a note; sources of another task, action space, proprio
-size or image size are refused with one line.
+size or image size, and byte-identical sources (one ``sha256``: a copy would put the same
+episodes in training and held-out), are refused with one line. Where the sources were collected
+by different policies, each ``POLICY_KEYS`` field of the merged meta is the list of the
+sources' values (``None`` where a source has none), in ``merged_from``'s order. DAgger labels
+(``expert_actions``) are kept only when every source has them; otherwise a note says they were
+dropped.
 """
 
 from __future__ import annotations
@@ -45,6 +50,15 @@ PER_SOURCE = (
     "expert_labels",
     "dry_run",
 )
+#: meta fields that say which policy collected a source: one value per source where they differ
+POLICY_KEYS = (
+    "policy",
+    "policy_checkpoint",
+    "policy_sigma",
+    "policy_eps",
+    "policy_choices",
+    "checkpoint",
+)
 
 
 def check_sources(paths: list[str], min_steps: int = 1) -> tuple[list[str], list[Dataset]]:
@@ -68,6 +82,15 @@ def check_sources(paths: list[str], min_steps: int = 1) -> tuple[list[str], list
     if not kept:
         raise DatasetError("no source holds episodes: pass dataset folders or robot run logs")
     paths, data = [p for p, _ in kept], [d for _, d in kept]
+    first_with: dict[str, str] = {}
+    for path, d in kept:
+        sha = d.meta.get("sha256")
+        if sha and sha in first_with:
+            raise DatasetError(
+                f"{first_with[sha]} and {path} hold the same data (sha256 {sha[:12]}...): the "
+                "merge would repeat its episodes (in training and held-out); list one of them"
+            )
+        first_with.setdefault(sha, path)
     for path, d in kept:
         key = kind_mismatch(d, data[0])
         if key is not None:
@@ -104,6 +127,12 @@ def merge(paths: list[str], out: str | os.PathLike, min_steps: int = 1) -> Path:
         ],
     )
     labels = all(d.expert_labels for d in data)
+    if not labels and any(d.expert_labels for d in data):
+        without = [p for p, d in zip(paths, data, strict=True) if not d.expert_labels]
+        print(
+            f"note: no expert labels in {', '.join(without)}, so the merged dataset keeps "
+            "none (expert_actions dropped); merge the labelled datasets alone to keep them"
+        )
     chunks = []
     for d in data:
         for name in d.meta["chunks"]:
@@ -112,6 +141,10 @@ def merge(paths: list[str], out: str | os.PathLike, min_steps: int = 1) -> Path:
                 _copy_chunk(d.root / name, target, labels)
             chunks.append(target.name)
     meta: dict[str, Any] = {k: v for k, v in data[0].meta.items() if k not in PER_SOURCE}
+    for k in POLICY_KEYS:
+        values = [d.meta.get(k) for d in data]
+        if any(v != values[0] for v in values):  # collected by different policies
+            meta[k] = values  # one per source, as merged_from
     meta.update(
         chunks=chunks,
         episodes=sum(d.episodes for d in data),  # every source chunk is copied whole

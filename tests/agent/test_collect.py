@@ -244,3 +244,39 @@ def test_wide_starts_enter_the_identity_only_when_set_and_only_for_push_t(tmp_pa
     env.reset(seed=5, options={"start_range": 0.2})
     np.testing.assert_array_equal(ep.obs["state"][0], env.unwrapped.state())  # the wide start
     env.close()
+
+
+@pytest.mark.parametrize(
+    ("manifest", "error"),
+    [
+        ({"format": "jepa-mpc-world-model"}, "is not a gcbc policy"),  # e.g. a world model
+        ({"format": "jepa-mpc-gcbc-1", "task": "push_t"}, "was trained on"),
+    ],
+)
+def test_a_wrong_policy_checkpoint_fails_before_the_folder_is_claimed(tmp_path, manifest, error):
+    wrong = tmp_path / "wrong.safetensors"
+    wrong.write_bytes(b"weights")
+    wrong.with_suffix(".json").write_text(json.dumps(manifest))
+    cfg = _cfg(tmp_path, policy="gcbc", policy_checkpoint=str(wrong), episodes=1)
+    with pytest.raises(ValueError, match=error):
+        collect(cfg)
+    assert not (tmp_path / "d" / "collect.json").exists()
+    # the corrected command (here: another policy) is not refused as "different settings"
+    root = collect(_cfg(tmp_path, episodes=1))
+    assert ds.Dataset(root).episodes == 1
+
+
+def test_the_cli_names_preview_mp4_only_when_it_wrote_one(tmp_path, capsys):
+    from hydra import compose, initialize_config_dir
+
+    from agent.collect import main
+
+    configs = str(Path(__file__).resolve().parents[2] / "configs")
+    for video in ("false", "true"):
+        out = tmp_path / video
+        args = ["episodes=1", "workers=1", "policy=repeat", f"out={out}", f"video={video}"]
+        with initialize_config_dir(configs, version_base="1.3"):
+            main(compose("collect", args))  # hydra.main passes a given config through
+        files = "meta.json, preview.mp4" if video == "true" else "meta.json"
+        assert capsys.readouterr().out.strip().endswith(f"dataset written to {out} ({files})")
+        assert (out / "preview.mp4").exists() == (video == "true")

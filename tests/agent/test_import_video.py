@@ -1,5 +1,7 @@
 """Bring-your-own video joins pretraining."""
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 
@@ -57,3 +59,53 @@ def test_import_then_pretrain_with_extra_video(video_folder, tiny_dataset, tmp_p
 def test_extra_video_is_for_pretraining_only():
     with pytest.raises(ValueError, match="extra_video"):
         TrainConfig(stage="finetune", extra_video=["x"])
+
+
+def _frames(folder, values, dtype=np.uint8, shape=(20, 30)):
+    """Uniform frames ``frame0.png, frame1.png, ...`` (unpadded names) of the given values."""
+    import imageio.v2 as imageio
+
+    folder.mkdir(parents=True)
+    for i, v in enumerate(values):
+        imageio.imwrite(folder / f"frame{i}.png", np.full(shape, v, dtype))
+
+
+def test_greyscale_and_16_bit_frames_import_as_8_bit_rgb(tmp_path):
+    _frames(tmp_path / "src" / "a8", [37, 38, 39])
+    _frames(tmp_path / "src" / "b16", [257 * 100, 257 * 200, 65535], dtype=np.uint16)
+    eps = list(Dataset(import_video(tmp_path / "src", tmp_path / "out")).iter_episodes())
+    assert [e["pixels"].shape for e in eps] == [(3, 64, 64, 3)] * 2
+    assert all(e["pixels"].dtype == np.uint8 for e in eps)
+    assert eps[0]["pixels"][:, 0, 0].tolist() == [[37] * 3, [38] * 3, [39] * 3]
+    assert eps[1]["pixels"][:, 0, 0].tolist() == [[100] * 3, [200] * 3, [255] * 3]
+
+
+def test_frames_and_episode_folders_keep_their_numeric_order(tmp_path):
+    values = [10 * i for i in range(12)]  # frame0 .. frame11: string order would be 0,1,10,..
+    _frames(tmp_path / "src" / "ep10", [250] * 2, shape=(20, 30, 3))
+    _frames(tmp_path / "src" / "ep2", values, shape=(20, 30, 3))
+    eps = list(Dataset(import_video(tmp_path / "src", tmp_path / "out")).iter_episodes())
+    assert eps[0]["pixels"][:, 0, 0, 0].tolist() == values  # ep2 before ep10, frames in order
+    assert eps[1]["pixels"][:, 0, 0, 0].tolist() == [250, 250]
+    from agent.import_video import natural_key  # mp4 files sort the same way
+
+    names = ["run10.mp4", "run9.mp4", "Run1.mp4", "run01.mp4"]
+    assert sorted(names, key=lambda n: natural_key(Path(n))) == [
+        "Run1.mp4", "run01.mp4", "run9.mp4", "run10.mp4"
+    ]  # fmt: skip
+
+
+@pytest.mark.parametrize(("name", "kind"), [("bad.png", "an image"), ("bad.mp4", "a video")])
+def test_an_unreadable_file_is_named_in_one_error_line(name, kind, tmp_path, capsys):
+    from agent.import_video import main
+
+    _frames(tmp_path / "src", [1, 2, 3], shape=(20, 30, 3))
+    (tmp_path / "src" / name).write_text("not a picture")
+    with pytest.raises(SystemExit) as e:
+        main(["--src", str(tmp_path / "src"), "--out", str(tmp_path / "out")])
+    assert e.value.code == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith(f"error: cannot read {tmp_path / 'src' / name} ")
+    assert f"as {kind} (" in err[0] and err[0].endswith("): remove or replace it")
+    assert "pip install" not in err[0]
+    assert not (tmp_path / "out").exists()  # nothing written

@@ -153,3 +153,57 @@ def test_a_short_last_run_trains_and_the_held_out_split_takes_a_long_one(runs, t
     trainer = Trainer(cfg)
     assert len(trainer.held) == 8 + 1 - 6 + 1  # run 3's windows (8 steps); run 4 gives none
     trainer.fit()
+
+
+def _copy(run, to, labels=False, **meta_fields):
+    """A copy of run log ``run`` whose meta.json has ``meta_fields`` (its chunk: the same
+    bytes); with ``labels``, DAgger labels (``expert_actions``) as agent.collect writes them."""
+    shutil.copytree(run, to)
+    meta = json.loads((Path(to) / "meta.json").read_text())
+    meta.update(meta_fields)
+    if labels:
+        actions = np.load(Path(to) / "chunk_00000" / "actions.npy")
+        np.save(Path(to) / "chunk_00000" / "expert_actions.npy", -actions)
+        meta["expert_labels"] = True
+    (Path(to) / "meta.json").write_text(json.dumps(meta))
+    return str(to)
+
+
+def test_merge_refuses_two_copies_of_one_dataset(runs, tmp_path):
+    copy = _copy(runs[1], tmp_path / "copy")
+    with pytest.raises(DatasetError) as e:
+        merge([runs[0], runs[1], copy], tmp_path / "m")
+    assert str(e.value).startswith(f"{runs[1]} and {copy} hold the same data (sha256 ")
+    assert not (tmp_path / "m" / "meta.json").exists()
+
+
+def test_merged_meta_keeps_each_sources_policy_where_they_differ(runs, tmp_path):
+    a = _copy(runs[0], tmp_path / "a", policy="repeat", policy_choices=["repeat"])
+    b = _copy(runs[1], tmp_path / "b", policy="repeat", policy_choices=["repeat"])
+    c = _copy(
+        runs[2], tmp_path / "c", policy="gcbc", policy_choices=["gcbc"],
+        policy_checkpoint="bc.safetensors", policy_sigma=0.2,
+    )  # fmt: skip
+    same = Dataset(merge([a, b], tmp_path / "same")).meta
+    assert same["policy"] == "repeat" and "policy_checkpoint" not in same
+    mixed = Dataset(merge([a, b, c], tmp_path / "mixed")).meta
+    assert mixed["policy"] == ["repeat", "repeat", "gcbc"]  # as merged_from
+    assert mixed["policy_choices"] == [["repeat"], ["repeat"], ["gcbc"]]
+    assert mixed["policy_checkpoint"] == [None, None, "bc.safetensors"]
+    assert mixed["policy_sigma"] == [None, None, 0.2]
+
+
+def test_merging_labelled_with_unlabelled_data_says_the_labels_are_dropped(runs, tmp_path, capsys):
+    a = _copy(runs[0], tmp_path / "a", labels=True)
+    b = _copy(runs[1], tmp_path / "b", labels=True)
+    both = Dataset(merge([a, b], tmp_path / "both"))
+    assert both.expert_labels and "note:" not in capsys.readouterr().out
+    ep = next(both.iter_episodes())
+    np.testing.assert_array_equal(ep["expert_actions"], -ep["actions"])
+    main([a, runs[2], "--out", str(tmp_path / "m")])
+    out = capsys.readouterr().out.splitlines()
+    assert out[0] == (
+        f"note: no expert labels in {runs[2]}, so the merged dataset keeps none "
+        "(expert_actions dropped); merge the labelled datasets alone to keep them"
+    )
+    assert not Dataset(tmp_path / "m").expert_labels
