@@ -14,6 +14,7 @@ from tqdm import tqdm
 
 import envs
 from agent import dataset as ds
+from agent.errors import ignore_sigint
 from agent.policies import (
     LEARNED,
     LEARNED_NOISE,
@@ -285,7 +286,7 @@ def collect(cfg: CollectConfig) -> Path:
             for job in jobs:
                 bar.update(_collect_chunk(job)[1])
         else:
-            with mp.get_context("spawn").Pool(min(workers, len(jobs))) as pool:
+            with mp.get_context("spawn").Pool(min(workers, len(jobs)), ignore_sigint) as pool:
                 for _, n_eps, _ in pool.imap_unordered(_collect_chunk, jobs):
                     bar.update(n_eps)
     finally:

@@ -63,3 +63,11 @@ def out_of_memory_line(e: BaseException) -> str:
         f"out of memory ({first}): lower batch_size (training) or the number of workers / "
         "samples, or run where there is more memory; checkpoints already written are intact"
     )
+
+
+def ignore_sigint() -> None:
+    """A worker pool's initializer: Ctrl-C goes to the parent alone, which prints one line and
+    stops the pool (workers that handled it too printed a traceback each)."""
+    import signal
+
+    signal.signal(signal.SIGINT, signal.SIG_IGN)

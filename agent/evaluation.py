@@ -28,6 +28,7 @@ from tqdm import tqdm
 
 import envs
 from agent.dataset import atomic_write_json
+from agent.errors import ignore_sigint
 from agent.handoff import Handoff, check_handoff
 from agent.mpc import AgentConfig
 from agent.push_primitives import COSTS as PRIMITIVE_COSTS
@@ -353,7 +354,7 @@ def evaluate(
                 results.append(_worker_episode(job))
                 bar.update(1)
         else:
-            with mp.get_context("spawn").Pool(workers) as pool:
+            with mp.get_context("spawn").Pool(workers, ignore_sigint) as pool:
                 for r in pool.imap_unordered(_worker_episode, jobs):
                     results.append(r)
                     bar.update(1)

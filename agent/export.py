@@ -123,7 +123,10 @@ def _results_of(path: Path, model: Path) -> dict[str, Any]:
 def evaluation_of(results: dict[str, Any]) -> dict[str, Any]:
     """The part of an ``agent.evaluate`` results.json that a manifest records."""
     keys = ("success_rate", "success_ci95", "episodes", "seeds", "plan_ms_p50", "plan_ms_p95")
-    return {**{k: results[k] for k in (*keys, "planner", "policy")}, "config": results["config"]}
+    recorded = {k: results[k] for k in (*keys, "planner")}
+    if "policy" in results:
+        recorded["policy"] = results["policy"]
+    return {**recorded, "config": results["config"]}
 
 
 def _selection(paths: list[Path], manifest: dict, rule: str = RULE) -> dict:

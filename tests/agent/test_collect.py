@@ -280,3 +280,28 @@ def test_the_cli_names_preview_mp4_only_when_it_wrote_one(tmp_path, capsys):
         files = "meta.json, preview.mp4" if video == "true" else "meta.json"
         assert capsys.readouterr().out.strip().endswith(f"dataset written to {out} ({files})")
         assert (out / "preview.mp4").exists() == (video == "true")
+
+
+@pytest.mark.slow
+def test_ctrl_c_stops_a_pooled_collection_with_one_line_and_the_rerun_finishes_it(tmp_path):
+    """Ctrl-C reaches the whole process group: the workers ignore it (each used to print a
+    traceback), the parent prints one line, and the same command resumes."""
+    import signal
+    import time
+
+    out = tmp_path / "d"
+    cmd = [sys.executable, "-m", "agent.collect", "env=point_mass", "episodes=16", "workers=2",
+           "chunk_size=2", "policy=random", "video=false", f"out={out}"]  # fmt: skip
+    env = {**os.environ, "MUJOCO_GL": "egl"}
+    p = subprocess.Popen(cmd, stderr=subprocess.PIPE, text=True, env=env, start_new_session=True)
+    deadline = time.time() + 120
+    while not list(out.glob("chunk_*")) and time.time() < deadline:  # a chunk is done
+        time.sleep(0.2)
+    os.killpg(p.pid, signal.SIGINT)
+    err = p.communicate(timeout=120)[1]
+    assert p.returncode == 130, err
+    assert "interrupted: what was written is complete" in err and "Traceback" not in err, err
+    assert not (out / "meta.json").exists()
+    r = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=300)
+    assert r.returncode == 0, r.stderr
+    assert ds.Dataset(out).episodes == 16

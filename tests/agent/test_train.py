@@ -196,10 +196,9 @@ def test_finetune_pools_extra_data_of_the_same_task(tiny_dataset, tmp_path):
     with pytest.raises(checkpoint.CheckpointError, match="init reads 32 px images, data=.* has"):
         Trainer(_cfg(tiny_dataset, tmp_path / "s", stage="finetune", init=str(small)))
     with pytest.raises(checkpoint.CheckpointError, match="is a run folder: pass .*model.safe"):
-        Trainer(_cfg(tiny_dataset, tmp_path / "z", stage="finetune", init=str(tmp_path / "run")))
+        Trainer(_cfg(tiny_dataset, tmp_path / "z", stage="finetune", init=str(tmp_path / "init")))
     with pytest.raises(checkpoint.CheckpointError, match="stage=pretrain model .* not one for"):
-        pre = str(tmp_path / "run" / "model.safetensors")  # the pretrain run above
-        Trainer(_cfg(tiny_dataset, tmp_path / "y", stage="finetune", init=pre, init_predictor=True))
+        Trainer(_cfg(tiny_dataset, tmp_path / "y", **kw, init_predictor=True))  # init: a pretrain
     with pytest.raises(ValueError, match="extra_data is for stage=finetune"):
         _cfg(tiny_dataset, tmp_path / "d", extra_data=[str(tiny_dataset)])
 
