@@ -293,7 +293,10 @@ def test_ctrl_c_stops_a_pooled_collection_with_one_line_and_the_rerun_finishes_i
     cmd = [sys.executable, "-m", "agent.collect", "env=point_mass", "episodes=16", "workers=2",
            "chunk_size=2", "policy=random", "video=false", f"out={out}"]  # fmt: skip
     env = {**os.environ, "MUJOCO_GL": "egl"}
-    p = subprocess.Popen(cmd, stderr=subprocess.PIPE, text=True, env=env, start_new_session=True)
+    # SIGINT as in a terminal: a test run in the background (nohup, `&`) starts with it ignored
+    default = lambda: signal.signal(signal.SIGINT, signal.SIG_DFL)  # noqa: E731
+    p = subprocess.Popen(cmd, stderr=subprocess.PIPE, text=True, env=env, start_new_session=True,
+                         preexec_fn=default)  # fmt: skip
     deadline = time.time() + 120
     while not list(out.glob("chunk_*")) and time.time() < deadline:  # a chunk is done
         time.sleep(0.2)
