@@ -67,6 +67,10 @@ from agent.model import WorldModel
 FORMAT = "jepa-mpc-gcbc-1"
 
 
+KMEANS_SAMPLE = 20_000  #: training plans the codebook's k-means runs on
+MAX_CENTRES = 1024  #: codebook sizes above this leave k-means a handful of plans per centre
+
+
 @dataclass(frozen=True)
 class GCBCConfig:
     """Training settings (recorded in the JSON)."""
@@ -115,6 +119,11 @@ class GCBCConfig:
             raise ValueError(f"gcbc: goal_share={self.goal_share}: use a value in [0, 1)")
         if self.codebook < 0 or self.codebook == 1:
             raise ValueError(f"gcbc: codebook={self.codebook}: use 0 (none) or 2 or more centres")
+        if self.codebook > MAX_CENTRES:  # 100000 ran k-means for minutes, silently
+            raise ValueError(
+                f"gcbc: codebook={self.codebook}: use at most {MAX_CENTRES} centres (k-means runs "
+                f"on {KMEANS_SAMPLE} training plans; the shipped policy uses 64)"
+            )
 
 
 def make_head(state_dim: int, action_dim: int, cfg: GCBCConfig) -> nn.Sequential:
@@ -410,7 +419,7 @@ def train(
     if cfg.codebook:  # k-means over training plans, from an RNG of its own
         from scipy.cluster.vq import kmeans2
 
-        sample = pairs.batch(20_000, np.random.default_rng(cfg.seed + 20_000))[1].numpy()
+        sample = pairs.batch(KMEANS_SAMPLE, np.random.default_rng(cfg.seed + 20_000))[1].numpy()
         c, _ = kmeans2(sample.astype(np.float64), cfg.codebook, seed=cfg.seed, minit="++")
         centres = torch.as_tensor(c, dtype=torch.float32)
     heads = []

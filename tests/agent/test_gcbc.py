@@ -352,6 +352,8 @@ def test_a_codebook_policy_is_written_loaded_and_acts_in_bounds(
     env.close()
     with pytest.raises(ValueError, match="codebook=1"):
         GCBCConfig(codebook=1)
+    with pytest.raises(ValueError, match="codebook=100000: use at most 1024 centres"):
+        GCBCConfig(codebook=100_000)
 
 
 def test_goal_pairs_use_the_episode_goal_before_its_first_success():
