@@ -74,6 +74,11 @@ class Frames:
         return torch.from_numpy(out.reshape(*idx.shape, *self.shape[1:]))
 
 
+def window_span(window: int, stride: int = 1) -> int:
+    """Env-step frames a window of ``window`` observations ``stride`` steps apart covers."""
+    return (window - 1) * stride + 1
+
+
 class Windows:
     """Some episodes of a dataset (frames read lazily, ``Frames``), and length-W windows.
 
@@ -98,7 +103,7 @@ class Windows:
                 "(robot run logs: pool several runs with python -m agent.merge)"
             )
         self.window, self.stride = window, stride
-        span = (window - 1) * stride + 1  # env-step frames a window covers
+        span = window_span(window, stride)
         self.pixels = Frames([e["pixels"] for e in sel])  # (N_obs, H, W, 3), read on indexing
         self.actions = torch.from_numpy(np.concatenate([e["actions"] for e in sel]))  # (N_act, A)
         self.proprio = torch.from_numpy(np.concatenate([e["proprio"] for e in sel]))
@@ -208,5 +213,5 @@ def split_dataset(
 ) -> tuple[np.ndarray, np.ndarray]:
     """:func:`split_episodes` of ``data`` whose held-out episodes fit a ``window`` of
     observations ``stride`` steps apart (the split the trainer reports its metrics on)."""
-    usable = data.lengths + 1 >= (window - 1) * stride + 1
+    usable = data.lengths + 1 >= window_span(window, stride)
     return split_episodes(data.episodes, heldout_fraction, usable)

@@ -394,14 +394,17 @@ def check_same_evaluation(cfg: EvalConfig, out: Path) -> None:
         }
     except (ValueError, KeyError, TypeError) as e:
         raise ValueError(f"{out} holds results this code cannot read ({e}): {fix}") from e
-    now = {"policy": cfg.policy, "checkpoint": cfg.checkpoint}
-    now["eval.goal_steps"] = cfg.eval.goal_steps
-    if cfg.policy in ("oracle", "random", "sim_mpc"):  # no checkpoint read
-        del now["checkpoint"]
-    for key in now:
-        same = _same_file(was[key], now[key]) if key == "checkpoint" else was[key] == now[key]
+    now = {
+        "policy": cfg.policy,
+        "checkpoint": cfg.checkpoint,
+        "eval.goal_steps": cfg.eval.goal_steps,
+    }
+    for key, value in now.items():
+        if key == "checkpoint" and cfg.policy in ("oracle", "random", "sim_mpc"):
+            continue  # these read no checkpoint
+        same = _same_file(was[key], value) if key == "checkpoint" else was[key] == value
         if not same:
-            raise ValueError(f"{out} holds the results of {key}={was[key]}, not {now[key]}: {fix}")
+            raise ValueError(f"{out} holds the results of {key}={was[key]}, not {value}: {fix}")
 
 
 def write_results(

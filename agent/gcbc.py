@@ -483,7 +483,10 @@ class GCBCPolicy:
         meta_path = Path(path).with_suffix(".json")
         meta = read_manifest(path)
         if expect_task is not None and meta["task"] != expect_task:
-            raise ValueError(f"{path} was trained on {meta['task']!r}, not {expect_task!r}")
+            raise ValueError(
+                f"{path} was trained on {meta['task']!r}, not {expect_task!r}: pass a gcbc "
+                f"policy trained on {expect_task}"
+            )
         weights = Path(path).with_suffix(".safetensors")
         if checkpoint.digest(weights) != meta.get("weights_sha256"):
             raise checkpoint.CheckpointError(

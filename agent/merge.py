@@ -75,7 +75,7 @@ def check_sources(paths: list[str], min_steps: int = 1) -> tuple[list[str], list
             print(f"left out {path}: a dry run (no action was applied: not training data)")
         elif d.episodes == 0:
             print(f"left out {path}: no episodes (the run ended before its first action)")
-        elif max(int(c["lengths"].max()) for c in d.chunks) < min_steps:
+        elif int(d.lengths.max()) < min_steps:
             print(f"left out {path}: no episode of {min_steps} or more steps (--min-steps)")
         else:
             kept.append((path, d))

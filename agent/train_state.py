@@ -73,13 +73,14 @@ def save_state(
         old.unlink(missing_ok=True)
 
 
-def latest_meta(run_dir: Path) -> dict[str, Any]:
-    """The JSON of ``run_dir``'s newest complete snapshot (step, config, dataset hashes)."""
+def latest_snapshot(run_dir: Path) -> tuple[str, dict[str, Any]]:
+    """The name and JSON (step, config, dataset hashes) of ``run_dir``'s newest complete
+    snapshot."""
     pointer = run_dir / "latest.json"
     if not pointer.exists():
         raise CheckpointError(f"resume=true but {run_dir} has no latest.json: start without resume")
     name = json.loads(pointer.read_text())["name"]
-    return {**json.loads((run_dir / f"{name}.json").read_text()), "_name": name}
+    return name, json.loads((run_dir / f"{name}.json").read_text())
 
 
 def load_state(
@@ -89,8 +90,7 @@ def load_state(
     generator: torch.Generator,
     rank: int = 0,
 ) -> dict[str, Any]:
-    meta = latest_meta(run_dir)
-    name = meta.pop("_name")
+    name, meta = latest_snapshot(run_dir)
     tensors = load_file(str(run_dir / f"{name}.safetensors"))
     model.load_state_dict({k[6:]: v for k, v in tensors.items() if k.startswith("model.")})
     opt.load_state_dict(_unflatten_optimizer(tensors, meta["optimizer"]))

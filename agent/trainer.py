@@ -24,7 +24,7 @@ from agent.dataset import Dataset, DatasetError, atomic_write_json, kind_mismatc
 from agent.metrics import encode_all, plannability_report
 from agent.model import ModelConfig, WorldModel
 from agent.objectives import FinetuneObjective, LossWeights, PretrainObjective, ema_update
-from agent.train_state import latest_meta, load_state, save_state
+from agent.train_state import latest_snapshot, load_state, save_state
 
 LR_SCHEDULES = ("constant", "cosine")  #: values of TrainConfig.lr_schedule
 
@@ -323,7 +323,7 @@ class Trainer:
         cfg = self.cfg
         self._prepare_out()  # every process: all refuse a folder that holds a run, alike
         if cfg.resume:
-            self._check_resume(latest_meta(self.out))
+            self._check_resume(latest_snapshot(self.out)[1])
             extra = load_state(self.out, self.model, self.opt, self.gen, self.rank)
             self.step = extra["step"]
             self.wall_before = extra.get("train_wall_s", 0.0)
@@ -434,12 +434,12 @@ class Trainer:
     def _check_resume(self, meta: dict[str, Any]) -> None:
         """Refuse to continue a run with other settings than it started with (only the keys
         of ``RESUME_MAY_CHANGE`` may differ) or another number of processes."""
-        was, now = meta.get("config", {}), _jsonable(self.cfg)
+        was = _flat(meta.get("config", {}))
         fix = "pass the run's own settings, or start a new run (another out=)"
-        for key, value in _flat(now).items():
+        for key, value in _flat(_jsonable(self.cfg)).items():
             if key.split(".")[0] in RESUME_MAY_CHANGE:
                 continue
-            old = _flat(was).get(key, value)  # snapshots of older code lack newer keys
+            old = was.get(key, value)  # snapshots of older code lack newer keys
             if old != value:
                 raise ValueError(
                     f"resume: {self.out} started with {key}={old!r}, not {value!r}: {fix}"

@@ -16,6 +16,7 @@ matplotlib: ``pip install -e ".[rl]"``).
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import os
 from collections import defaultdict
@@ -71,13 +72,17 @@ def load(runs: Path | None, mpc: Path | None) -> dict[tuple, list[dict[str, Any]
     return cells
 
 
+@functools.cache
+def _planner_presets() -> dict[str, Any]:
+    """``configs/planner/<name>.yaml`` settings by name, read once."""
+    return {p.stem: yaml.safe_load(p.read_text()) for p in sorted(PLANNERS.glob("*.yaml"))}
+
+
 def planner_choice(r: dict[str, Any]) -> str:
     """The ``planner=`` an MPC result was planned with: the ``configs/planner`` file whose
     settings it recorded (``cem_fast`` records ``"planner": "cem"``), else the recorded name."""
-    for path in sorted(PLANNERS.glob("*.yaml")):
-        if yaml.safe_load(path.read_text()) == r["config"].get("planner"):
-            return path.stem
-    return r["planner"]
+    recorded = r["config"].get("planner")
+    return next((k for k, v in _planner_presets().items() if v == recorded), r["planner"])
 
 
 def cell_command(rs: list[dict[str, Any]]) -> str:
