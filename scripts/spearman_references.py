@@ -6,7 +6,17 @@ Ranks the same random held-out pairs as the training report (``agent.metrics.ran
 all / near / within one episode) by the mean squared difference of (1) raw pixels and (2) for
 the reacher tasks, the arm's keypoints (elbow and fingertip, by forward kinematics from the
 recorded joint angles): what a latent that encodes the arm as the image shows it could reach.
-Add ``--checkpoint`` to print that model's latent ranking on the same pairs.
+
+(3) For tasks whose images show something besides what the distance measures (Push-T's pusher,
+the arm beside the cube, two-room's door), ``scene``: the true geometry of both, in metres, with
+the other thing's squared distance weighted by ``w`` against the measured one's, for several
+``w`` (0: a latent that ignores it; 1: one that counts a metre of it like a metre of the
+object). An image latent must keep what the predictor needs, so this shows how little of it
+the latent's cost may carry and still rank at a given level.
+
+Add ``--checkpoint`` to print that model's latent ranking on the same pairs, and, with a scene
+reference, ``follows``: the latent cost's Spearman with each part of what differs (Push-T: the
+block's position, its yaw, the pusher), which says what the latent's distance tracks.
 """
 
 from __future__ import annotations
@@ -17,6 +27,7 @@ import json
 import mujoco
 import numpy as np
 import torch
+from scipy.stats import spearmanr
 
 import envs
 from agent import checkpoint
@@ -24,8 +35,10 @@ from agent.batches import Windows, split_dataset
 from agent.dataset import Dataset
 from agent.errors import friendly_errors
 from agent.metrics import encode_all, rank_correlation
+from envs.tasks.push_t import KEYPOINTS
 
 REACHERS = ("reacher_easy", "reacher_hard")
+SCENE_WEIGHTS = (0.0, 0.1, 0.3, 1.0, 3.0, 10.0)
 
 
 def arm_keypoints(task, state: np.ndarray) -> np.ndarray:
@@ -38,6 +51,64 @@ def arm_keypoints(task, state: np.ndarray) -> np.ndarray:
         out[k, :2] = d.xpos[m.body("hand").id][:2]
         out[k, 2:] = d.xpos[m.body("finger").id][:2]  # as the task's own fingertip
     return out
+
+
+def scene_parts(task_name: str, state: np.ndarray) -> tuple[str, np.ndarray, np.ndarray] | None:
+    """``state()`` rows -> (name of the other thing, measured points, other points), in metres.
+
+    Measured: what ``state_distance`` compares (Push-T's block keypoints, the cube, the ball);
+    other: what the images show besides (the pusher, the gripper, the door's height). None for
+    tasks whose images show nothing else that moves (or whose robot is masked out).
+    """
+    state = np.asarray(state, dtype=np.float64)
+    if task_name == "push_t":
+        c, s = state[:, 4:5], state[:, 5:6]
+        kp = KEYPOINTS
+        kx = kp[:, 0] * c - kp[:, 1] * s + state[:, 2:3]
+        ky = kp[:, 0] * s + kp[:, 1] * c + state[:, 3:4]
+        return "pusher", np.concatenate([kx, ky], axis=1), state[:, :2]
+    if task_name in ("arm_push", "arm_pick_place"):
+        cube = state[:, 4:6] if task_name == "arm_push" else state[:, 4:7]
+        return "gripper", cube, state[:, :3]
+    if task_name == "two_room":
+        return "door", state[:, :2], state[:, 2:3]
+    return None
+
+
+def scene_features(measured: np.ndarray, other: np.ndarray, w: float) -> torch.Tensor:
+    """Features whose mean squared difference is proportional to (mean squared distance of the
+    measured points) + ``w`` (mean squared distance of the other points)."""
+    a = measured / np.sqrt(measured.shape[1])
+    b = other * np.sqrt(w / other.shape[1])
+    return torch.as_tensor(np.concatenate([a, b], axis=1))
+
+
+def components(task_name: str, a: np.ndarray, b: np.ndarray) -> dict[str, np.ndarray]:
+    """Named parts of what differs between ``state()`` rows ``a`` and ``b`` (pairs, S) -> (pairs,):
+    the measured thing's position (and, for Push-T's block, yaw) and the other thing's."""
+    out: dict[str, np.ndarray] = {}
+    if task_name == "push_t":
+        out["block position"] = np.linalg.norm(a[:, 2:4] - b[:, 2:4], axis=1)
+        yaw = (a[:, 4] + 1j * a[:, 5]) * (b[:, 4] - 1j * b[:, 5])
+        out["block yaw"] = np.abs(np.angle(yaw))
+        out["pusher"] = np.linalg.norm(a[:, :2] - b[:, :2], axis=1)
+    elif task_name in ("arm_push", "arm_pick_place"):
+        out["cube"] = np.linalg.norm(a[:, 4:7] - b[:, 4:7], axis=1)
+        out["gripper"] = np.linalg.norm(a[:, :3] - b[:, :3], axis=1)
+    elif task_name == "two_room":
+        out["ball"] = np.linalg.norm(a[:, :2] - b[:, :2], axis=1)
+        out["door"] = np.abs(a[:, 2] - b[:, 2])
+    return out
+
+
+def component_ranks(task_name: str, z: torch.Tensor, state: np.ndarray) -> dict[str, float]:
+    """Spearman of the latent cost with each of ``components`` over the report's pairs
+    (``rank_correlation``'s draw across the held-out frames): what the latent's distance follows."""
+    rng = np.random.default_rng(0)
+    i, j = rng.integers(len(z), size=(2, 4000))
+    lat = (z[i] - z[j]).flatten(1).pow(2).mean(-1).numpy()
+    parts = components(task_name, np.asarray(state)[i], np.asarray(state)[j])
+    return {k: float(spearmanr(lat, v).statistic) for k, v in parts.items()}
 
 
 @friendly_errors
@@ -56,11 +127,20 @@ def main() -> None:
     report = {"data": a.data, "pairs_from_frames": len(held.state), "pixels": rank(pixels)}
     if data.task in REACHERS:
         report["arm_keypoints"] = rank(torch.as_tensor(arm_keypoints(task, held.state)))
+    parts = scene_parts(data.task, held.state)
+    if parts is not None:
+        other, measured, shown = parts
+        report["scene"] = {
+            "other": other,
+            **{f"w={w:g}": rank(scene_features(measured, shown, w)) for w in SCENE_WEIGHTS},
+        }
     if a.checkpoint:
         model, _ = checkpoint.load(a.checkpoint, expect={"task": data.task})
         model.eval()
         z = model.image_part(encode_all(model, held.pixels, held.proprio))
         report["latent"] = {"checkpoint": a.checkpoint, **rank(z)}
+        if parts is not None:
+            report["latent"]["follows"] = component_ranks(data.task, z, held.state)
     task.close()
     print(json.dumps(report, indent=1))
 
