@@ -1,9 +1,14 @@
-"""A network bridge: the robot-side ``BridgeServer`` wraps any adapter, the agent-side
-``BridgeClient`` is an adapter itself. ZeroMQ REQ/REP, JSON messages, never pickle.
+"""A network bridge: the robot-side ``BridgeServer`` serves an adapter behind the safety
+layer (a ``SafeRobot``), the agent-side ``BridgeClient`` is an adapter itself. ZeroMQ
+REQ/REP, JSON messages, never pickle.
 
-Run the robot side next to the arm (binds 127.0.0.1 unless told otherwise)::
+Run the robot side next to the arm (binds 127.0.0.1 unless told otherwise), with the robot
+config ``agent.control`` uses: its name, options and ``safety:`` limits. Every command that
+reaches the port passes those limits on the robot's side, whatever the client is; without a
+robot config the server refuses to start::
 
-    python -m envs.robots.bridge --robot sim_arm --endpoint tcp://127.0.0.1:5555
+    python -m envs.robots.bridge --robot-config configs/robot/sim_arm.yaml \
+        --endpoint tcp://127.0.0.1:5555 [--option task=arm_push] [--option 'home=[0, 0, 0.1]']
 
 Messages (``PROTOCOL_VERSION`` 1), validated on both ends by ``validate_request`` /
 ``validate_reply``::
@@ -19,7 +24,9 @@ actions their time-to-target, and each side converts to its own ``time.monotonic
 Every client call has a timeout. On a timeout the client raises ``RobotConnectionError``,
 reports ``disconnected`` and recreates its socket (a REQ socket that missed a reply is stuck).
 The server stops the robot itself when commands stop arriving (its ``Watchdog``), so a dead
-agent leaves the arm at rest; commands pass again after a ``rearm`` request.
+agent leaves the arm at rest; commands pass again after a ``rearm`` request. A client reads
+the trip with ``watchdog_tripped`` (from ``status``), and ``SafeRobot.rearm()`` on the agent
+side forwards the rearm, so the next run's start rearms it like a local watchdog.
 """
 
 from __future__ import annotations
@@ -28,9 +35,12 @@ import argparse
 import base64
 import json
 import logging
+import math
+import sys
 import threading
 import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -44,7 +54,7 @@ from envs.robots.adapter import (
     RobotState,
     RobotStatus,
 )
-from envs.robots.safety import ActionRejected, Watchdog
+from envs.robots.safety import ActionRejected, SafeRobot, SafetyConfig, Watchdog
 
 PROTOCOL_VERSION = 1
 DEFAULT_ENDPOINT = "tcp://127.0.0.1:5555"
@@ -167,18 +177,30 @@ def validate_reply(msg: dict[str, Any], want_id: int) -> Any:
 
 # ---- robot side -----------------------------------------------------------------------
 class BridgeServer:
-    """Serves one adapter on ``endpoint``; stops it when commands stop arriving."""
+    """Serves one ``SafeRobot`` on ``endpoint`` (a bare adapter is refused: every command
+    passes the safety layer here, on the robot's side, at most one per robot period); stops
+    it when commands stop arriving. The caller connects the robot; ``serve`` binds (or
+    ``bind`` first, before the arm moves)."""
 
     def __init__(
         self,
-        robot: RobotAdapter,
+        robot: SafeRobot,
         endpoint: str = DEFAULT_ENDPOINT,
         watchdog_timeout_s: float = 0.5,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
+        if not isinstance(robot, SafeRobot):
+            raise TypeError(
+                f"BridgeServer serves a SafeRobot, got {type(robot).__name__}: wrap the adapter "
+                "in the safety layer, SafeRobot(adapter, safety_config)"
+            )
         self.robot, self.endpoint, self.clock = robot, endpoint, clock
         self.watchdog = Watchdog(watchdog_timeout_s, robot.stop, clock)
         self._armed = False  # the watchdog runs from the first command on
+        self._ctx: zmq.Context | None = None
+        self._sock: zmq.Socket | None = None
+        self._last_send = -math.inf  # when the last command was forwarded (pacing)
+        self.sleep: Callable[[float], None] = time.sleep
 
     def handle(self, data: bytes) -> bytes:
         """One request in, one reply out; never raises."""
@@ -226,7 +248,16 @@ class BridgeServer:
         self.watchdog.feed()  # raises while tripped: the client must rearm
         self._armed = True
         t_target = None if t_target_in is None else self.clock() + t_target_in
-        return {"applied": np.asarray(self.robot.send_action(action, t_target), np.float32)}
+        # the safety layer caps motion per robot period: a client sending faster would move
+        # the arm faster than max_velocity, so commands are paced to the robot's rate
+        wait = self._last_send + 1.0 / self.robot.action_spec.rate_hz - self.clock()
+        if wait > 0:
+            self.sleep(wait)
+        try:
+            applied = self.robot.send_action(action, t_target)
+        finally:
+            self._last_send = self.clock()
+        return {"applied": np.asarray(applied, np.float32)}
 
     def _do_stop(self) -> dict[str, Any]:
         self.robot.stop()
@@ -235,7 +266,13 @@ class BridgeServer:
 
     def _do_status(self) -> dict[str, Any]:
         s = self.robot.status()
-        return {"state": s.state.value, "command_age_s": s.command_age_s, "message": s.message}
+        tripped = self.watchdog.tripped or self.robot.watchdog_tripped
+        return {
+            "state": s.state.value,
+            "command_age_s": s.command_age_s,
+            "message": s.message,
+            "watchdog_tripped": tripped,  # commands are refused until a rearm request
+        }
 
     def _do_reset(self) -> dict[str, Any]:
         self.robot.reset()
@@ -246,14 +283,43 @@ class BridgeServer:
 
     def _do_rearm(self) -> dict[str, Any]:
         self.watchdog.rearm()
+        self.robot.rearm()  # the safety layer's own watchdog too, when it has one running
+        self._armed = False  # armed again by the next command
+        log.info("bridge: watchdog rearmed by the client")
         return {}
 
-    def serve(self, halt: threading.Event | None = None, poll_ms: int = 50) -> None:
-        """Answer requests until ``halt`` is set (or forever); stops the robot on the way out."""
+    def bind(self) -> None:
+        """Bind ``endpoint``; raises one ``ValueError`` line when it cannot. Idempotent."""
+        if self._sock is not None:
+            return
         ctx = zmq.Context()
         sock = ctx.socket(zmq.REP)
         sock.setsockopt(zmq.LINGER, 0)
-        sock.bind(self.endpoint)
+        try:
+            sock.bind(self.endpoint)
+        except zmq.ZMQError as e:
+            sock.close(0)
+            ctx.term()
+            raise ValueError(
+                f"cannot bind endpoint {self.endpoint} ({e}): pass --endpoint with a free port "
+                f"on an address of this computer, e.g. {DEFAULT_ENDPOINT}"
+            ) from e
+        self._ctx, self._sock = ctx, sock
+
+    def close(self) -> None:
+        """Release the socket (idempotent); ``serve`` does this on its way out."""
+        if self._sock is not None:
+            self._sock.close(0)
+            self._sock = None
+        if self._ctx is not None:
+            self._ctx.term()
+            self._ctx = None
+
+    def serve(self, halt: threading.Event | None = None, poll_ms: int = 50) -> None:
+        """Answer requests until ``halt`` is set (or forever); stops the robot on the way out."""
+        self.bind()
+        sock = self._sock
+        assert sock is not None
         try:
             while halt is None or not halt.is_set():
                 if sock.poll(poll_ms):
@@ -264,17 +330,52 @@ class BridgeServer:
                         "bridge: no command for %.2f s: robot stopped", self.watchdog.timeout_s
                     )
         finally:
-            sock.close(0)
-            ctx.term()
+            self.close()
             self.robot.stop()
 
 
-def run_server(robot: str, options: dict[str, Any], endpoint: str, watchdog_s: float) -> None:
-    """Build the adapter, connect and serve (a ``multiprocessing`` target; also the CLI)."""
+def run_server(
+    robot: str,
+    options: dict[str, Any],
+    endpoint: str,
+    watchdog_s: float,
+    safety: SafetyConfig | None = None,
+) -> None:
+    """Build the adapter behind the safety layer (``safety``: the robot config's limits,
+    required), bind, connect and serve (a ``multiprocessing`` target; also the CLI). Bad input
+    raises one ``ValueError`` line, before the arm connects where it can."""
     from envs.robots import make
 
-    with make(robot, **options) as adapter:
-        BridgeServer(adapter, endpoint, watchdog_s).serve()
+    if not isinstance(safety, SafetyConfig):
+        raise ValueError(
+            "the bridge server sends commands only through the safety layer and got no limits: "
+            "pass the robot config, --robot-config configs/robot/<robot>.yaml (the file "
+            "agent.control uses), or run_server(..., safety=SafetyConfig(...))"
+        )
+    if not (isinstance(watchdog_s, int | float) and math.isfinite(watchdog_s) and watchdog_s > 0):
+        raise ValueError(f"--watchdog-s={watchdog_s}: use a positive number of seconds, e.g. 0.5")
+    if robot == "bridge":
+        raise ValueError(
+            "robot=bridge: the server serves the arm itself, not another bridge: pass the "
+            "arm's own robot config (e.g. configs/robot/sim_arm.yaml)"
+        )
+    try:
+        adapter = make(robot, **options)
+    except (TypeError, ImportError) as e:
+        raise ValueError(
+            f"cannot build robot {robot!r} with options {options} ({e}): check the options "
+            "(--option key=value, the config's options:) against the adapter, and that its "
+            "driver is installed"
+        ) from e
+    safe = SafeRobot(adapter, safety, watchdog_thread=False)  # the server's watchdog guards
+    server = BridgeServer(safe, endpoint, watchdog_s)
+    server.bind()  # a bad endpoint fails before the arm connects
+    try:
+        with safe:  # refuses limits that do not fit the robot's action mode
+            log.info("bridge: serving %s on %s behind the safety layer", robot, endpoint)
+            server.serve()
+    finally:
+        server.close()
 
 
 # ---- agent side -----------------------------------------------------------------------
@@ -413,7 +514,21 @@ class BridgeClient(RobotAdapter):
         self._call("reset", {}, timeout_s=max(self.timeout_s, 30.0))
 
     def rearm(self) -> None:
+        """Let the server pass commands again after its watchdog tripped."""
         self._call("rearm", {})
+
+    @property
+    def watchdog_tripped(self) -> bool:
+        """Whether the server's watchdog stopped the arm (its commands are refused until
+        ``rearm()``); False when not connected or when the server does not answer (``status``
+        then reports ``disconnected``)."""
+        if not self.connected:
+            return False
+        try:
+            r = self._call("status", {})
+        except RobotConnectionError:
+            return False
+        return bool(r.get("watchdog_tripped", False))
 
     def hold_action(self) -> np.ndarray:
         return self._call("hold_action", {})["action"]
@@ -430,16 +545,101 @@ class BridgeClient(RobotAdapter):
         return None if q is None else np.asarray(q, np.float64)
 
 
+# ---- command line -----------------------------------------------------------------------
+ROBOT_CONFIG_KEYS = ("name", "options", "safety")
+
+
+def load_robot_config(path: str) -> tuple[str, dict[str, Any], SafetyConfig]:
+    """``(name, options, safety)`` of a ``configs/robot/*.yaml``; one ``ValueError`` line
+    (``FileNotFoundError`` for a missing file) when it is not usable."""
+    import yaml
+
+    file = Path(path)
+    if not file.is_file():
+        raise FileNotFoundError(
+            f"robot config {path} does not exist: pass a configs/robot/<robot>.yaml "
+            "(name, options and every safety limit)"
+        )
+    try:
+        cfg = yaml.safe_load(file.read_text())
+    except yaml.YAMLError as e:
+        raise ValueError(f"robot config {path} is not valid YAML ({e}): fix the file") from e
+    if not isinstance(cfg, dict):
+        raise ValueError(f"robot config {path} is not a mapping: see configs/robot/sim_arm.yaml")
+    unknown = sorted(set(cfg) - set(ROBOT_CONFIG_KEYS))
+    if unknown:
+        raise ValueError(
+            f"unknown key {unknown[0]} in robot config {path}: valid keys are "
+            f"{list(ROBOT_CONFIG_KEYS)}"
+        )
+    if cfg.get("safety") is None:
+        raise ValueError(
+            f"robot config {path} has no safety block: every limit is required (copy the block "
+            "of configs/robot/sim_arm.yaml and set it for your cell)"
+        )
+    options = cfg.get("options") or {}
+    if not isinstance(options, dict):
+        raise ValueError(f"options in robot config {path} must be a mapping of adapter kwargs")
+    return str(cfg.get("name") or ""), options, SafetyConfig.from_dict(cfg["safety"])
+
+
+def parse_option(text: str) -> tuple[str, Any]:
+    """``key=value`` -> ``(key, value)``: the value as JSON when it is valid JSON
+    (``seed=3``, ``'home=[0, 0, 0.1]'``), else the plain string (``task=arm_push``)."""
+    key, sep, raw = text.partition("=")
+    if not sep or not key.strip():
+        raise ValueError(
+            f"--option {text!r} is not key=value: write e.g. --option task=arm_push or "
+            "--option 'home=[0, 0, 0.1]'"
+        )
+    try:
+        return key.strip(), json.loads(raw)
+    except json.JSONDecodeError:
+        return key.strip(), raw
+
+
 def main(argv: list[str] | None = None) -> None:
-    p = argparse.ArgumentParser(description="Serve a robot adapter over ZeroMQ (JSON).")
-    p.add_argument("--robot", default="sim_arm", help="adapter name (envs.robots.ADAPTERS)")
+    p = argparse.ArgumentParser(
+        description="Serve a robot adapter over ZeroMQ (JSON), behind its safety limits."
+    )
+    p.add_argument(
+        "--robot-config",
+        default=None,
+        help="configs/robot/<robot>.yaml (required): the adapter name, its options and the "
+        "safety limits every command passes, as agent.control uses them",
+    )
+    p.add_argument(
+        "--robot", default=None, help="adapter name or module:Class (default: the config's name)"
+    )
     p.add_argument("--endpoint", default=DEFAULT_ENDPOINT)
     p.add_argument("--watchdog-s", type=float, default=0.5, help="stop after this long idle")
-    p.add_argument("--option", action="append", default=[], help="adapter option key=json")
+    p.add_argument(
+        "--option",
+        action="append",
+        default=[],
+        help="adapter option key=value, over the config's options; the value is read as JSON "
+        "when it is valid JSON, else as a plain string (task=arm_push, 'home=[0, 0, 0.1]')",
+    )
     a = p.parse_args(argv)
-    options = {k: json.loads(v) for k, v in (o.split("=", 1) for o in a.option)}
-    logging.basicConfig(level=logging.INFO)
-    run_server(a.robot, options, a.endpoint, a.watchdog_s)
+    try:
+        if a.robot_config is None:
+            raise ValueError(
+                "the bridge server needs the robot's safety limits: pass --robot-config "
+                "configs/robot/<robot>.yaml (e.g. configs/robot/sim_arm.yaml)"
+            )
+        name, options, safety = load_robot_config(a.robot_config)
+        options = {**options, **dict(parse_option(o) for o in a.option)}
+        robot = a.robot or name
+        if not robot:
+            raise ValueError(f"robot config {a.robot_config} has no name: set name: or --robot")
+        logging.basicConfig(level=logging.INFO, force=True)  # an import may have set one up
+        run_server(robot, options, a.endpoint, a.watchdog_s, safety)
+    except (ValueError, FileNotFoundError, RobotError) as e:
+        print(f"error: {' '.join(str(e).split())}", file=sys.stderr)  # one line
+        raise SystemExit(2) from None
+    except KeyboardInterrupt:
+        print("interrupted: the robot was stopped", file=sys.stderr)
+        raise SystemExit(130) from None
 
 
 if __name__ == "__main__":

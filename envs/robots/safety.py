@@ -6,21 +6,35 @@ acceleration (commanded motion per step); keep the end effector inside the works
 (``ee_delta``: the next ee ``ee + delta * scale`` must stay inside, the delta is scaled
 along its direction) or the joints inside their limits minus a margin (joint modes). The box
 comes last because it is the hard limit: where it and the per-step cap disagree, the box wins.
+An arm already outside the box (or the joint margin) may stay or move back in on that axis,
+never jump: every output keeps the speed cap.
+
+The box (and, for ``joint_vel``, the joint range) is checked shrunk by ``travel_margin`` per
+side, by default one step's largest travel, ``max_velocity / rate_hz``: the position checked
+is the one observed at the start of the tick, while a real arm may still be finishing the
+previous command (at most one step of travel) and adapters add the delta to the pose they
+read when the command lands. An arm that moves only while a command is applied (the
+simulated arm) has nothing in flight: its config sets ``travel_margin: 0``.
+``joint_pos`` targets are absolute, so their range is not shrunk.
 
 ``Watchdog`` calls ``stop()`` once when no fresh command arrived within its timeout and lets
 commands through again only after an explicit ``rearm()``.
 
 ``SafeRobot`` wraps any adapter with both; it refuses to connect when a limit is missing,
-zero or infinite.
+zero or infinite. Each command is checked against an observation taken after the previous
+command was sent (``send_action`` reads a fresh one when the last was already used), so
+commands sent back to back cannot walk the arm out of the box. ``rearm()`` and
+``watchdog_tripped`` also reach a watchdog inside the wrapped adapter (the bridge server's).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import math
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -49,12 +63,23 @@ class SafetyConfig:
     workspace_high: tuple[float, ...] | None = None  #: (3,) end-effector box, m (ee_delta)
     joint_limits: tuple[tuple[float, float], ...] | None = None  #: (J, 2) for joint modes
     joint_margin: float = 0.0  #: keep this far inside the joint limits
+    #: how far inside the box (ee_delta, m) or the joint range (joint_vel) the observed
+    #: position is kept, for motion still in flight when a command lands (module docstring);
+    #: None: one step of travel, ``max_velocity / rate_hz``; 0 for an arm that moves only
+    #: while a command is applied (the simulated arm steps its physics in ``send_action``)
+    travel_margin: float | None = None
 
     def __post_init__(self) -> None:
         for name in ("max_action_change", "max_velocity", "max_acceleration", "watchdog_timeout_s"):
             _positive_finite(name, getattr(self, name))
         if not (math.isfinite(self.joint_margin) and self.joint_margin >= 0):
             raise ValueError(f"safety.joint_margin={self.joint_margin}: use a finite value >= 0")
+        tm = self.travel_margin
+        if tm is not None and not (math.isfinite(tm) and tm >= 0):
+            raise ValueError(
+                f"safety.travel_margin={tm}: use a finite value >= 0, or null for one step of "
+                "travel (max_velocity / rate_hz)"
+            )
         if (self.workspace_low is None) != (self.workspace_high is None):
             missing = "workspace_low" if self.workspace_low is None else "workspace_high"
             raise ValueError(f"safety.{missing} is missing: set both workspace bounds")
@@ -64,8 +89,8 @@ class SafetyConfig:
                 raise ValueError("safety.workspace_low/high must have 3 entries (x, y, z in m)")
             if not np.all(np.isfinite(lo) & np.isfinite(hi)) or not np.all(hi - lo > 0):
                 raise ValueError(
-                    f"safety.workspace_low {list(lo)} / workspace_high {list(hi)}: need finite "
-                    "bounds with low < high on every axis"
+                    f"safety.workspace_low {_plain(lo)} / workspace_high {_plain(hi)}: need "
+                    "finite bounds with low < high on every axis"
                 )
         if self.joint_limits is not None:
             jl = np.asarray(self.joint_limits, float)
@@ -74,10 +99,40 @@ class SafetyConfig:
             if not np.all(jl[:, 1] - jl[:, 0] > 2 * self.joint_margin):
                 raise ValueError("safety.joint_limits: every range must exceed 2 * joint_margin")
 
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any], where: str = "safety") -> SafetyConfig:
+        """The limits of a robot config's ``safety:`` block (YAML lists become tuples); an
+        unknown key or a value that is not a number fails with one line naming it."""
+        if not isinstance(d, Mapping):
+            raise ValueError(f"{where} must be a mapping of limits: see configs/robot/sim_arm.yaml")
+        names = [f.name for f in dataclasses.fields(cls)]
+        unknown = sorted(set(d) - set(names))
+        if unknown:
+            raise ValueError(f"unknown config key {where}.{unknown[0]}: valid keys are {names}")
+        return cls(**{k: _numbers(v, f"{where}.{k}") for k, v in d.items()})
+
+    def step_travel(self, spec: ActionSpec) -> float:
+        """The margin kept for motion in flight: ``travel_margin``, by default the largest
+        commanded motion in one control step, ``max_velocity / rate_hz``."""
+        if self.travel_margin is not None:
+            return float(self.travel_margin)
+        return float(self.max_velocity) / spec.rate_hz
+
     def check_for(self, spec: ActionSpec) -> None:
-        """Raise ValueError when a limit this action mode needs is missing."""
-        if spec.mode == "ee_delta" and self.workspace_low is None:
-            raise ValueError("safety.workspace_low is missing: ee_delta robots need a box")
+        """Raise ValueError when a limit this action mode needs is missing, or when the range
+        left after the one-step shrink (see the module docstring) is empty."""
+        r = self.step_travel(spec)
+        if spec.mode == "ee_delta":
+            if self.workspace_low is None:
+                raise ValueError("safety.workspace_low is missing: ee_delta robots need a box")
+            width = np.asarray(self.workspace_high, float) - np.asarray(self.workspace_low, float)
+            if np.any(width <= 2 * r):
+                raise ValueError(
+                    f"safety.workspace_low/high: the box ({_plain(width)} m wide) must be wider "
+                    f"than twice the travel margin ({2 * r:g} m: safety.travel_margin, by default "
+                    "max_velocity / rate_hz) on every axis: widen the box or lower "
+                    "safety.max_velocity"
+                )
         if spec.mode != "ee_delta":
             if self.joint_limits is None:
                 raise ValueError(f"safety.joint_limits is missing: {spec.mode} robots need them")
@@ -85,6 +140,31 @@ class SafetyConfig:
                 raise ValueError(
                     f"safety.joint_limits has {len(self.joint_limits)} joints, the robot {spec.dim}"
                 )
+        if spec.mode == "joint_vel":
+            jl = np.asarray(self.joint_limits, float)
+            if np.any(jl[:, 1] - jl[:, 0] <= 2 * (self.joint_margin + r)):
+                raise ValueError(
+                    "safety.joint_limits: every range must exceed 2 * (joint_margin + "
+                    f"travel margin) = {2 * (self.joint_margin + r):g} for joint_vel: "
+                    "widen the limits or lower joint_margin / max_velocity"
+                )
+
+
+def _plain(a: Any) -> Any:
+    """Numbers as plain Python floats (lists of them), for messages: ``[0.2, 0.0]``, never
+    ``[np.float64(0.2), ...]``."""
+    return np.asarray(a, np.float64).round(12).tolist()
+
+
+def _numbers(v: Any, key: str) -> Any:
+    """A YAML value as the config wants it: numbers as floats, lists as tuples, None kept."""
+    if v is None:
+        return None
+    if isinstance(v, bool) or not isinstance(v, int | float | list | tuple):
+        raise ValueError(f"{key}={v!r} is not a number (or a list of numbers): fix the value")
+    if isinstance(v, list | tuple):
+        return tuple(_numbers(x, key) for x in v)
+    return float(v)
 
 
 def _positive_finite(name: str, value: Any) -> None:
@@ -96,7 +176,17 @@ def _positive_finite(name: str, value: Any) -> None:
 
 
 class SafetyLayer:
-    """Turns a policy action into one that is safe to send; stateful (previous command)."""
+    """Turns a policy action into one that is safe to send; stateful (previous command).
+
+    The workspace box (``ee_delta``) and the joint range (``joint_vel``) are enforced shrunk
+    by ``travel_margin`` (default: one step's largest travel, ``max_velocity / rate_hz``) on
+    every side: the ee / joints passed in were observed at the start of the tick, and a real
+    arm may still travel up to one step (the previous command) before this one lands on the
+    pose the adapter reads then. So by default a box of 0.30 m at 0.3 m/s and 12.5 Hz keeps
+    the checked position 0.024 m inside each face; a box narrower than twice the margin is
+    refused. Outside the (shrunk) range, an
+    axis may stay or move back in, never jump in.
+    """
 
     def __init__(self, cfg: SafetyConfig, spec: ActionSpec) -> None:
         cfg.check_for(spec)
@@ -105,12 +195,14 @@ class SafetyLayer:
         self.high = np.asarray(spec.high, np.float64)
         self.dt = 1.0 / spec.rate_hz
         self.m = spec.motion_dims
+        r = cfg.step_travel(spec)  # motion the arm may still make from the observed position
         if cfg.workspace_low is not None:
-            self.box_low = np.asarray(cfg.workspace_low, np.float64)
-            self.box_high = np.asarray(cfg.workspace_high, np.float64)
+            self.box_low = np.asarray(cfg.workspace_low, np.float64) + r
+            self.box_high = np.asarray(cfg.workspace_high, np.float64) - r
         if cfg.joint_limits is not None:
             jl = np.asarray(cfg.joint_limits, np.float64)
-            self.q_low, self.q_high = jl[:, 0] + cfg.joint_margin, jl[:, 1] - cfg.joint_margin
+            inset = cfg.joint_margin + (r if spec.mode == "joint_vel" else 0.0)
+            self.q_low, self.q_high = jl[:, 0] + inset, jl[:, 1] - inset
         self.reset()
 
     def reset(self, previous: np.ndarray | None = None) -> None:
@@ -179,13 +271,15 @@ class SafetyLayer:
         if q is None or not np.all(np.isfinite(q)):
             raise ActionRejected("no finite joint positions: cannot check the joint limits")
         q = np.asarray(q, np.float64)
+        # outside the (margin) range on a joint: it may stay or move back in, never jump in
+        lo, hi = np.minimum(self.q_low, q), np.maximum(self.q_high, q)
         if self.spec.mode == "joint_pos":
             v = self._limit_velocity((a - q) / self.dt)
-            target = np.clip(q + v * self.dt, self.q_low, self.q_high)
+            target = np.clip(q + v * self.dt, lo, hi)
             self.prev_vel = (target - q) / self.dt
             return target
         v = self._limit_velocity(a)
-        nxt = np.clip(q + v * self.dt, np.minimum(self.q_low, q), np.maximum(self.q_high, q))
+        nxt = np.clip(q + v * self.dt, lo, hi)
         v = (nxt - q) / self.dt
         self.prev_vel = v
         return v
@@ -265,6 +359,7 @@ class SafeRobot(RobotAdapter):
         self.layer: SafetyLayer | None = None
         self.watchdog: Watchdog | None = None
         self._last_obs: dict[str, Any] | None = None
+        self._obs_used = False  # a command was sent (or a stop) since _last_obs was read
 
     @property
     def action_spec(self) -> ActionSpec:
@@ -296,6 +391,7 @@ class SafeRobot(RobotAdapter):
 
     def get_observation(self) -> dict[str, Any]:
         self._last_obs = self.robot.get_observation()
+        self._obs_used = False
         return self._last_obs
 
     def filter(self, action: Any, obs: dict[str, Any] | None = None) -> np.ndarray:
@@ -311,34 +407,50 @@ class SafeRobot(RobotAdapter):
         self, action: np.ndarray, t_target: float | None = None, dry_run: bool = False
     ) -> np.ndarray:
         """Filter ``action`` through the safety layer, feed the watchdog and send it; with
-        ``dry_run`` the same except the send: returns what would have gone to the robot."""
+        ``dry_run`` the same except the send: returns what would have gone to the robot.
+
+        The action is checked against the last observation when no command was sent since
+        it was read, else against a fresh one (read here): the arm may have moved since."""
         assert self.watchdog is not None, "connect() first"
         if self.watchdog.tripped:  # checked first, so a refused command changes no state
             self.watchdog.feed()  # raises the rearm error
+        if self._last_obs is None or self._obs_used:
+            self.get_observation()
         safe = self.filter(action)
         self.watchdog.feed()
         if dry_run:
             return safe
+        self._obs_used = True  # from here on the arm moves: the observation is old
         return self.robot.send_action(safe, t_target)
 
     def stop(self) -> None:
+        self._obs_used = True  # a stopping arm still moves
         self.robot.stop()
         if self.layer is not None:
             self.layer.reset()
 
     @property
     def watchdog_tripped(self) -> bool:
-        """Whether the command watchdog stopped the arm (False before ``connect``)."""
-        return self.watchdog is not None and self.watchdog.tripped
+        """Whether a command watchdog stopped the arm: this one, or one inside the wrapped
+        adapter (a bridge server's); False before ``connect``."""
+        if self.watchdog is None:
+            return False
+        return self.watchdog.tripped or bool(getattr(self.robot, "watchdog_tripped", False))
 
     def rearm(self) -> None:
+        """Let commands through again, here and in the wrapped adapter when it has a watchdog
+        of its own (``BridgeClient.rearm`` rearms the server's)."""
         if self.watchdog is not None:
             self.watchdog.rearm()
+        inner = getattr(self.robot, "rearm", None)
+        if callable(inner):
+            inner()
 
     def status(self) -> RobotStatus:
         return self.robot.status()
 
     def reset(self) -> None:
+        self._obs_used = True  # the arm moves home
         self.robot.reset()
         if self.layer is not None:
             self.layer.reset()

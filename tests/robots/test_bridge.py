@@ -10,7 +10,7 @@ import threading
 import numpy as np
 import pytest
 
-from envs.robots import ActionRejected, RobotConnectionError, RobotState
+from envs.robots import ActionRejected, RobotConnectionError, RobotState, SafeRobot
 from envs.robots.bridge import (
     BridgeClient,
     BridgeServer,
@@ -23,6 +23,7 @@ from envs.robots.bridge import (
     validate_request,
 )
 from envs.robots.sim_arm import SimArmAdapter
+from tests.robots.test_sim_arm import SAFETY  # the sim arm's workspace and limits
 
 
 def free_endpoint() -> str:
@@ -32,16 +33,18 @@ def free_endpoint() -> str:
 
 
 @contextlib.contextmanager
-def serving(robot, endpoint: str, watchdog_timeout_s: float):
-    """Serve ``robot`` at ``endpoint`` from a thread; yields ``(server, halt)``, joins on exit.
+def serving(robot, endpoint: str, watchdog_timeout_s: float, safety=SAFETY):
+    """Serve ``robot`` behind ``safety`` (the server's own safety layer) at ``endpoint`` from
+    a thread; yields ``(server, halt)``, joins on exit.
 
     The arm connects in the serving thread: its GL context belongs to the thread that made it.
     """
-    server = BridgeServer(robot, endpoint, watchdog_timeout_s=watchdog_timeout_s)
+    safe = SafeRobot(robot, safety, watchdog_thread=False)  # as run_server builds it
+    server = BridgeServer(safe, endpoint, watchdog_timeout_s=watchdog_timeout_s)
     halt, ready = threading.Event(), threading.Event()
 
     def serve() -> None:
-        with robot:
+        with safe:
             ready.set()
             server.serve(halt)
 
@@ -138,7 +141,8 @@ def test_timeout_raises_clear_error_and_reports_disconnected():
 def test_killed_robot_process_gives_a_connection_error():
     endpoint = free_endpoint()
     ctx = mp.get_context("spawn")
-    proc = ctx.Process(target=run_server, args=("sim_arm", {"image_size": 16}, endpoint, 5.0))
+    args = ("sim_arm", {"image_size": 16}, endpoint, 5.0, SAFETY)
+    proc = ctx.Process(target=run_server, args=args)
     proc.start()
     try:
         client = BridgeClient(endpoint, timeout_s=0.5, connect_timeout_s=60.0)
@@ -164,7 +168,7 @@ def test_a_joint_robot_over_the_bridge_gives_the_safety_layer_its_joints():
     from tests.robots.test_conformance import JOINT_SAFETY, FakeJointArm
 
     robot, endpoint = FakeJointArm(), free_endpoint()
-    with serving(robot, endpoint, watchdog_timeout_s=5.0):
+    with serving(robot, endpoint, watchdog_timeout_s=5.0, safety=JOINT_SAFETY):
         client = BridgeClient(endpoint, timeout_s=5.0)
         findings = check_adapter(client, JOINT_SAFETY, send_hold=True)
     assert [f.check for f in findings if not f.ok] == [], findings
