@@ -2,22 +2,31 @@
 
 Every tick (``1 / rate_hz`` s): read the robot's status and observation, plan, stamp the
 action with its target time (the end of this tick), send it through the safety layer, log
-the observation and the applied action. What happens when something goes wrong:
+the observation and the applied action. The loop never runs faster than the robot's own
+control rate (``action_spec.rate_hz``): the safety layer's speed and acceleration limits
+assume one command per robot period, so more commands per second would move the arm faster
+than they allow. What happens when something goes wrong:
 
 - observation older than ``stale_obs_s`` or non-finite: no planning on it, hold;
-- planner late (its action's target time passed): the action is dropped and the previous
-  plan's next env-step actions are used (``MPCAgent.upcoming``; a policy without it: its
-  ``plan``, shifted by one step); when they are used up, hold (the planner's own
-  ``deadline_s`` already returns its best plan so far for mildly late plans);
+- planner late (status, observation and plan not ready by the tick's target time): the
+  action is dropped and the previous plan's next env-step actions are used
+  (``MPCAgent.upcoming``; a policy without it: its ``plan``, shifted by one step), stamped
+  with the target time of the tick that starts then (the missed one would have the robot
+  drop them as stale); when they are used up, hold (the planner's own ``deadline_s`` already
+  returns its best plan so far for mildly late plans);
 - the safety layer rejects the action (NaN or inf): hold;
 - ``max_consecutive_faults`` such ticks in a row, a robot that reports anything but ``ok``,
-  a lost link or Ctrl-C: stop the robot and end the run with one line saying why.
+  a lost link or Ctrl-C: stop the robot and end the run with one line saying why;
+- the adapter or the policy raises anything else: stop the robot, write the log, raise
+  ``RunAborted`` (one line; the cause chained); a ``stop()`` that raises is reported in the
+  run's message and the log is still written.
 
 The log is a dataset in the project's format (``agent.dataset``: one chunk, one episode)
 plus ``control.npz`` (per-step timing, which fallback acted, and the ``commanded`` action
 before the safety layer), closed by ``meta.json`` written atomically at the end of every run,
-including faults and Ctrl-C; so robot runs are fine-tuning data. Goal proprio and task state
-are unknown on a robot: NaN / empty.
+including faults and Ctrl-C; so robot runs are fine-tuning data. Goal proprio is the captured
+goal's (``agent.control`` saves it beside the goal image; NaN when the goal has none); task
+state is unknown on a robot: empty.
 
 A dry run (``dry_run=True``) does all of that except sending: each tick's action passes the
 safety layer and feeds the watchdog, and what would have been sent is logged
@@ -40,7 +49,8 @@ from typing import Any, Protocol
 import numpy as np
 
 from agent import dataset as ds
-from envs.robots.adapter import RobotConnectionError, RobotError, RobotState
+from agent.errors import USER_ERRORS, is_out_of_memory
+from envs.robots.adapter import ActionSpec, RobotConnectionError, RobotError, RobotState
 from envs.robots.safety import ActionRejected, SafeRobot
 
 log = logging.getLogger(__name__)
@@ -81,7 +91,10 @@ class RunResult:
     message: str  #: one line for humans
     steps: int = 0  #: actions sent (a dry run: ticks, nothing sent)
     sources: dict[str, int] = field(default_factory=lambda: dict.fromkeys(SOURCES, 0))
-    limited: int = 0  #: ticks whose action the safety layer changed (clipped, capped, boxed)
+    #: ticks whose action the safety layer changed (clipped, capped, boxed, rejected)
+    limited: int = 0
+    #: ticks whose safe command the robot replaced (e.g. dropped as late: the hold instead)
+    replaced: int = 0
     plan_ms: list[float] = field(default_factory=list)  #: each planned tick's planning time
 
     def plan_ms_percentiles(self) -> dict[str, float | None]:
@@ -169,6 +182,7 @@ class RunLog:
             "message": result.message,
             "sources": result.sources,
             "limited": result.limited,
+            "replaced": result.replaced,
             **result.plan_ms_percentiles(),
         }
         ds.atomic_write_json(self.root / "meta.json", meta)
@@ -183,6 +197,39 @@ def check_output_dir(root: str | os.PathLike) -> None:
         raise FileExistsError(
             f"loop.output_dir={root} already holds a run log ({held[0]}): pass another "
             "loop.output_dir (the default is a new timestamped folder per run)"
+        )
+
+
+class RunAborted(RuntimeError):
+    """A run ended by an unexpected exception of the adapter or the policy (not bad input):
+    the robot was stopped and the run log written; ``result`` says how far it got, the cause
+    is chained."""
+
+    def __init__(self, result: RunResult) -> None:
+        super().__init__(result.message)
+        self.result = result
+
+    def __str__(self) -> str:  # read at print time: the stop's outcome is added after raising
+        r = self.result
+        return f"run stopped ({r.reason}) after {r.steps} steps: {r.message}; run log {r.log_dir}"
+
+
+def one_line(e: BaseException) -> str:
+    """``Type: first line of the message``, for a run's one-line message."""
+    first = next((line.strip() for line in str(e).splitlines() if line.strip()), "")
+    return f"{type(e).__name__}: {first}" if first else type(e).__name__
+
+
+def check_rate(rate_hz: float, spec: ActionSpec) -> None:
+    """Refuse a loop faster than the robot's control rate: the safety layer limits speed and
+    acceleration per robot period (``1 / spec.rate_hz``), so k times as many commands per
+    second would move the arm up to k times as fast as ``max_velocity``. Slower is safe."""
+    if rate_hz > spec.rate_hz * (1 + 1e-9):
+        raise ValueError(
+            f"loop.rate_hz={rate_hz:g} is faster than the robot's control rate "
+            f"({spec.rate_hz:g} Hz, action_spec.rate_hz), which the safety layer's speed and "
+            f"acceleration limits assume (the arm could move {rate_hz / spec.rate_hz:.2g}x as "
+            f"fast as max_velocity): set loop.rate_hz={spec.rate_hz:g} or lower"
         )
 
 
@@ -234,6 +281,7 @@ class ControlLoop:
                 f"ControlLoop drives a robot only through the safety layer, got "
                 f"{type(robot).__name__}: pass SafeRobot(adapter, safety_config)"
             )
+        check_rate(cfg.rate_hz, robot.action_spec)
         self.robot, self.policy, self.cfg = robot, policy, cfg
         self.meta = {"rate_hz": cfg.rate_hz, **(meta or {})}
         self.clock, self.sleep, self.dry_run = clock, sleep, dry_run
@@ -256,13 +304,17 @@ class ControlLoop:
             result.message = str(e)
         except KeyboardInterrupt:
             result.reason, result.message = "interrupted", "stopped by Ctrl-C"
-        except Exception as e:  # e.g. a goal the policy cannot use: the log says so, then raise
-            result.reason, result.message = "error", f"{type(e).__name__}: {e}"
-            raise
+        except Exception as e:
+            result.reason, result.message = "error", one_line(e)
+            if isinstance(e, USER_ERRORS) or is_out_of_memory(e):
+                raise  # e.g. a goal the policy cannot use: the entry point's one line
+            raise RunAborted(result) from e  # the adapter or the policy broke
         finally:
-            self._stop(result)
-            self._final_obs(runlog, result)
-            runlog.close(result)
+            try:
+                self._stop(result)
+                self._final_obs(runlog, result)
+            finally:
+                runlog.close(result)  # whatever the stop did: the log is kept
         log.info("control run ended (%s): %s", result.reason, result.message)
         return result
 
@@ -277,14 +329,19 @@ class ControlLoop:
             self.robot.stop()
         except RobotError as e:  # the link is gone: the robot-side watchdog stops the arm
             result.message += f" (stop failed: {e})"
+        except Exception as e:  # the adapter broke its contract: the arm may still move
+            log.debug("the robot's stop() raised", exc_info=True)  # the message says it
+            result.message += f" (stop failed: {one_line(e)}: the arm may still move, stop it)"
+            if result.reason == "max_steps":
+                result.reason = "error"
 
     def _final_obs(self, runlog: RunLog, result: RunResult) -> None:
         if result.reason == "disconnected":
             return
         try:
             runlog.add_obs(self.robot.get_observation())
-        except RobotError:
-            pass  # the last action is dropped from the log instead
+        except Exception as e:  # noqa: BLE001 - the last action is dropped from the log instead
+            log.warning("no observation after the run (%s): its last action is not logged", e)
 
     def _loop(self, goal: dict[str, np.ndarray], runlog: RunLog, result: RunResult) -> None:
         cfg, period = self.cfg, self.period
@@ -314,18 +371,26 @@ class ControlLoop:
             else:
                 t0 = self.clock()
                 fresh = np.asarray(self.policy.act(obs), np.float32)
-                plan_ms = (self.clock() - t0) * 1000
+                now = self.clock()
+                plan_ms = (now - t0) * 1000
                 result.plan_ms.append(plan_ms)
                 # the fallback: the policy's next env-step actions (MPCAgent.upcoming), or
                 # else its plan (one action per step, the first one just returned)
                 new_plan, start = getattr(self.policy, "upcoming", None), 0
                 if new_plan is None:
                     new_plan, start = getattr(self.policy, "plan", None), 1
-                if self.clock() <= t_target:
+                if now <= t_target:
                     action, source, plan_i = fresh, "plan", start
                     plan = None if new_plan is None else _as_numpy(new_plan)
-                else:
-                    why = f"planner took {plan_ms:.0f} ms, past the {period * 1000:.0f} ms tick"
+                else:  # what is measured: the tick's status, observation and plan together
+                    why = (
+                        f"the action was ready {(now - tick) * 1000:.0f} ms into the "
+                        f"{period * 1000:.0f} ms tick (planning {plan_ms:.0f} ms, reading "
+                        "status and observation the rest)"
+                    )
+                    # sent now: due at the end of the tick that starts now, not at the missed
+                    # target (the robot would drop it as stale and hold instead)
+                    t_target = now + period
                     if plan is not None and plan_i < len(plan):
                         action, source = plan[plan_i], "shifted"
                         plan_i += 1
@@ -333,12 +398,18 @@ class ControlLoop:
                 action = self.robot.hold_action()
             try:
                 applied = self.robot.send_action(action, t_target, dry_run=self.dry_run)
+                safe = self._filtered(applied)
             except ActionRejected as e:  # nothing safe to send: stop (hold where it is)
                 why, source = why or str(e), "hold"
                 self.robot.stop()
-                applied = self.robot.hold_action()
-            if not np.allclose(applied, action, rtol=0, atol=1e-6):
-                result.limited += 1
+                applied = safe = self.robot.hold_action()
+            if not np.allclose(safe, action, rtol=0, atol=1e-6):
+                result.limited += 1  # the safety layer changed it (or rejected it)
+            if not np.allclose(applied, safe, rtol=0, atol=1e-6):
+                result.replaced += 1
+                log.warning(
+                    "tick %d: the robot applied %s instead of %s", result.steps, applied, safe
+                )
             faults = faults + 1 if why else 0
             if why:
                 log.warning("tick %d: %s: %s", result.steps, why, source)
@@ -359,6 +430,16 @@ class ControlLoop:
                 return
             tick = max(tick + period, self.clock())  # late: start the next tick now, no catch-up
             self.sleep(max(0.0, tick - self.clock()))
+
+    def _filtered(self, applied: np.ndarray) -> np.ndarray:
+        """What the safety layer let through this tick (the robot may have applied another
+        action, e.g. the hold when the command came late): its last filtered command."""
+        if self.dry_run:
+            return applied  # a dry run returns the filtered command itself
+        layer = self.robot.layer
+        if layer is None or layer.prev is None:
+            return applied
+        return np.asarray(layer.prev, np.float32)
 
 
 def _as_numpy(plan: Any) -> np.ndarray:

@@ -19,6 +19,15 @@ USER_ERRORS: tuple[type[BaseException], ...] = (
 )
 
 
+def user_errors() -> tuple[type[BaseException], ...]:
+    """``USER_ERRORS``, plus ``envs.robots``' ``RobotError`` once that module is loaded: a robot
+    that cannot be reached or refuses a request is the user's setup, and its message says the
+    fix (``pip install ...``, start the bridge server). Looked up, not imported, so entry points
+    without robots do not load ``envs``; a ``RobotError`` cannot exist before it is loaded."""
+    adapter = sys.modules.get("envs.robots.adapter")
+    return USER_ERRORS if adapter is None else (*USER_ERRORS, adapter.RobotError)
+
+
 def friendly_errors(fn: F) -> F:
     """Print a user error as one line on stderr and exit with status 2."""
 
@@ -26,7 +35,7 @@ def friendly_errors(fn: F) -> F:
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         try:
             return fn(*args, **kwargs)
-        except USER_ERRORS as e:
+        except user_errors() as e:
             print(f"error: {e}", file=sys.stderr)
             sys.exit(2)
         except KeyboardInterrupt:

@@ -7,6 +7,7 @@ drivers are imported only when asked for, so optional dependencies stay optional
 from __future__ import annotations
 
 import importlib
+import inspect
 from typing import Any
 
 from envs.robots.adapter import (
@@ -43,7 +44,31 @@ def make(name: str, **options: Any) -> RobotAdapter:
         raise ValueError(f"robot={name!r}: cannot import {cls} from {module} ({e})") from e
     if not (isinstance(found, type) and issubclass(found, RobotAdapter)):
         raise ValueError(f"robot={name!r} is not a RobotAdapter subclass")
+    check_options(name, found, options)
     return found(**options)
+
+
+def check_options(name: str, adapter: type[RobotAdapter], options: dict[str, Any]) -> None:
+    """Refuse ``options`` the adapter's constructor does not take (a typo in ``robot.options``)
+    with one line naming the ones it does, before anything is built."""
+    try:
+        signature = inspect.signature(adapter)
+    except (TypeError, ValueError):  # no signature to check against: the constructor decides
+        return
+    try:
+        signature.bind(**options)
+    except TypeError as e:
+        takes = [
+            p.name
+            for p in signature.parameters.values()
+            if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)
+        ]
+        unknown = sorted(set(options) - set(takes))
+        what = f"unknown option {unknown[0]} for " if unknown else ""
+        raise ValueError(
+            f"robot={name!r}: {what}{adapter.__name__} ({e}): fix robot.options "
+            f"(configs/robot/<robot>.yaml); it takes {takes}"
+        ) from e
 
 
 __all__ = [
@@ -59,5 +84,6 @@ __all__ = [
     "SafetyConfig",
     "SafetyLayer",
     "Watchdog",
+    "check_options",
     "make",
 ]

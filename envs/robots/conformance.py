@@ -66,11 +66,14 @@ def check_adapter(
     safety: SafetyConfig | None = None,
     send_hold: bool = False,
     stale_s: float = 1.0,
+    safety_error: str | None = None,
 ) -> list[Finding]:
     """Run the contract checks on ``adapter`` (not connected yet); it is disconnected after.
 
     ``safety``: the robot's limits, checked against its action mode (required for
-    ``send_hold``); ``stale_s``: the oldest capture time accepted as fresh.
+    ``send_hold``); ``stale_s``: the oldest capture time accepted as fresh; ``safety_error``:
+    why the robot's limits could not be read (e.g. ``max_velocity: 0``), reported as the
+    ``safety_config`` check's failure.
     """
     c = _Checks()
     state: dict[str, Any] = {}
@@ -151,6 +154,8 @@ def check_adapter(
         state["hold"] = a
 
     def limits() -> None:
+        if safety_error is not None:
+            raise ValueError(safety_error)
         SafetyLayer(safety, state["spec"])  # refuses a missing or bad limit for this mode
 
     def send() -> None:
@@ -193,13 +198,36 @@ def check_adapter(
         if c.run("observations", observations):
             c.run("ee_or_joint_positions", positions)
         c.run("hold_action", hold)
-        if safety is not None:
+        if safety is not None or safety_error is not None:
             if c.run("safety_config", limits) and send_hold and "hold" in state:
                 c.run("send_hold", send)
         c.run("stop", stop)
     if connected:
         c.run("disconnect", disconnect)
     return c.findings
+
+
+def _error(line: str) -> int:
+    print(f"error: {line}", file=sys.stderr)
+    return 2
+
+
+def read_robot_config(path: str) -> dict[str, Any]:
+    """A ``configs/robot/*.yaml`` as a mapping; ``ValueError`` (one line) when it cannot be."""
+    import yaml
+
+    if not Path(path).is_file():
+        raise ValueError(f"--robot-config {path} does not exist: pass a configs/robot/*.yaml")
+    try:
+        cfg = yaml.safe_load(Path(path).read_text())
+    except (OSError, yaml.YAMLError) as e:
+        first = str(e).splitlines()[0] if str(e) else type(e).__name__
+        raise ValueError(f"--robot-config {path} is not readable YAML ({first}): fix it") from e
+    if not isinstance(cfg, dict):
+        raise ValueError(f"--robot-config {path} is not a mapping of name, options and safety")
+    if not isinstance(cfg.get("options") or {}, dict):
+        raise ValueError(f"--robot-config {path}: options must be a mapping of adapter kwargs")
+    return cfg
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -211,26 +239,38 @@ def main(argv: list[str] | None = None) -> int:
     )
     p.add_argument("--send-hold", action="store_true", help="also send the hold action once")
     a = p.parse_args(argv)
+    if a.send_hold and not a.robot_config:
+        p.error("--send-hold needs --robot-config (the safety limits the hold passes through)")
     from envs import robots
 
-    options = json.loads(a.options)
-    safety = None
+    try:
+        options = json.loads(a.options)
+    except json.JSONDecodeError as e:
+        return _error(
+            f'--options is not JSON ({e}): pass an object, e.g. \'{{"host": "10.0.0.2"}}\''
+        )
+    if not isinstance(options, dict):
+        return _error(f"--options {a.options} is not a JSON object of adapter kwargs")
+    safety, safety_error = None, None
     if a.robot_config:
-        import yaml
-
         from agent.config import to_dataclass
 
-        cfg = yaml.safe_load(Path(a.robot_config).read_text())
+        try:
+            cfg = read_robot_config(a.robot_config)
+        except ValueError as e:
+            return _error(str(e))
         options = {**(cfg.get("options") or {}), **options}
-        safety = to_dataclass(SafetyConfig, cfg["safety"], "safety")
-    if a.send_hold and safety is None:
-        p.error("--send-hold needs --robot-config (the safety limits the hold passes through)")
+        try:  # a bad limit is a failed check (its FAIL line), not a crash
+            if not isinstance(cfg.get("safety"), dict):
+                raise ValueError(f"{a.robot_config} has no safety block: set every limit")
+            safety = to_dataclass(SafetyConfig, cfg["safety"], "safety")
+        except ValueError as e:
+            safety_error = str(e)
     try:
         adapter = robots.make(a.robot, **options)
     except (ValueError, ImportError, TypeError) as e:
-        print(f"error: cannot build robot {a.robot!r}: {e}", file=sys.stderr)
-        return 2
-    findings = check_adapter(adapter, safety, a.send_hold)
+        return _error(f"cannot build robot {a.robot!r}: {e}")
+    findings = check_adapter(adapter, safety, a.send_hold, safety_error=safety_error)
     for f in findings:
         print(f"{'ok  ' if f.ok else 'FAIL'} {f.check}" + (f": {f.detail}" if f.detail else ""))
     failed = [f.check for f in findings if not f.ok]

@@ -117,8 +117,9 @@ def test_cli_capture_and_run(tmp_path, tiny_ckpt):
 
 
 def test_proprio_state_model_without_goal_proprio_is_one_clear_error(tmp_path):
-    """A goal image captured on a robot has no proprio; a model that plans on proprio says so
-    before any motion instead of planning toward NaN."""
+    """A model that plans on proprio plans toward the goal proprio captured beside the goal
+    image; a goal without one (captured by an older version) is refused before connecting
+    instead of planning toward NaN."""
     cfg = ModelConfig(
         width=8, latent_dim=16, predictor_hidden=32, action_dim=4, proprio_dim=7,
         proprio_state=True,
@@ -126,11 +127,10 @@ def test_proprio_state_model_without_goal_proprio_is_one_clear_error(tmp_path):
     ckpt = str(tmp_path / "arm_ps.safetensors")
     checkpoint.save(ckpt, WorldModel(cfg), {"task": "arm_reach"})
     assert control(config(tmp_path, ckpt, mode="capture_goal")) is None
-    with pytest.raises(ValueError, match="goal's proprio"):
+    (tmp_path / "goal.png.proprio.json").unlink()  # a goal image alone
+    with pytest.raises(ValueError, match="no saved proprio .* capture the goal again"):
         control(config(tmp_path, ckpt))
-    meta = json.loads((tmp_path / "run" / "meta.json").read_text())
-    assert meta["reason"] == "error" and "goal's proprio" in meta["message"]
-    assert meta["transitions"] == 0  # it stopped before the first action
+    assert not (tmp_path / "run").exists()  # refused before connecting: no run, no motion
 
 
 @pytest.mark.parametrize(

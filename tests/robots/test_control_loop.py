@@ -19,6 +19,9 @@ from envs.robots.bridge import BridgeClient
 from envs.robots.sim_arm import SimArmAdapter
 from tests.robots.test_sim_arm import SAFETY  # the sim arm's workspace and limits
 
+#: the sim arm's own control rate: a faster loop is refused (the safety limits assume it)
+RATE = SimArmAdapter().action_spec.rate_hz
+
 
 class StubPolicy:
     """Moves +x; hooks for faults; exposes a plan like MPCAgent."""
@@ -41,7 +44,7 @@ class StubPolicy:
 
 def run(tmp_path, policy, steps=6, robot=None, **loop):
     arm = robot or SimArmAdapter(image_size=16)
-    cfg = LoopConfig(rate_hz=20.0, max_steps=steps, output_dir=str(tmp_path / "run"), **loop)
+    cfg = LoopConfig(rate_hz=RATE, max_steps=steps, output_dir=str(tmp_path / "run"), **loop)
     with SafeRobot(arm, SAFETY) as safe:
         goal = {"pixels": safe.get_observation()["pixels"]}
         result = ControlLoop(safe, policy, cfg, {"robot": "sim_arm"}).run(goal)
@@ -98,11 +101,11 @@ def test_slow_planner_falls_back_to_shifted_plan_then_hold_then_stop(tmp_path):
     policy = StubPolicy()
 
     def slow_after_first(n):
-        policy.delay_s = 0.0 if n == 1 else 0.08  # 80 ms > the 50 ms tick
+        policy.delay_s = 0.0 if n == 1 else 0.15  # 150 ms > the 80 ms tick
 
     policy.on_step = slow_after_first
     arm, result, meta = run(tmp_path, policy, steps=20, max_consecutive_faults=6)
-    assert result.reason == "fault" and "planner took" in result.message
+    assert result.reason == "fault" and "ms into the 80 ms tick (planning" in result.message
     assert result.sources["plan"] == 1 and result.sources["shifted"] >= 4
     assert result.sources["hold"] >= 1 and arm.stops >= 1
 
@@ -146,7 +149,7 @@ def test_late_plans_fall_back_to_upcoming_actions_not_to_waypoints(tmp_path):
     policy = WaypointStub()
 
     def slow_after_first(n):
-        policy.delay_s = 0.0 if n == 1 else 0.08  # 80 ms > the 50 ms tick
+        policy.delay_s = 0.0 if n == 1 else 0.15  # 150 ms > the 80 ms tick
 
     policy.on_step = slow_after_first
     arm, result, meta = run(tmp_path, policy, steps=8, max_consecutive_faults=6)
@@ -169,7 +172,7 @@ def test_a_setup_longer_than_the_watchdog_does_not_end_the_run(tmp_path, slow):
     """Loading and compiling a policy (agent.compile) can outlast the watchdog's timeout
     before the run's first command, in the setup before ``run`` or in the policy's reset."""
     arm = SimArmAdapter(image_size=16)
-    cfg = LoopConfig(rate_hz=20.0, max_steps=4, output_dir=str(tmp_path / "run"))
+    cfg = LoopConfig(rate_hz=RATE, max_steps=4, output_dir=str(tmp_path / "run"))
     safety = SAFETY.__class__(**{**SAFETY.__dict__, "watchdog_timeout_s": 0.2})
     with SafeRobot(arm, safety) as safe:
         goal = {"pixels": safe.get_observation()["pixels"]}
@@ -185,7 +188,7 @@ def test_a_setup_longer_than_the_watchdog_does_not_end_the_run(tmp_path, slow):
 
 def test_the_loop_refuses_an_adapter_outside_the_safety_layer(tmp_path):
     arm = SimArmAdapter(image_size=16)
-    cfg = LoopConfig(rate_hz=20.0, max_steps=2, output_dir=str(tmp_path / "run"))
+    cfg = LoopConfig(rate_hz=RATE, max_steps=2, output_dir=str(tmp_path / "run"))
     with pytest.raises(TypeError, match="only through the safety layer.*SafeRobot"):
         ControlLoop(arm, StubPolicy(), cfg)
     assert arm.stops == 0 and not (tmp_path / "run").exists()
@@ -212,7 +215,7 @@ def test_a_dry_run_plans_and_filters_every_tick_and_sends_nothing(tmp_path):
     )
     assert arm.received == 6  # the same run, sent: every command reaches the arm
     dry_arm = CountingArm(image_size=16)
-    cfg = LoopConfig(rate_hz=20.0, max_steps=6, output_dir=str(tmp_path / "dry"))
+    cfg = LoopConfig(rate_hz=RATE, max_steps=6, output_dir=str(tmp_path / "dry"))
     with SafeRobot(dry_arm, SAFETY) as safe:
         first = safe.get_observation()["proprio"].copy()
         goal = {"pixels": safe.get_observation()["pixels"]}

@@ -25,7 +25,8 @@ from tests.robots.test_control_loop import SAFETY, StubPolicy
 
 def _run(out, seed, image_size=16, dry_run=False, steps=8):
     arm = SimArmAdapter(image_size=image_size, seed=seed)
-    cfg = LoopConfig(rate_hz=50.0, max_steps=steps, output_dir=str(out))
+    rate = arm.action_spec.rate_hz  # the loop may not outpace the robot (12.5 Hz)
+    cfg = LoopConfig(rate_hz=rate, max_steps=steps, output_dir=str(out))
     action = (0.3 * (-1) ** seed, 0.2, -0.1, 0.0)
     with SafeRobot(arm, SAFETY) as safe:
         goal = {"pixels": safe.get_observation()["pixels"]}
@@ -58,6 +59,8 @@ def test_merge_keeps_every_episode_in_order_and_resumes(runs, tmp_path):
         np.testing.assert_array_equal(ep["actions"], next(src.iter_episodes())["actions"])
     meta = json.loads((out / "meta.json").read_text())
     assert [m["path"] for m in meta["merged_from"]] == runs and "reason" not in meta
+    # per-run counts and timings stay with their run, not the first one's under the merge
+    assert not {"limited", "replaced", "plan_ms_p50", "plan_ms_p95"} & set(meta)
     # interrupted after two chunks: the same command finishes it, to the same bytes
     again = tmp_path / "again"
     shutil.copytree(out, again)
