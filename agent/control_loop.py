@@ -436,10 +436,8 @@ class ControlLoop:
         action, e.g. the hold when the command came late): its last filtered command."""
         if self.dry_run:
             return applied  # a dry run returns the filtered command itself
-        layer = self.robot.layer
-        if layer is None or layer.prev is None:
-            return applied
-        return np.asarray(layer.prev, np.float32)
+        last = self.robot.last_command
+        return applied if last is None else np.asarray(last, np.float32)
 
 
 def _as_numpy(plan: Any) -> np.ndarray:

@@ -430,6 +430,14 @@ class SafeRobot(RobotAdapter):
             self.layer.reset()
 
     @property
+    def last_command(self) -> np.ndarray | None:
+        """The last command the safety layer let through (None before any, and after a stop or
+        reset): what the robot should have applied, whatever it did apply."""
+        if self.layer is None or self.layer.prev is None:
+            return None
+        return self.layer.prev.copy()
+
+    @property
     def watchdog_tripped(self) -> bool:
         """Whether a command watchdog stopped the arm: this one, or one inside the wrapped
         adapter (a bridge server's); False before ``connect``."""

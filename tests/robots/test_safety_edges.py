@@ -144,6 +144,20 @@ def test_back_to_back_commands_without_observing_stay_in_the_box():
         assert ee[0] > 0.1  # it did travel to the face
 
 
+def test_last_command_is_what_the_layer_let_through():
+    arm = SimArmAdapter(image_size=16)
+    with SafeRobot(arm, SAFETY, watchdog_thread=False) as robot:
+        assert robot.last_command is None
+        robot.get_observation()
+        sent = robot.send_action(np.array([5.0, 0.0, 0.0, 0.0]))  # clipped to the bounds
+        np.testing.assert_allclose(robot.last_command, sent, atol=1e-6)
+        assert robot.last_command[0] <= 1.0
+        robot.last_command[0] = 9.0  # a copy: the layer's state is not the caller's
+        assert robot.last_command[0] <= 1.0
+        robot.stop()
+        assert robot.last_command is None
+
+
 class _InnerWithWatchdog(SimArmAdapter):
     """An adapter with its own watchdog (what a BridgeClient exposes for its server's)."""
 
