@@ -223,7 +223,17 @@ def one_line(e: BaseException) -> str:
 def check_rate(rate_hz: float, spec: ActionSpec) -> None:
     """Refuse a loop faster than the robot's control rate: the safety layer limits speed and
     acceleration per robot period (``1 / spec.rate_hz``), so k times as many commands per
-    second would move the arm up to k times as fast as ``max_velocity``. Slower is safe."""
+    second would move the arm up to k times as fast as ``max_velocity``. Slower is safe for
+    position commands (``ee_delta``, ``joint_pos``), not for ``joint_vel``, whose command acts
+    until the next one arrives: it must run at the robot's rate. Commands are also kept at
+    least one robot period apart (a late tick's fallback and the next tick's plan)."""
+    if spec.mode == "joint_vel" and rate_hz < spec.rate_hz * (1 - 1e-9):
+        raise ValueError(
+            f"loop.rate_hz={rate_hz:g} is slower than the robot's control rate "
+            f"({spec.rate_hz:g} Hz) for joint_vel: a velocity command acts until the next one, "
+            "so it would move the joints further than the safety layer's limits allow: set "
+            f"loop.rate_hz={spec.rate_hz:g}"
+        )
     if rate_hz > spec.rate_hz * (1 + 1e-9):
         raise ValueError(
             f"loop.rate_hz={rate_hz:g} is faster than the robot's control rate "
@@ -352,6 +362,7 @@ class ControlLoop:
             log.info("the command watchdog tripped before the run's first command: rearmed it")
             self.robot.rearm()
         plan, plan_i, faults = None, 0, 0
+        robot_period, last_sent = 1.0 / self.robot.action_spec.rate_hz, -math.inf
         tick = self.clock()
         for _ in range(cfg.max_steps):
             status = self.robot.status()
@@ -396,6 +407,10 @@ class ControlLoop:
                         plan_i += 1
             if action is None:
                 action = self.robot.hold_action()
+            if not self.dry_run:  # at least one robot period since the last command (a late
+                # tick's fallback is sent when ready, and the next tick follows at once)
+                self.sleep(max(0.0, last_sent + robot_period - self.clock()))
+                last_sent = self.clock()
             try:
                 applied = self.robot.send_action(action, t_target, dry_run=self.dry_run)
                 safe = self._filtered(applied)

@@ -253,10 +253,8 @@ class BridgeServer:
         wait = self._last_send + 1.0 / self.robot.action_spec.rate_hz - self.clock()
         if wait > 0:
             self.sleep(wait)
-        try:
-            applied = self.robot.send_action(action, t_target)
-        finally:
-            self._last_send = self.clock()
+        self._last_send = self.clock()  # when it is forwarded: the next one a period later
+        applied = self.robot.send_action(action, t_target)
         return {"applied": np.asarray(applied, np.float32)}
 
     def _do_stop(self) -> dict[str, Any]:
@@ -612,7 +610,12 @@ def main(argv: list[str] | None = None) -> None:
         "--robot", default=None, help="adapter name or module:Class (default: the config's name)"
     )
     p.add_argument("--endpoint", default=DEFAULT_ENDPOINT)
-    p.add_argument("--watchdog-s", type=float, default=0.5, help="stop after this long idle")
+    p.add_argument(
+        "--watchdog-s",
+        type=float,
+        default=None,
+        help="stop after this long idle (default: the config's safety.watchdog_timeout_s)",
+    )
     p.add_argument(
         "--option",
         action="append",
@@ -633,7 +636,8 @@ def main(argv: list[str] | None = None) -> None:
         if not robot:
             raise ValueError(f"robot config {a.robot_config} has no name: set name: or --robot")
         logging.basicConfig(level=logging.INFO, force=True)  # an import may have set one up
-        run_server(robot, options, a.endpoint, a.watchdog_s, safety)
+        watchdog_s = safety.watchdog_timeout_s if a.watchdog_s is None else a.watchdog_s
+        run_server(robot, options, a.endpoint, watchdog_s, safety)
     except (ValueError, FileNotFoundError, RobotError) as e:
         print(f"error: {' '.join(str(e).split())}", file=sys.stderr)  # one line
         raise SystemExit(2) from None

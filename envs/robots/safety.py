@@ -160,6 +160,11 @@ def _numbers(v: Any, key: str) -> Any:
     """A YAML value as the config wants it: numbers as floats, lists as tuples, None kept."""
     if v is None:
         return None
+    if isinstance(v, str):  # YAML 1.1 reads 3e-1 (no dot) as a string
+        try:
+            v = float(v)
+        except ValueError:
+            pass
     if isinstance(v, bool) or not isinstance(v, int | float | list | tuple):
         raise ValueError(f"{key}={v!r} is not a number (or a list of numbers): fix the value")
     if isinstance(v, list | tuple):
@@ -421,7 +426,14 @@ class SafeRobot(RobotAdapter):
         if dry_run:
             return safe
         self._obs_used = True  # from here on the arm moves: the observation is old
-        return self.robot.send_action(safe, t_target)
+        try:
+            return self.robot.send_action(safe, t_target)
+        except BaseException:
+            # not sent (or not known to be): the layer's ramp must not build on it; the next
+            # command starts from rest, as after a stop
+            if self.layer is not None:
+                self.layer.reset()
+            raise
 
     def stop(self) -> None:
         self._obs_used = True  # a stopping arm still moves

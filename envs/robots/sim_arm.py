@@ -111,7 +111,9 @@ class SimArmAdapter(RobotAdapter):
             t = self.clock() - self.obs_delay_s
             if self.nan_proprio:
                 obs["proprio"][:] = np.nan
-            return {**obs, "t_pixels": t, "t_proprio": t}
+            # the arm adds each delta to its running target, not to the measured position
+            # (which lags it by up to two steps): the safety layer checks the target
+            return {**obs, "ee_target": self.env.ee_target(), "t_pixels": t, "t_proprio": t}
 
     def goal_observation(self) -> dict[str, np.ndarray]:
         """The task's own goal (image + proprio), for demos and tests."""
@@ -167,4 +169,10 @@ class SimArmAdapter(RobotAdapter):
 
     # ---- what the safety layer reads --------------------------------------------------
     def ee_position(self, obs: dict[str, Any]) -> np.ndarray | None:
+        """Where the arm is commanded to (its running target), which the next delta moves:
+        the safety layer's box then holds for every command with nothing in flight
+        (``travel_margin: 0`` in configs/robot/sim_arm.yaml). The measured position is
+        ``proprio[:3]``."""
+        if "ee_target" in obs:
+            return np.asarray(obs["ee_target"], np.float64)
         return np.asarray(obs["proprio"][:3], np.float64)

@@ -167,6 +167,41 @@ def test_shifted_actions_after_late_plans_move_the_arm_and_are_not_counted_limit
     assert len(said) == 1 and "ready 160 ms into the 80 ms tick (planning 160 ms" in said[0]
 
 
+def test_commands_stay_one_robot_period_apart_after_a_late_tick(tmp_path):
+    """A late tick's fallback is sent when ready and the next tick starts at once: with a
+    quick plan there, two commands used to reach the arm a few ms apart (two steps of motion
+    in one period). The loop now waits until a robot period has passed since the last."""
+    clock, period = FakeClock(), 1.0 / RATE
+
+    def second_late(n):  # only the second plan is late
+        if n == 2:
+            clock.t += 2 * period
+
+    arm = SimArmAdapter(image_size=16, clock=clock)
+    cfg = LoopConfig(
+        rate_hz=RATE, max_steps=5, max_consecutive_faults=10, output_dir=str(tmp_path / "run")
+    )
+    with SafeRobot(arm, SAFETY, clock=clock, watchdog_thread=False) as safe:
+        goal = {"pixels": safe.get_observation()["pixels"]}
+        loop = ControlLoop(safe, Policy(on_act=second_late), cfg, clock=clock, sleep=clock.sleep)
+        result = loop.run(goal)
+    assert result.sources["shifted"] == 1, result.sources
+    sent = np.load(tmp_path / "run" / "control.npz")["t_sent"]
+    assert np.all(np.diff(sent) >= period - 1e-9), np.diff(sent)
+
+
+def test_a_joint_velocity_loop_must_run_at_the_robots_rate():
+    from agent.control_loop import check_rate
+    from envs.robots import ActionSpec
+
+    vel = ActionSpec("joint_vel", (-1.0,) * 2, (1.0,) * 2, "joint", 10.0, motion_dims=2)
+    with pytest.raises(ValueError, match="slower than the robot's control rate .* joint_vel"):
+        check_rate(5.0, vel)  # each velocity command would act for two robot periods
+    check_rate(10.0, vel)
+    pos = ActionSpec("joint_pos", (-1.0,) * 2, (1.0,) * 2, "joint", 10.0, motion_dims=2)
+    check_rate(5.0, pos)  # position targets: slower is safe
+
+
 # ---- 3. the goal's proprio ---------------------------------------------------------------------
 def test_capture_goal_saves_the_goal_proprio_and_load_goal_reads_it(tmp_path):
     path = str(tmp_path / "goals" / "g.png")

@@ -183,3 +183,68 @@ def test_rearm_and_watchdog_tripped_reach_the_wrapped_adapter():
         assert robot.watchdog_tripped
         robot.rearm()
         assert arm.rearms == 1 and not robot.watchdog_tripped
+
+
+def test_the_simulated_arm_stays_in_the_box_with_its_shipped_limits():
+    """sim_arm.yaml sets travel_margin 0: the arm adds each delta to its running target (up
+    to two steps ahead of the measured position), so the layer checks that target. Driven at
+    full speed into every face, the arm stayed 1.4 mm outside when it checked the measured
+    position."""
+    import yaml
+
+    from tests.load import ROOT
+
+    block = yaml.safe_load((ROOT / "configs/robot/sim_arm.yaml").read_text())["safety"]
+    cfg = SafetyConfig.from_dict(block)
+    assert cfg.travel_margin == 0.0
+    lo, hi = np.asarray(cfg.workspace_low), np.asarray(cfg.workspace_high)
+    arm = SimArmAdapter(image_size=16)
+    worst = -np.inf
+    with SafeRobot(arm, cfg, watchdog_thread=False) as robot:
+        for a in ([1, 1, 1, 0],) * 30 + ([-1, -1, -1, 0],) * 40 + ([1, -1, 0, 0],) * 30:
+            robot.get_observation()
+            robot.send_action(np.array(a, np.float32))
+            for p in (arm.env.ee_position(), arm.env.ee_target()):
+                worst = max(worst, float(np.max(np.r_[p - hi, lo - p])))
+    assert worst <= 2e-4, f"{worst * 1000:.2f} mm outside the box"
+
+
+class _FailingSend(SimArmAdapter):
+    fail = False
+
+    def send_action(self, action, t_target=None):
+        if self.fail:
+            raise RuntimeError("protective stop")
+        return super().send_action(action, t_target)
+
+
+def test_a_send_that_raises_does_not_advance_the_acceleration_ramp():
+    """The layer used to keep the refused command as its previous one: after a few failed
+    sends the first command that got through jumped past the acceleration cap."""
+    arm = _FailingSend(image_size=16)
+    with SafeRobot(arm, SAFETY, watchdog_thread=False) as robot:
+        robot.get_observation()
+        first = robot.send_action(np.array([1.0, 0.0, 0.0, 0.0]))
+        arm.fail = True
+        for _ in range(3):
+            with pytest.raises(RuntimeError):
+                robot.send_action(np.array([1.0, 0.0, 0.0, 0.0]))
+        assert robot.last_command is None  # as after a stop
+        arm.fail = False
+        again = robot.send_action(np.array([1.0, 0.0, 0.0, 0.0]))
+    assert again[0] <= first[0] + 1e-9  # from rest again, not three ramps further
+
+
+def test_yaml_numbers_written_without_a_dot_are_numbers():
+    cfg = SafetyConfig.from_dict({**_sim_block(), "max_velocity": "3e-1"})
+    assert cfg.max_velocity == 0.3
+    with pytest.raises(ValueError, match="max_velocity='fast' is not a number"):
+        SafetyConfig.from_dict({**_sim_block(), "max_velocity": "fast"})
+
+
+def _sim_block() -> dict:
+    import yaml
+
+    from tests.load import ROOT
+
+    return yaml.safe_load((ROOT / "configs/robot/sim_arm.yaml").read_text())["safety"]
