@@ -13,8 +13,9 @@ The box (and, for ``joint_vel``, the joint range) is checked shrunk by ``travel_
 side, by default one step's largest travel, ``max_velocity / rate_hz``: the position checked
 is the one observed at the start of the tick, while a real arm may still be finishing the
 previous command (at most one step of travel) and adapters add the delta to the pose they
-read when the command lands. An arm that moves only while a command is applied (the
-simulated arm) has nothing in flight: its config sets ``travel_margin: 0``.
+read when the command lands. An adapter whose ``ee_position`` is the pose each delta is
+added to (the simulated arm reports its running target) has nothing in flight: its config
+sets ``travel_margin: 0``.
 ``joint_pos`` targets are absolute, so their range is not shrunk.
 
 ``Watchdog`` calls ``stop()`` once when no fresh command arrived within its timeout and lets
@@ -65,8 +66,8 @@ class SafetyConfig:
     joint_margin: float = 0.0  #: keep this far inside the joint limits
     #: how far inside the box (ee_delta, m) or the joint range (joint_vel) the observed
     #: position is kept, for motion still in flight when a command lands (module docstring);
-    #: None: one step of travel, ``max_velocity / rate_hz``; 0 for an arm that moves only
-    #: while a command is applied (the simulated arm steps its physics in ``send_action``)
+    #: None: one step of travel, ``max_velocity / rate_hz``; 0 for an adapter that reports
+    #: the pose each delta is added to (the simulated arm: its running target)
     travel_margin: float | None = None
 
     def __post_init__(self) -> None:
