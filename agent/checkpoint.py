@@ -111,14 +111,34 @@ def read_manifest(
 
 
 def load_tensors(path: str | os.PathLike, map_location: str = "cpu") -> dict[str, torch.Tensor]:
-    """The tensors of a checkpoint's weights file (safetensors: nothing is unpickled)."""
-    weights, _ = paths(path)
+    """The tensors of a checkpoint's weights file (safetensors: nothing is unpickled); refused
+    when its manifest records another ``weights_sha256`` (weights of another checkpoint put
+    beside this manifest)."""
+    weights, meta = paths(path)
     try:
-        return load_file(str(weights), device=map_location)
+        tensors = load_file(str(weights), device=map_location)
     except Exception as e:
         raise CheckpointError(
             f"weights {weights} are unreadable ({e}): retrain or restore them"
         ) from e
+    check_weights_sha(weights, meta)
+    return tensors
+
+
+def check_weights_sha(weights: Path, meta: Path) -> None:
+    """Refuse weights whose sha256 differs from the one their manifest recorded."""
+    if not (meta.exists() and weights.exists()):
+        return
+    try:
+        want = json.loads(meta.read_text()).get("weights_sha256")
+    except (json.JSONDecodeError, AttributeError):
+        return  # read_manifest names a corrupt manifest where one is needed
+    if want and digest(weights) != want:
+        raise CheckpointError(
+            f"weights {weights} do not match their manifest {meta.name} (sha256 differs from "
+            "weights_sha256): they were changed or belong to another checkpoint; restore the "
+            "pair or retrain"
+        )
 
 
 def load(

@@ -8,6 +8,7 @@ one shifted by k (tail padded with its last action). ``reset(goal)`` starts an e
 from __future__ import annotations
 
 import logging
+import math
 import time
 from dataclasses import dataclass
 from typing import Any
@@ -91,16 +92,24 @@ class AgentConfig:
         if self.waypoint_absolute_dims is not None:
             dims = tuple(self.waypoint_absolute_dims)
             object.__setattr__(self, "waypoint_absolute_dims", dims)
-        for name in ("proprio_part_weight", "subgoal_image_weight", "subgoal_proprio_weight"):
-            if (getattr(self, name) or 0) < 0:
-                raise ValueError(f"agent.{name}={getattr(self, name)}: use a number >= 0")
+        for name in (
+            "proprio_weight",
+            "proprio_part_weight",
+            "subgoal_image_weight",
+            "subgoal_proprio_weight",
+        ):
+            v = getattr(self, name)
+            if v is not None and not (math.isfinite(v) and v >= 0):  # NaN fails both
+                raise ValueError(f"agent.{name}={v}: use a finite number >= 0")
         if self.deadline_ms is not None and not self.deadline_ms > 0:
             raise ValueError(f"agent.deadline_ms={self.deadline_ms}: use a time > 0 or null (none)")
         if self.waypoints < 0:
             raise ValueError(f"agent.waypoints={self.waypoints}: use 0 (off) or a count >= 1")
-        if self.waypoint_reach is not None and self.waypoint_reach <= 0:
+        if self.waypoint_reach is not None and not (
+            math.isfinite(self.waypoint_reach) and self.waypoint_reach > 0
+        ):
             raise ValueError(f"agent.waypoint_reach={self.waypoint_reach}: use > 0 or null")
-        if self.lookahead <= 0:
+        if not (math.isfinite(self.lookahead) and self.lookahead > 0):
             raise ValueError(f"agent.lookahead={self.lookahead}: use a number > 0")
         if self.lookahead_metric not in ("direct", "path"):
             raise ValueError(

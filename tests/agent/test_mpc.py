@@ -324,3 +324,20 @@ def test_a_pretrain_stage_model_is_refused_for_planning(tmp_path):
     )
     with pytest.raises(checkpoint.CheckpointError, match="stage=pretrain model .* finetune it"):
         evaluate(cfg)
+
+
+@pytest.mark.parametrize(
+    "field, value",
+    [
+        ("proprio_weight", float("nan")),
+        ("proprio_weight", -10.0),
+        ("proprio_part_weight", float("nan")),
+        ("subgoal_image_weight", float("inf")),
+        ("lookahead", float("nan")),
+        ("waypoint_reach", float("nan")),
+    ],
+)
+def test_agent_weights_must_be_finite_and_not_negative(field, value):
+    """A NaN weight used to be accepted and turned every cost into NaN (success 0.0, exit 0)."""
+    with pytest.raises(ValueError, match=f"agent.{field}="):
+        AgentConfig(**{field: value})

@@ -96,3 +96,16 @@ def test_within_window_spread_ignores_per_episode_constants_but_batch_spread_doe
     assert losses.log_spread((z + door)[:, 0]) < losses.log_spread(z[:, 0]) - 1.0
     same = losses.log_apart(z[:, 0], z[:, 0])
     assert same == pytest.approx(-np.log(1e-4), rel=1e-5)  # identical pairs: the maximum
+
+
+def test_weights_of_another_checkpoint_beside_a_manifest_are_refused(tmp_path):
+    """Weights copied under another checkpoint's manifest (same architecture) used to load
+    and plan silently; their sha256 no longer matches the manifest's."""
+    cfg = ModelConfig(width=8, latent_dim=16, predictor_hidden=32)
+    a = checkpoint.save(tmp_path / "a.safetensors", WorldModel(cfg), {"task": "point_mass"})
+    torch.manual_seed(1)
+    b = checkpoint.save(tmp_path / "b.safetensors", WorldModel(cfg), {"task": "point_mass"})
+    checkpoint.load(a)
+    b.with_suffix(".safetensors").write_bytes(a.read_bytes())  # a's weights, b's manifest
+    with pytest.raises(checkpoint.CheckpointError, match="do not match their manifest b.json"):
+        checkpoint.load(b)
