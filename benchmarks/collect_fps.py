@@ -20,6 +20,7 @@ os.environ.setdefault("MUJOCO_GL", "egl")
 import numpy as np
 
 import envs
+from agent.errors import friendly_errors
 
 
 def measure(name: str, steps: int, repeats: int = 3) -> dict[str, float]:
@@ -67,6 +68,7 @@ def collect_end_to_end(name: str, episodes: int) -> dict[str, float]:
     return {"frames_per_s": frames / dt, "workers": os.cpu_count(), "episodes": episodes}
 
 
+@friendly_errors
 def main() -> None:
     p = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter

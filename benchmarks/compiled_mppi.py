@@ -31,6 +31,8 @@ from pathlib import Path
 
 import torch
 
+from agent.errors import friendly_errors
+
 HERE = Path(__file__).resolve().parent
 _spec = importlib.util.spec_from_file_location("planners_bench", HERE / "planners.py")
 bench = importlib.util.module_from_spec(_spec)
@@ -76,6 +78,7 @@ def rollouts_alone(objective, iterations: int):
     return run
 
 
+@friendly_errors
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--hidden", type=int, default=128)

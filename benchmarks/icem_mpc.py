@@ -34,6 +34,7 @@ _spec = importlib.util.spec_from_file_location(
 bench = importlib.util.module_from_spec(_spec)
 _spec.loader.exec_module(bench)  # also puts the repository root on sys.path
 import planners  # noqa: E402
+from agent.errors import friendly_errors  # noqa: E402
 
 
 def track(model, problem, steps: int, seed: int) -> torch.Tensor:
@@ -79,6 +80,7 @@ def summary(runs: list[dict]) -> dict:
     return {"median_cost": statistics.median(warm), "samples": statistics.median(evals)}
 
 
+@friendly_errors
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--threads", type=int, default=2)

@@ -60,6 +60,7 @@ import planners  # noqa: E402
 from agent import shipped_settings  # noqa: E402
 from agent.checkpoint import read_manifest  # noqa: E402
 from agent.config import to_dataclass  # noqa: E402
+from agent.errors import friendly_errors  # noqa: E402
 from agent.evaluation import EvalConfig, build_policy  # noqa: E402
 from agent.mpc import AgentConfig, MPCAgent  # noqa: E402
 
@@ -337,6 +338,7 @@ def markdown(res: dict) -> str:
     return "\n".join(lines)
 
 
+@friendly_errors
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--tasks", nargs="+", default=list(CHECKPOINTS), choices=list(CHECKPOINTS))

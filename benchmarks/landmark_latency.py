@@ -21,8 +21,10 @@ import numpy as np
 import torch
 
 from agent import landmarks
+from agent.errors import friendly_errors
 
 
+@friendly_errors
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--checkpoint", default="checkpoints/medium_maze.safetensors")

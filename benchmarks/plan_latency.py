@@ -33,6 +33,7 @@ import yaml  # noqa: E402
 
 import envs  # noqa: E402
 from agent import checkpoint  # noqa: E402
+from agent.errors import friendly_errors  # noqa: E402
 from agent.mpc import AgentConfig, build_agent  # noqa: E402
 
 CONFIGS = Path(__file__).resolve().parents[1] / "configs" / "planner"
@@ -78,6 +79,7 @@ def measure(
     }
 
 
+@friendly_errors
 def main() -> None:
     p = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter

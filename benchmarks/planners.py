@@ -42,6 +42,7 @@ import torch  # noqa: E402
 from torch import nn  # noqa: E402
 
 import planners  # noqa: E402
+from agent.errors import friendly_errors  # noqa: E402
 
 D, A = 64, 2  # latent and action sizes (configs/model/conv.yaml)
 LOW, HIGH = [-1.0] * A, [1.0] * A
@@ -413,6 +414,7 @@ def targets(res: dict) -> dict:
     return out
 
 
+@friendly_errors
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--quick", action="store_true", help="small grid, fewer repeats")

@@ -27,6 +27,8 @@ import numpy as np
 import yaml
 from scipy.stats import trim_mean
 
+from agent.errors import friendly_errors
+
 PLANNERS = Path(__file__).resolve().parents[1] / "configs" / "planner"
 
 
@@ -172,6 +174,7 @@ def plot(cells: dict[tuple, list[dict]], path: Path) -> None:
     os.replace(tmp, path)
 
 
+@friendly_errors
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--runs", type=Path, default=Path("outputs/baselines"))

@@ -17,6 +17,7 @@ import json
 import numpy as np
 
 from agent.dataset import Dataset
+from agent.errors import friendly_errors
 
 
 def motion(
@@ -57,6 +58,7 @@ def motion(
     }
 
 
+@friendly_errors
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--data", required=True)

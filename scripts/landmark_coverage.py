@@ -23,8 +23,10 @@ import torch
 
 import envs
 from agent import checkpoint, landmarks
+from agent.errors import friendly_errors
 
 
+@friendly_errors
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--checkpoint", required=True)

@@ -20,6 +20,8 @@ import shlex
 import subprocess
 from pathlib import Path
 
+from agent.errors import friendly_errors
+
 
 def _run(cmd: list[str]) -> None:
     print("+", shlex.join(cmd), flush=True)
@@ -30,6 +32,7 @@ def _seed_of(manifest: Path) -> int:
     return int(json.loads(manifest.read_text())["config"].get("seed", 0))
 
 
+@friendly_errors
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--task", required=True)

@@ -46,6 +46,7 @@ import envs
 import planners
 from agent import checkpoint
 from agent.dataset import atomic_write_json
+from agent.errors import friendly_errors
 from agent.mpc import AgentConfig, MPCAgent
 from agent.shipped_settings import shipped_agent_settings, shipped_evaluation
 
@@ -196,6 +197,7 @@ def summarize(rows: list[dict[str, Any]]) -> dict[str, Any]:
     }
 
 
+@friendly_errors
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--checkpoint", required=True, help="world model (.safetensors)")

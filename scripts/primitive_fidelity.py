@@ -28,6 +28,7 @@ from scipy.stats import spearmanr
 
 import envs
 from agent import checkpoint, state_probe
+from agent.errors import friendly_errors
 from agent.push_primitives import PushPrimitiveMPC, _pose_of, pose_change_gain
 from envs.tasks.push_t import PUSH_SPEEDS, push_candidates
 
@@ -116,6 +117,7 @@ def measure(model_path: str, probe_path: str, seeds: range, every: int, steps: i
     }
 
 
+@friendly_errors
 def main(argv: list[str] | None = None) -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--checkpoint", default="checkpoints/variants/push_t_demo.safetensors")

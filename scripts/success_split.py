@@ -17,6 +17,7 @@ import json
 import numpy as np
 
 import envs
+from agent.errors import friendly_errors
 
 
 def split(results: dict, dim: int, above: float) -> dict:
@@ -35,6 +36,7 @@ def split(results: dict, dim: int, above: float) -> dict:
     }
 
 
+@friendly_errors
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__)
     p.add_argument("--results", required=True, help="results.json of agent.evaluate")

@@ -11,8 +11,10 @@ import imageio.v2 as imageio
 import numpy as np
 
 import envs
+from agent.errors import friendly_errors
 
 
+@friendly_errors
 def main() -> None:
     p = argparse.ArgumentParser()
     p.add_argument("--out", default="docs/tasks.png")

@@ -26,6 +26,7 @@ import torch
 
 import envs
 from agent import checkpoint
+from agent.errors import friendly_errors
 from agent.model import WorldModel
 
 
@@ -88,6 +89,7 @@ def wall_check(model: WorldModel, starts: int = 40, steps: int = 24, seed: int =
     }
 
 
+@friendly_errors
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--checkpoint", required=True)
