@@ -40,9 +40,10 @@ def tiny_ckpt(tmp_path_factory):
     return str(path)
 
 
-def config(tmp_path, ckpt, **kw):
-    robot = RobotConfig("sim_arm", {"image_size": 64}, SAFETY)
-    loop = LoopConfig(rate_hz=10.0, max_steps=3, output_dir=str(tmp_path / "run"))
+def config(tmp_path, ckpt, robot: str | RobotConfig = "sim_arm", rate_hz=10.0, **kw):
+    loop = LoopConfig(rate_hz=rate_hz, max_steps=3, output_dir=str(tmp_path / "run"))
+    if isinstance(robot, str):
+        robot = RobotConfig(robot, {"image_size": 64}, SAFETY)
     return ControlConfig(
         goal=str(tmp_path / "goal.png"),
         checkpoint=ckpt,

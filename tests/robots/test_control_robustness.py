@@ -19,7 +19,6 @@ import torch
 
 from agent import checkpoint
 from agent.control import (
-    ControlConfig,
     RobotConfig,
     capture_goal,
     control,
@@ -34,7 +33,7 @@ from envs import robots
 from envs.robots import RobotConnectionError, RobotError, SafeRobot
 from envs.robots.conformance import main as conformance
 from envs.robots.sim_arm import SimArmAdapter
-from tests.robots.test_control_cli import PLANNER, _gcbc_policy
+from tests.robots.test_control_cli import _gcbc_policy, config
 from tests.robots.test_sim_arm import SAFETY
 
 REPO = Path(__file__).resolve().parents[2]
@@ -57,20 +56,6 @@ def tiny_ckpt(tmp_path: Path, **kw) -> str:
     path = tmp_path / ("arm_ps.safetensors" if kw.get("proprio_state") else "arm.safetensors")
     checkpoint.save(path, WorldModel(cfg), {"task": "arm_reach"})
     return str(path)
-
-
-def config(tmp_path: Path, ckpt: str, robot: str | RobotConfig = "sim_arm", rate_hz=10.0, **kw):
-    loop = LoopConfig(rate_hz=rate_hz, max_steps=3, output_dir=str(tmp_path / "run"))
-    if isinstance(robot, str):
-        robot = RobotConfig(robot, {"image_size": 64}, SAFETY)
-    return ControlConfig(
-        goal=str(tmp_path / "goal.png"),
-        checkpoint=ckpt,
-        robot=robot,
-        planner=PLANNER,
-        loop=loop,
-        **kw,
-    )
 
 
 class Policy:
