@@ -122,8 +122,8 @@ def rank_correlation(
     (see ``planning_cost_weights``).
     """
     rng = np.random.default_rng(seed)
-    i, j = rng.integers(len(z), size=(2, n_pairs))
-    lat = _latent_cost(z, i, j, dim_weights)
+    i, j = random_pairs(len(z), n_pairs, rng)
+    lat = latent_cost(z, i, j, dim_weights)
     true = distance(state[i], state[j])
     near = true < np.median(true)
     out = {
@@ -135,14 +135,25 @@ def rank_correlation(
         e = episode[i]  # episodes are contiguous runs of frames
         j = first[e] + (rng.random(n_pairs) * count[e]).astype(int)
         out["within"] = float(
-            spearmanr(_latent_cost(z, i, j, dim_weights), distance(state[i], state[j])).statistic
+            spearmanr(latent_cost(z, i, j, dim_weights), distance(state[i], state[j])).statistic
         )
     return out
 
 
-def _latent_cost(
+def random_pairs(
+    n: int, n_pairs: int = 4000, rng: np.random.Generator | None = None
+) -> tuple[np.ndarray, np.ndarray]:
+    """Indices ``(i, j)`` of ``n_pairs`` random pairs among ``n`` frames: ``rank_correlation``'s
+    draw (its first, across the whole set, with ``default_rng(0)``)."""
+    rng = np.random.default_rng(0) if rng is None else rng
+    i, j = rng.integers(n, size=(2, n_pairs))
+    return i, j
+
+
+def latent_cost(
     z: torch.Tensor, i: np.ndarray, j: np.ndarray, w: torch.Tensor | None = None
 ) -> np.ndarray:
+    """The L2 cost between latents ``z[i]`` and ``z[j]`` (mean square, or ``w``-weighted sum)."""
     d = (z[i] - z[j]).flatten(1).pow(2)
     return (d.mean(-1) if w is None else d @ w).numpy()
 

@@ -34,7 +34,7 @@ from agent import checkpoint
 from agent.batches import Windows, split_dataset
 from agent.dataset import Dataset
 from agent.errors import friendly_errors
-from agent.metrics import encode_all, rank_correlation
+from agent.metrics import encode_all, latent_cost, random_pairs, rank_correlation
 from envs.tasks.push_t import KEYPOINTS
 
 REACHERS = ("reacher_easy", "reacher_hard")
@@ -104,9 +104,8 @@ def components(task_name: str, a: np.ndarray, b: np.ndarray) -> dict[str, np.nda
 def component_ranks(task_name: str, z: torch.Tensor, state: np.ndarray) -> dict[str, float]:
     """Spearman of the latent cost with each of ``components`` over the report's pairs
     (``rank_correlation``'s draw across the held-out frames): what the latent's distance follows."""
-    rng = np.random.default_rng(0)
-    i, j = rng.integers(len(z), size=(2, 4000))
-    lat = (z[i] - z[j]).flatten(1).pow(2).mean(-1).numpy()
+    i, j = random_pairs(len(z))
+    lat = latent_cost(z, i, j)
     parts = components(task_name, np.asarray(state)[i], np.asarray(state)[j])
     return {k: float(spearmanr(lat, v).statistic) for k, v in parts.items()}
 
