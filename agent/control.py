@@ -12,10 +12,11 @@ lands in ``loop.output_dir`` as a dataset (see ``agent.control_loop``).
 from __future__ import annotations
 
 import contextlib
+import hashlib
+import io
 import json
 import os
 import re
-import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -35,7 +36,7 @@ from agent.control_loop import (
     check_output_dir,
     check_rate,
 )
-from agent.dataset import atomic_write_json, file_digest
+from agent.dataset import atomic_write_bytes, atomic_write_json, file_digest
 from agent.errors import friendly_errors
 from agent.handoff import Handoff, check_handoff
 from agent.model import ModelConfig
@@ -278,24 +279,15 @@ def capture_goal(robot: robots.RobotAdapter, path: str, overwrite: bool = False)
             f"the robot reports non-finite proprio {proprio.tolist()}: goal {path} not captured"
             " (check the robot's state readings, then capture again)"
         )
-    target = Path(path)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
-    try:
-        os.fchmod(fd, 0o644)  # mkstemp makes it 0600
-        with os.fdopen(fd, "wb") as f:
-            Image.fromarray(np.asarray(obs["pixels"], np.uint8)).save(f, format=fmt)
-        atomic_write_json(
-            goal_proprio_path(path),
-            {
-                "proprio": [float(x) for x in proprio],
-                "image_sha256": file_digest([Path(tmp)]),
-            },
-        )
-        os.replace(tmp, target)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    image = io.BytesIO()
+    Image.fromarray(np.asarray(obs["pixels"], np.uint8)).save(image, format=fmt)
+    data = image.getvalue()
+    atomic_write_json(
+        goal_proprio_path(path),
+        {"proprio": [float(x) for x in proprio], "image_sha256": hashlib.sha256(data).hexdigest()},
+    )
+    atomic_write_bytes(path, data)
 
 
 @contextlib.contextmanager

@@ -36,10 +36,10 @@ safety layer and feeds the watchdog, and what would have been sent is logged
 
 from __future__ import annotations
 
+import io
 import logging
 import math
 import os
-import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -262,15 +262,9 @@ def dataset_fields(robot: SafeRobot) -> dict[str, Any]:
 
 
 def _atomic_npz(path: Path, arrays: dict[str, np.ndarray]) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        os.fchmod(fd, 0o644)  # mkstemp makes it 0600; the run log beside it is 0644
-        with os.fdopen(fd, "wb") as f:
-            np.savez(f, **arrays)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    buf = io.BytesIO()
+    np.savez(buf, **arrays)
+    ds.atomic_write_bytes(path, buf.getvalue())
 
 
 class ControlLoop:
