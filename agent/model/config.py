@@ -4,12 +4,16 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+ENCODERS = ("conv", "keypoints", "vit")
+
 
 @dataclass(frozen=True)
 class ModelConfig:
     """Architecture of encoder + predictor. Derived sizes (action/proprio dims) come from data."""
 
-    encoder: str = "conv"  #: conv (global latent, (B, D)) | vit (patch tokens, (B, P, D))
+    #: conv (global latent, (B, D)) | keypoints (global latent of D/2 image points, (B, D)) |
+    #: vit (patch tokens, (B, P, D))
+    encoder: str = "conv"
     latent_dim: int = 64  #: D: size of the global latent or of each patch token
     width: int = 32  #: conv: channels of the first layer (doubles twice); vit: token width
     image_size: int = 64  #: input images are (image_size, image_size, 3)
@@ -30,8 +34,15 @@ class ModelConfig:
     proprio_scale: float = 1.0  #: multiplies the normalized proprio inside the latent
 
     def __post_init__(self) -> None:
-        if self.encoder not in ("conv", "vit"):
-            raise ValueError(f"model.encoder={self.encoder!r} is unknown: use 'conv' or 'vit'")
+        if self.encoder not in ENCODERS:
+            raise ValueError(
+                f"model.encoder={self.encoder!r} is unknown: use one of {', '.join(ENCODERS)}"
+            )
+        if self.encoder == "keypoints" and self.latent_dim % 2:
+            raise ValueError(
+                f"model.latent_dim={self.latent_dim} with model.encoder=keypoints must be even "
+                "(two coordinates per point)"
+            )
         for name in (
             "latent_dim",
             "width",
@@ -48,8 +59,10 @@ class ModelConfig:
                 f"model.frameskip={self.frameskip} with model.history={self.history} is not "
                 "supported: use one of the two (history=1 or frameskip=1)"
             )
-        if self.proprio_state and self.encoder != "conv":
-            raise ValueError("model.proprio_state=true needs model.encoder=conv (global latent)")
+        if self.proprio_state and not self.global_latent:
+            raise ValueError(
+                "model.proprio_state=true needs a global latent: model.encoder=conv or keypoints"
+            )
         if self.proprio_state and self.proprio_dim < 1:
             raise ValueError(
                 "model.proprio_state=true needs a dataset with proprio (proprio_dim is 0): "
@@ -64,6 +77,11 @@ class ModelConfig:
             )
 
     @property
+    def global_latent(self) -> bool:
+        """One latent vector per frame (conv, keypoints) rather than patch tokens (vit)."""
+        return self.encoder != "vit"
+
+    @property
     def state_dim(self) -> int:
         """Size of each latent token as the predictor sees it (image latent [+ proprio])."""
         return self.latent_dim + (self.proprio_dim if self.proprio_state else 0)
@@ -71,4 +89,4 @@ class ModelConfig:
     @property
     def tokens(self) -> int:
         """P: number of latent tokens per frame (1 for the global conv latent)."""
-        return (self.image_size // self.patch_size) ** 2 if self.encoder == "vit" else 1
+        return 1 if self.global_latent else (self.image_size // self.patch_size) ** 2

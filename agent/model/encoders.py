@@ -39,6 +39,43 @@ class ConvEncoder(nn.Module):
         return self.head(h.flatten(1))  # (B, D)
 
 
+class KeypointEncoder(nn.Module):
+    """Convs at half resolution and a spatial soft-argmax: D/2 image points, (B, D).
+
+    Each of the D/2 feature maps becomes the expected (x, y) of its softmax over the image
+    (in [-1, 1]), as in deep spatial autoencoders (Finn et al. 2016). The latent is then a set
+    of points on the image, so its distance grows with how far things moved *and turned*: a
+    turned object moves the points on its ends apart, which a global conv latent trained for
+    prediction may ignore (Push-T's yaw, see docs/results.md).
+    """
+
+    def __init__(self, cfg: ModelConfig) -> None:
+        super().__init__()
+        w, k = cfg.width, cfg.latent_dim // 2
+        self.net = nn.Sequential(
+            nn.Conv2d(3, w, 4, stride=2, padding=1),
+            nn.GroupNorm(8, w),
+            nn.SiLU(),
+            nn.Conv2d(w, 2 * w, 3, padding=1),
+            nn.GroupNorm(8, 2 * w),
+            nn.SiLU(),
+            nn.Conv2d(2 * w, 2 * w, 3, padding=1),
+            nn.GroupNorm(8, 2 * w),
+            nn.SiLU(),
+            nn.Conv2d(2 * w, k, 1),
+        )
+        side = cfg.image_size // 2
+        grid = torch.linspace(-1.0, 1.0, side)
+        ys, xs = torch.meshgrid(grid, grid, indexing="ij")
+        self.register_buffer("coords", torch.stack([xs.flatten(), ys.flatten()], -1))  # (HW, 2)
+        self.log_temperature = nn.Parameter(torch.zeros(()))
+
+    def forward(self, pixels: torch.Tensor) -> torch.Tensor:
+        h = self.net(preprocess(pixels)).flatten(2)  # (B, K, H*W)
+        attn = torch.softmax(h / self.log_temperature.exp(), dim=-1)
+        return (attn @ self.coords).flatten(1)  # (B, K * 2): x, y of each point
+
+
 class ViTEncoder(nn.Module):
     """A small ViT whose output is a grid of patch tokens (B, P, D), as DINO-WM uses."""
 
@@ -61,7 +98,7 @@ class ViTEncoder(nn.Module):
 
 
 def make_encoder(cfg: ModelConfig) -> nn.Module:
-    return ConvEncoder(cfg) if cfg.encoder == "conv" else ViTEncoder(cfg)
+    return {"conv": ConvEncoder, "keypoints": KeypointEncoder, "vit": ViTEncoder}[cfg.encoder](cfg)
 
 
 class ConvDecoder(nn.Module):

@@ -69,7 +69,7 @@ class FramePredictor(nn.Module):
 
     def __init__(self, cfg: ModelConfig) -> None:
         super().__init__()
-        self.inner = (MLPPredictor if cfg.encoder == "conv" else TokenPredictor)(
+        self.inner = (MLPPredictor if cfg.global_latent else TokenPredictor)(
             ModelConfig(**{**cfg.__dict__, "action_dim": 1, "frameskip": 1, "proprio_state": False})
         )
 
@@ -79,4 +79,4 @@ class FramePredictor(nn.Module):
 
 
 def make_predictor(cfg: ModelConfig) -> nn.Module:
-    return MLPPredictor(cfg) if cfg.encoder == "conv" else TokenPredictor(cfg)
+    return MLPPredictor(cfg) if cfg.global_latent else TokenPredictor(cfg)

@@ -39,7 +39,7 @@ class WorldModel(nn.Module):
     def latent_shape(self) -> tuple[int, ...]:
         return (
             (self.cfg.state_dim,)
-            if self.cfg.encoder == "conv"
+            if self.cfg.global_latent
             else (self.cfg.tokens, self.cfg.latent_dim)
         )
 

@@ -10,7 +10,7 @@ from agent import checkpoint
 from agent.model import ModelConfig, WorldModel
 
 
-@pytest.mark.parametrize("encoder", ["conv", "vit"])
+@pytest.mark.parametrize("encoder", ["conv", "keypoints", "vit"])
 def test_verbs_have_documented_shapes(encoder):
     torch.manual_seed(0)
     cfg = ModelConfig(
