@@ -45,3 +45,17 @@ def test_proprio_state_works_with_the_keypoint_latent():
     m = WorldModel(cfg)
     z = m.encode(_dot(20, 20), proprio=torch.zeros(1, cfg.proprio_dim))
     assert z.shape == (1, 8 + cfg.proprio_dim)
+
+
+def test_every_model_config_group_builds_its_model():
+    import pathlib
+
+    import yaml
+
+    root = pathlib.Path(__file__).resolve().parents[2] / "configs" / "model"
+    names = sorted(p.stem for p in root.glob("*.yaml"))
+    assert names == ["conv", "keypoints", "vit"]
+    for name in names:
+        cfg = ModelConfig(**{**yaml.safe_load((root / f"{name}.yaml").read_text()), "width": 8})
+        z = WorldModel(cfg).encode(_dot(30, 30))
+        assert cfg.encoder == name and z.shape[-1] == cfg.latent_dim
