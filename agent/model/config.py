@@ -15,7 +15,7 @@ class ModelConfig:
     #: vit (patch tokens, (B, P, D))
     encoder: str = "conv"
     latent_dim: int = 64  #: D: size of the global latent or of each patch token
-    width: int = 32  #: conv: channels of the first layer (doubles twice); vit: token width
+    width: int = 32  #: conv, keypoints: channels of the first layer (doubles); vit: token width
     image_size: int = 64  #: input images are (image_size, image_size, 3)
     patch_size: int = 8  #: vit only: P = (image_size / patch_size) ** 2 tokens
     vit_depth: int = 2  #: vit only: transformer blocks
@@ -28,8 +28,9 @@ class ModelConfig:
     frameskip: int = 1
     action_dim: int = 2  #: A (from the dataset's action space)
     proprio_dim: int = 4  #: proprio size (from the dataset)
-    #: conv only: the latent also carries the robot's normalized proprio, so the predictor
-    #: sees it and predicts it (DINO-WM's proprio concat); encode() then needs the proprio
+    #: global latent only (conv, keypoints): the latent also carries the robot's normalized
+    #: proprio, so the predictor sees it and predicts it (DINO-WM's proprio concat); encode()
+    #: then needs the proprio
     proprio_state: bool = False
     proprio_scale: float = 1.0  #: multiplies the normalized proprio inside the latent
 
@@ -88,5 +89,5 @@ class ModelConfig:
 
     @property
     def tokens(self) -> int:
-        """P: number of latent tokens per frame (1 for the global conv latent)."""
+        """P: number of latent tokens per frame (1 for a global latent: conv, keypoints)."""
         return 1 if self.global_latent else (self.image_size // self.patch_size) ** 2

@@ -1,9 +1,10 @@
 """The world model's verb API: ``encode``, ``next``, ``rollout`` and cost helpers.
 
 Shapes: N samples, H horizon, A action dim, K history, D latent, P patch tokens.
-A latent ``z`` is (D,) for the conv encoder and (P, D) for the ViT; batched (B, *latent).
-With ``model.proprio_state`` (conv only) it is (D + proprio_dim,): the image latent followed by
-the normalized proprio, so the predictor conditions on the robot's state and predicts it.
+A latent ``z`` is (D,) for the conv and keypoint encoders and (P, D) for the ViT; batched
+(B, *latent). With ``model.proprio_state`` (global latents only) it is (D + proprio_dim,): the
+image latent followed by the normalized proprio, so the predictor conditions on the robot's
+state and predicts it.
 """
 
 from __future__ import annotations
