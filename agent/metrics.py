@@ -180,7 +180,9 @@ def plannability_report(
     proprio_weight: float = 0.0,
 ) -> dict:
     """The metrics above; with ``proprio_weight`` also ``spearman_cost``: the same ranking for
-    the cost the agent plans with at that ``agent.proprio_weight``. With ``distance=None``
+    the cost the agent plans with at that ``agent.proprio_weight``. ``model.proprio_state``
+    models also get ``spearman_image``: the ranking by the image latent alone (what the encoder
+    learned; ``spearman`` counts the proprio the latent carries too). With ``distance=None``
     (data without a true state, e.g. a robot's run logs) the prediction error alone."""
     model.eval()
     if distance is None:
@@ -197,6 +199,11 @@ def plannability_report(
         "probe_r2_dims": dims,
         "spearman": rank_correlation(z_he, held.state, distance, episode=held.episode),
     }
+    if model.cfg.proprio_state:
+        z_image = model.image_part(z_he)
+        report["spearman_image"] = rank_correlation(
+            z_image, held.state, distance, episode=held.episode
+        )
     if proprio_weight:
         w = planning_cost_weights(model, proprio_weight)
         cost = rank_correlation(z_he, held.state, distance, episode=held.episode, dim_weights=w)

@@ -71,6 +71,10 @@ def test_finetune_learns_the_proprio_part_and_the_agent_plans_with_it(tiny_datas
     ft = Trainer(cfg("ft", stage="finetune", init=str(pre))).fit()
     model, manifest = checkpoint.load(ft)
     assert model.cfg.proprio_state and manifest["model"]["proprio_state"]
+    # the report ranks the whole latent and, apart, the image latent the encoder learned
+    metrics = manifest["metrics"]
+    assert set(metrics["spearman_image"]) == set(metrics["spearman"]) == {"all", "near", "within"}
+    assert metrics["spearman_image"] != metrics["spearman"]
     # stats come from the data: point_mass proprio (position, velocity) is not standard normal
     assert not torch.allclose(model.proprio_std, torch.ones(4))
     planner = planners.make(
