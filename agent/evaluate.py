@@ -13,6 +13,7 @@ import sys
 from pathlib import Path
 
 import hydra
+from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig, OmegaConf
 
 from agent import shipped_settings
@@ -35,11 +36,15 @@ def main(cfg: DictConfig) -> None:
             f"reset seeds from 0, so these episodes may be ones the model trained on",
             file=sys.stderr,
         )
-    summary = evaluate(evaluation, config_dump=raw)
+    # ``planner`` in results.json is the algorithm (cem for both cem and cem_fast); the preset
+    # the command chose is recorded beside it.
+    preset = HydraConfig.get().runtime.choices.get("planner")
+    summary = evaluate(evaluation, config_dump=raw, extra={"planner_preset": preset})
     keys = (
         "task",
         "policy",
         "planner",
+        "planner_preset",
         "success_rate",
         "success_ci95",
         "episodes",

@@ -48,6 +48,16 @@ def test_evaluate_uses_the_shipped_reacher_settings_unless_told_otherwise(tmp_pa
     assert agent["proprio_weight"] == 0 and "shipped settings" not in out
 
 
+def test_results_record_the_planner_preset_beside_the_algorithm(tmp_path):
+    """cem and cem_fast are both the cem algorithm; results.json says which preset ran."""
+    _evaluate(tmp_path / "fast")
+    fast = json.loads((tmp_path / "fast" / "results.json").read_text())
+    _evaluate(tmp_path / "cem", "planner=cem")
+    full = json.loads((tmp_path / "cem" / "results.json").read_text())
+    assert fast["planner"] == full["planner"] == "cem"
+    assert (fast["planner_preset"], full["planner_preset"]) == ("cem_fast", "cem")
+
+
 def test_a_gcbc_handoff_plans_with_its_world_models_shipped_settings(tmp_path):
     policy = "checkpoints/gcbc/arm_pick_place_masked_lift_ens5.safetensors"
     world_model = json.loads((ROOT / policy).with_suffix(".json").read_text())["world_model"]
