@@ -28,8 +28,20 @@ def user_errors() -> tuple[type[BaseException], ...]:
     return USER_ERRORS if adapter is None else (*USER_ERRORS, adapter.RobotError)
 
 
-def friendly_errors(fn: F) -> F:
-    """Print a user error as one line on stderr and exit with status 2."""
+#: the Ctrl-C line of the entry points that write as they go
+INTERRUPTED = (
+    "interrupted: what was written is complete (collections, merges and training "
+    "snapshots are written atomically); the same command resumes agent.collect and "
+    "agent.merge, and agent.train with resume=true"
+)
+
+
+def friendly_errors(fn: F | None = None, *, interrupted: str = INTERRUPTED) -> Any:
+    """Print a user error as one line on stderr and exit with status 2; Ctrl-C prints
+    ``interrupted`` (what was kept and how to go on) and exits 130. Use as ``@friendly_errors``
+    or ``@friendly_errors(interrupted="interrupted: ...")``."""
+    if fn is None:
+        return functools.partial(friendly_errors, interrupted=interrupted)
 
     @functools.wraps(fn)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
@@ -39,12 +51,7 @@ def friendly_errors(fn: F) -> F:
             print(f"error: {e}", file=sys.stderr)
             sys.exit(2)
         except KeyboardInterrupt:
-            print(
-                "interrupted: what was written is complete (collections, merges and training "
-                "snapshots are written atomically); the same command resumes agent.collect and "
-                "agent.merge, and agent.train with resume=true",
-                file=sys.stderr,
-            )
+            print(interrupted, file=sys.stderr)
             sys.exit(130)
         except (MemoryError, RuntimeError) as e:
             if not is_out_of_memory(e):
@@ -52,7 +59,7 @@ def friendly_errors(fn: F) -> F:
             print(f"error: {out_of_memory_line(e)}", file=sys.stderr)
             sys.exit(2)
 
-    return wrapper  # type: ignore[return-value]
+    return wrapper
 
 
 def is_out_of_memory(e: BaseException) -> bool:

@@ -25,7 +25,10 @@ HELD_OUT_SEED = EvalSettings().seed  #: reset seeds from here on are never colle
 
 
 @hydra.main(version_base="1.3", config_path="../configs", config_name="evaluate")
-@friendly_errors
+@friendly_errors(
+    interrupted="interrupted: no results were written (results.json, results.csv and videos are "
+    "written once every episode is done); rerun the same command to evaluate from the start"
+)
 def main(cfg: DictConfig) -> None:
     raw = OmegaConf.to_container(cfg, resolve=True)
     shipped_settings.fill_in_for_policy(raw)

@@ -142,6 +142,17 @@ def test_ctrl_c_is_one_line_saying_how_to_resume(capsys):
     assert len(err) == 1 and err[0].startswith("interrupted: what was written is complete")
 
 
+def test_an_entry_point_can_say_its_own_ctrl_c_line(capsys):
+    @friendly_errors(interrupted="interrupted: nothing was written")
+    def main() -> None:
+        raise KeyboardInterrupt
+
+    with pytest.raises(SystemExit) as e:
+        main()
+    assert e.value.code == 130
+    assert capsys.readouterr().err.strip().splitlines() == ["interrupted: nothing was written"]
+
+
 def test_other_runtime_errors_are_not_hidden():
     with pytest.raises(RuntimeError, match="shapes cannot be multiplied"):
         _raises(RuntimeError("mat1 and mat2 shapes cannot be multiplied"))()
