@@ -240,7 +240,10 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--send-hold", action="store_true", help="also send the hold action once")
     a = p.parse_args(argv)
     if a.send_hold and not a.robot_config:
-        p.error("--send-hold needs --robot-config (the safety limits the hold passes through)")
+        return _error(
+            "--send-hold needs --robot-config (the safety limits the hold passes through): "
+            "add --robot-config configs/robot/<robot>.yaml"
+        )
     from envs import robots
 
     try:

@@ -278,6 +278,9 @@ def test_conformance_bad_input_is_one_line_and_a_zero_limit_a_failed_check(tmp_p
         capsys.readouterr().err.strip()
         == f"error: --robot-config {missing} does not exist: pass a configs/robot/*.yaml"
     )
+    assert conformance(["--robot", "sim_arm", "--send-hold"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("error: --send-hold needs --robot-config")
     text = (REPO / "configs" / "robot" / "sim_arm.yaml").read_text()
     zero = tmp_path / "zero.yaml"
     zero.write_text(text.replace("max_velocity: 0.3 ", "max_velocity: 0 "))
