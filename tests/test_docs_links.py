@@ -2,6 +2,7 @@
 ``#fragment``, at a heading of that file (GitHub's anchor rule: lower case, punctuation other
 than ``-`` and ``_`` dropped, spaces to ``-``)."""
 
+import functools
 import re
 from pathlib import Path
 
@@ -15,6 +16,7 @@ def anchor(heading: str) -> str:
     return re.sub(r"[^\w\- ]", "", heading.strip().lower()).replace(" ", "-")
 
 
+@functools.cache  # README links into docs/results.md dozens of times: read it once
 def anchors(path: Path) -> set[str]:
     text = re.sub(r"```.*?```", "", path.read_text(), flags=re.S)  # no headings in code
     return {anchor(h) for h in re.findall(r"^#+ (.*)$", text, re.M)}
