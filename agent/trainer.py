@@ -168,6 +168,16 @@ def _dist_info() -> tuple[int, int]:
     return (dist.get_rank() if ws > 1 else 0), ws
 
 
+def _leave_together() -> None:
+    """Every process waits for rank 0's checkpoint, then tears the group down while Python is
+    whole. A rank that just exited (as rank 1 did, while rank 0 wrote) could die with SIGABRT
+    at interpreter teardown: gloo's threads still held the last all_gather's tensors
+    (pytorch/pytorch#179291). Success path only: after a failure the peers are not all here,
+    and torchrun stops them."""
+    dist.barrier()
+    dist.destroy_process_group()
+
+
 ENCODER_PARTS = ("encoder", "target_encoder")
 
 
@@ -367,9 +377,13 @@ class Trainer:
         finally:
             bar.close()
             log.close()
-        if self.rank != 0:
-            return self.out / "model.safetensors"
-        return self._finish(self.wall_before + time.perf_counter() - t0)
+        if self.rank == 0:
+            path = self._finish(self.wall_before + time.perf_counter() - t0)
+        else:
+            path = self.out / "model.safetensors"
+        if self.world > 1:
+            _leave_together()
+        return path
 
     def _train_step(self) -> dict[str, float]:
         idx = torch.randint(len(self.pool), (self.cfg.batch_size,), generator=self.gen)

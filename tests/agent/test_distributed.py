@@ -16,28 +16,7 @@ ROOT = Path(__file__).resolve().parents[2]
 @pytest.mark.slow
 def test_two_process_training_on_cpu(tiny_dataset, tmp_path):
     out = tmp_path / "run"
-    cmd = [
-        sys.executable,
-        "-m",
-        "torch.distributed.run",
-        "--nproc_per_node=2",
-        "--master_port=29533",
-        "-m",
-        "agent.train",
-        f"data={tiny_dataset}",
-        f"out={out}",
-        "steps=4",
-        "batch_size=8",
-        "window=3",
-        "model.width=8",
-        "model.latent_dim=16",
-        "checkpoint_every=2",
-        "log_every=2",
-        "threads=1",
-    ]
-    env = dict(os.environ, MUJOCO_GL="egl", OMP_NUM_THREADS="1")
-    r = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
-    assert r.returncode == 0, r.stderr[-2000:]
+    _torchrun(tiny_dataset, out, "steps=4", "log_every=2", port=29533)
     manifest = checkpoint.read_manifest(out / "model.safetensors")
     assert manifest["step"] == 4
     rows = (out / "log.csv").read_text().splitlines()
@@ -49,13 +28,22 @@ def test_two_process_training_on_cpu(tiny_dataset, tmp_path):
 
 
 def _torchrun(tiny_dataset, out, *extra, port):
+    """Train under torchrun with 2 processes; on failure, say what each rank wrote last."""
+    logs = Path(f"{out}.logs")
     cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node=2",
-           f"--master_port={port}", "-m", "agent.train", f"data={tiny_dataset}", f"out={out}",
+           f"--master_port={port}", f"--log-dir={logs}", "--redirects=3",
+           "-m", "agent.train", f"data={tiny_dataset}", f"out={out}",
            "batch_size=8", "window=3", "model.width=8", "model.latent_dim=16",
            "checkpoint_every=2", "threads=1", *extra]  # fmt: skip
     env = dict(os.environ, MUJOCO_GL="egl", OMP_NUM_THREADS="1")
     r = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
-    assert r.returncode == 0, r.stderr[-2000:]
+    ranks = {
+        p.parent.name: p.read_text()[-1500:]
+        for p in sorted(logs.rglob("stderr.log"))  # <run>/attempt_0/<rank>/stderr.log
+    }
+    assert r.returncode == 0, f"{r.stderr[-1500:]}\n" + "\n".join(
+        f"--- rank {k}:\n{v}" for k, v in ranks.items()
+    )
 
 
 @pytest.mark.slow
