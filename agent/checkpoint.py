@@ -17,7 +17,8 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from safetensors.torch import load_file, save_file
+from safetensors.torch import load as load_bytes
+from safetensors.torch import save_file
 
 from agent.dataset import atomic_write_json
 from agent.model import ModelConfig, WorldModel
@@ -116,24 +117,26 @@ def load_tensors(path: str | os.PathLike, map_location: str = "cpu") -> dict[str
     beside this manifest)."""
     weights, meta = paths(path)
     try:
-        tensors = load_file(str(weights), device=map_location)
+        data = weights.read_bytes()  # read once: hashed and parsed from the same bytes
+        tensors = {k: v.to(map_location) for k, v in load_bytes(data).items()}
     except Exception as e:
         raise CheckpointError(
             f"weights {weights} are unreadable ({e}): retrain or restore them"
         ) from e
-    check_weights_sha(weights, meta)
+    check_weights_sha(weights, meta, hashlib.sha256(data).hexdigest())
     return tensors
 
 
-def check_weights_sha(weights: Path, meta: Path) -> None:
-    """Refuse weights whose sha256 differs from the one their manifest recorded."""
+def check_weights_sha(weights: Path, meta: Path, sha: str | None = None) -> None:
+    """Refuse weights whose sha256 (``sha`` when the caller hashed them already) differs from
+    the one their manifest recorded."""
     if not (meta.exists() and weights.exists()):
         return
     try:
         want = json.loads(meta.read_text()).get("weights_sha256")
     except (json.JSONDecodeError, AttributeError):
         return  # read_manifest names a corrupt manifest where one is needed
-    if want and digest(weights) != want:
+    if want and (sha or digest(weights)) != want:
         raise CheckpointError(
             f"weights {weights} do not match their manifest {meta.name} (sha256 differs from "
             "weights_sha256): they were changed or belong to another checkpoint; restore the "
