@@ -97,8 +97,17 @@ class ViTEncoder(nn.Module):
         return self.out(self.blocks(x))  # (B, P, D)
 
 
+#: model.encoder -> class; its keys are ``config.ENCODERS`` (the config validates names without
+#: importing torch modules), and a test holds the two equal
+ENCODER_CLASSES: dict[str, type[nn.Module]] = {
+    "conv": ConvEncoder,
+    "keypoints": KeypointEncoder,
+    "vit": ViTEncoder,
+}
+
+
 def make_encoder(cfg: ModelConfig) -> nn.Module:
-    return {"conv": ConvEncoder, "keypoints": KeypointEncoder, "vit": ViTEncoder}[cfg.encoder](cfg)
+    return ENCODER_CLASSES[cfg.encoder](cfg)
 
 
 class ConvDecoder(nn.Module):

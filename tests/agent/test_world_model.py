@@ -8,9 +8,10 @@ import torch
 
 from agent import checkpoint
 from agent.model import ModelConfig, WorldModel
+from agent.model.config import ENCODERS
 
 
-@pytest.mark.parametrize("encoder", ["conv", "keypoints", "vit"])
+@pytest.mark.parametrize("encoder", ENCODERS)
 def test_verbs_have_documented_shapes(encoder):
     torch.manual_seed(0)
     cfg = ModelConfig(
@@ -41,6 +42,14 @@ def test_verbs_have_documented_shapes(encoder):
     assert m.latent_cost(zs, z[3], "l1", w).shape == (5,)
     assert m.proprio_cost(zs, torch.zeros(cfg.proprio_dim)).shape == (5,)
     assert m.decode(z[:1]).dtype == torch.uint8
+
+
+def test_every_configurable_encoder_name_has_a_class_and_every_class_a_name():
+    from agent.model.encoders import ENCODER_CLASSES
+
+    assert tuple(ENCODER_CLASSES) == ENCODERS
+    with pytest.raises(ValueError, match="model.encoder='resnet' is unknown: use one of conv"):
+        ModelConfig(encoder="resnet")
 
 
 def test_zero_cost_at_the_goal():
