@@ -2,8 +2,10 @@
 
 ``SafetyLayer.filter`` applies, in this order: reject non-finite actions (``ActionRejected``,
 never forwarded); clip to the action bounds; cap the change per step; limit velocity and
-acceleration (commanded motion per step); keep the end effector inside the workspace box
-(``ee_delta``: the next ee ``ee + delta * scale`` must stay inside, the delta is scaled
+acceleration (commanded motion per step), braking before the walls (per axis, the speed
+toward a face of the box or a joint limit is kept to what the acceleration cap can shed
+before reaching it: ``SafetyLayer.braking_speed``); keep the end effector inside the
+workspace box (``ee_delta``: the next ee ``ee + delta * scale`` must stay inside, the delta is scaled
 along its direction) or the joints inside their limits minus a margin (joint modes). The box
 comes last because it is the hard limit: where it and the per-step cap disagree, the box wins.
 An arm already outside the box (or the joint margin) may stay or move back in on that axis,
@@ -240,24 +242,53 @@ class SafetyLayer:
         self.prev = a.copy()
         return a.astype(np.float32)
 
-    def _limit_velocity(self, v: np.ndarray) -> np.ndarray:
-        """Cap |v| and |v - v_prev| / dt (v: commanded motion velocity, (M,))."""
+    def _limit_velocity(
+        self, v: np.ndarray, pos: np.ndarray, low: np.ndarray, high: np.ndarray
+    ) -> np.ndarray:
+        """Cap |v|, |v - v_prev| / dt and, per axis, the speed toward a face of [low, high]
+        (v: commanded motion velocity, (M,); pos: where the motion starts).
+
+        The speed toward a face is kept to what the acceleration cap can shed before the face
+        (``braking_speed``), so an arm driven at a wall slows down on its way and stops at it
+        without a jump in deceleration; the hard position limit after this step then rarely
+        acts. The braking budget per axis is ``max_acceleration / sqrt(M)``: braking on every
+        axis at once still keeps |v - v_prev| / dt within the cap. Where the cap and the
+        braking disagree (the arm moved otherwise than commanded), braking wins.
+        """
         speed = float(np.linalg.norm(v))
         if speed > self.cfg.max_velocity:
             v = v * (self.cfg.max_velocity / speed)
-        dv = v - self.prev_vel
-        acc = float(np.linalg.norm(dv)) / self.dt
-        if acc > self.cfg.max_acceleration:
-            v = self.prev_vel + dv * (self.cfg.max_acceleration / acc)
-        return v
+        up = self.braking_speed(high - pos)
+        down = self.braking_speed(pos - low)
+        v = np.clip(v, -down, up)
+        r = self.cfg.max_acceleration * self.dt  # largest |v - v_prev|
+        v0 = self.prev_vel
+        if np.linalg.norm(v - v0) <= r:
+            return v
+        c = np.clip(v0, -down, up)  # the previous velocity, braked: a start inside every cap
+        if np.linalg.norm(c - v0) >= r:
+            return c
+        # the farthest point from c toward v within the acceleration ball around v0
+        e, f = v - c, c - v0
+        aa, bb, cc = float(e @ e), float(e @ f), float(f @ f) - r * r
+        t = (-bb + math.sqrt(max(bb * bb - aa * cc, 0.0))) / aa
+        return c + min(max(t, 0.0), 1.0) * e
+
+    def braking_speed(self, gap: np.ndarray) -> np.ndarray:
+        """The highest speed toward a face ``gap`` away (per axis) from which braking at
+        ``max_acceleration / sqrt(M)`` per step stops before it, commanded motion included:
+        u with u dt + u^2 / (2 a) = gap (0 at or beyond the face)."""
+        a = self.cfg.max_acceleration / math.sqrt(self.m)
+        g = np.maximum(np.asarray(gap, np.float64), 0.0)
+        return a * (np.sqrt(self.dt * self.dt + 2.0 * g / a) - self.dt)
 
     def _ee_delta(self, a: np.ndarray, ee: np.ndarray | None) -> np.ndarray:
         if ee is None or not np.all(np.isfinite(ee)):
             raise ActionRejected("no finite end-effector position: cannot check the workspace")
         m, s = self.m, self.spec.scale
-        v = self._limit_velocity(a[:m] * s / self.dt)
-        d = v * self.dt  # (3,) metres this step
         ee = np.asarray(ee, np.float64)[:m]
+        v = self._limit_velocity(a[:m] * s / self.dt, ee, self.box_low, self.box_high)
+        d = v * self.dt  # (3,) metres this step
         # outside the box on an axis: only motion back toward it is allowed on that axis
         d = np.where((ee < self.box_low) & (d < 0) | (ee > self.box_high) & (d > 0), 0.0, d)
         lo, hi = np.minimum(self.box_low, ee), np.maximum(self.box_high, ee)
@@ -280,11 +311,11 @@ class SafetyLayer:
         # outside the (margin) range on a joint: it may stay or move back in, never jump in
         lo, hi = np.minimum(self.q_low, q), np.maximum(self.q_high, q)
         if self.spec.mode == "joint_pos":
-            v = self._limit_velocity((a - q) / self.dt)
+            v = self._limit_velocity((a - q) / self.dt, q, self.q_low, self.q_high)
             target = np.clip(q + v * self.dt, lo, hi)
             self.prev_vel = (target - q) / self.dt
             return target
-        v = self._limit_velocity(a)
+        v = self._limit_velocity(a, q, self.q_low, self.q_high)
         nxt = np.clip(q + v * self.dt, lo, hi)
         v = (nxt - q) / self.dt
         self.prev_vel = v
