@@ -7,12 +7,15 @@ episode, in name order) or subfolders of images (one episode each). Names sort n
 (``frame2`` before ``frame10``). Greyscale and 16-bit images become 8-bit RGB. Frames are
 centre-cropped to a square and resized. The result is an action-free dataset in the project's
 format (actions with 0 columns), usable as ``extra_video=[...]`` in ``agent.train
-stage=pretrain``.
+stage=pretrain``. Every file is opened before anything is written; episodes are then decoded
+and written one chunk at a time, and an import stopped part-way continues when the same
+command is rerun (``<out>/import.json`` records what it imports).
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import re
 import sys
 from pathlib import Path
@@ -77,56 +80,128 @@ def read_image(path: Path) -> np.ndarray:
         ) from e
 
 
-def read_video(path: Path) -> list[np.ndarray]:
-    """Every frame of a video file; one error line naming the file if it cannot be decoded."""
+def read_video(path: Path, size: int | None = None) -> list[np.ndarray]:
+    """Every frame of a video file (squared to ``size`` as it is read, so a long high-resolution
+    video never sits in memory whole); one error line naming the file if it cannot be decoded."""
     try:
         with imageio.get_reader(path, format="FFMPEG") as reader:
             # iterate (not list()): the ffmpeg reader reports an infinite length
-            return [rgb8(np.asarray(f)) for f in reader]
+            return [
+                rgb8(np.asarray(f)) if size is None else square(rgb8(np.asarray(f)), size)
+                for f in reader
+            ]
     except (OSError, RuntimeError, ValueError) as e:
         raise ValueError(
             f"cannot read {path} as a video ({_reason(e)}): remove or replace it"
         ) from e
 
 
-def episodes_in(src: Path) -> list[list[np.ndarray]]:
-    """Frames of every episode found in ``src`` (as described in the module docstring)."""
+def check_readable(path: Path) -> None:
+    """Open a file far enough to know it is an image or a video (one error line if not),
+    without decoding it all: the first pass of an import, before anything is written."""
+    if path.suffix.lower() == ".mp4":
+        try:
+            with imageio.get_reader(path, format="FFMPEG") as reader:
+                reader.get_next_data()
+        except (OSError, RuntimeError, ValueError, IndexError, StopIteration) as e:
+            raise ValueError(
+                f"cannot read {path} as a video ({_reason(e)}): remove or replace it"
+            ) from e
+        return
+    try:
+        with Image.open(path) as im:
+            im.verify()
+    except (OSError, ValueError, SyntaxError, EOFError) as e:
+        raise ValueError(
+            f"cannot read {path} as an image ({_reason(e)}): remove or replace it"
+        ) from e
+
+
+def sources_in(src: Path) -> list[list[Path]]:
+    """Every episode in ``src`` as its files: ``[video]`` or image frames in order (module
+    docstring). Nothing is decoded; episodes of images need 2+ frames."""
     if not src.is_dir():
         raise FileNotFoundError(
             f"--src {src} is not a folder: pass a folder of mp4 files or images"
         )
     entries = sorted(src.iterdir(), key=natural_key)
-    videos = [p for p in entries if p.suffix.lower() == ".mp4" and p.is_file()]
-    eps = [read_video(p) for p in videos]
+    eps = [[p] for p in entries if p.suffix.lower() == ".mp4" and p.is_file()]
     images = [p for p in entries if p.suffix.lower() in IMAGES and p.is_file()]
-    if images:
-        eps.append([read_image(p) for p in images])
+    if len(images) >= 2:
+        eps.append(images)
     for sub in (p for p in entries if p.is_dir()):
         frames = sorted((p for p in sub.iterdir() if p.suffix.lower() in IMAGES), key=natural_key)
-        if frames:
-            eps.append([read_image(p) for p in frames])
-    eps = [e for e in eps if len(e) >= 2]
+        if len(frames) >= 2:
+            eps.append(frames)
     if not eps:
         raise FileNotFoundError(f"no video with 2+ frames in {src}: add *.mp4 or image files")
     return eps
 
 
+def frames_of(files: list[Path], size: int) -> list[np.ndarray]:
+    """One episode's frames, squared to ``size``."""
+    if len(files) == 1 and files[0].suffix.lower() == ".mp4":
+        return read_video(files[0], size)
+    return [square(read_image(p), size) for p in files]
+
+
+def _episode(i: int, frames: list[np.ndarray]) -> ds.EpisodeBuffer:
+    ep = ds.EpisodeBuffer(seed=i)
+    for f in frames:
+        ep.add_obs(f, np.zeros(0), np.zeros(0), np.nan)
+    ep.actions = [np.zeros(0, np.float32)] * (len(frames) - 1)
+    ep.goal = {"pixels": ep.obs["pixels"][-1], "proprio": np.zeros(0), "state": np.zeros(0)}
+    return ep
+
+
 def import_video(src: Path, out: Path, image_size: int = 64, chunk_size: int = 10) -> Path:
-    if (out / "meta.json").exists() or any(out.glob("chunk_*")):
+    """Write ``src``'s episodes into ``out``, one chunk of ``chunk_size`` episodes at a time
+    (only that chunk's frames in memory). Every file is opened first, so an unreadable one
+    fails before anything is written. An import stopped part-way (Ctrl-C, a kill, a file that
+    fails to decode) keeps its finished chunks; rerunning the same command continues it."""
+    src, out = Path(src), Path(out)
+    if (out / "meta.json").exists():
         raise FileExistsError(f"--out {out} already holds a dataset: choose a new folder")
-    eps = episodes_in(src)  # every file read before anything is written
-    out.mkdir(parents=True, exist_ok=True)
-    buffers = []
-    for i, frames in enumerate(eps):
-        ep = ds.EpisodeBuffer(seed=i)
-        for f in frames:
-            ep.add_obs(square(np.asarray(f), image_size), np.zeros(0), np.zeros(0), np.nan)
-        ep.actions = [np.zeros(0, np.float32)] * (len(frames) - 1)
-        ep.goal = {"pixels": ep.obs["pixels"][-1], "proprio": np.zeros(0), "state": np.zeros(0)}
-        buffers.append(ep)
-    chunks = []
-    for c in range(0, len(buffers), chunk_size):
-        chunks.append(ds.write_chunk(out, c // chunk_size, buffers[c : c + chunk_size]).name)
+    eps = sources_in(src)
+    identity = {
+        "src": str(src.resolve()),
+        "image_size": image_size,
+        "chunk_size": chunk_size,
+        "episodes": [[str(p.relative_to(src)) for p in files] for files in eps],
+    }
+    plan = out / "import.json"  # what this import writes: a rerun must match it to resume
+    if plan.exists():
+        try:
+            planned = json.loads(plan.read_text())
+        except (OSError, ValueError):
+            planned = None
+        if planned != identity:
+            raise FileExistsError(
+                f"--out {out} holds an unfinished import of other files or settings: rerun "
+                "that import's command, or delete the folder, or choose a new one"
+            )
+    elif any(out.glob("chunk_*")):
+        raise FileExistsError(f"--out {out} already holds a dataset: choose a new folder")
+    else:
+        for files in eps:  # every file opened before anything is written
+            for p in files:
+                check_readable(p)
+        out.mkdir(parents=True, exist_ok=True)
+        ds.atomic_write_json(plan, identity)
+    ds.remove_stale_temp(out)
+    done = set(ds.completed_chunks(out))
+    for c in range(0, len(eps), chunk_size):
+        if c // chunk_size in done:
+            continue
+        ids = range(c, min(c + chunk_size, len(eps)))
+        batch = [_episode(i, frames_of(eps[i], image_size)) for i in ids]
+        batch = [e for e in batch if len(e.actions) >= 1]  # a video of one frame is no episode
+        if batch:
+            ds.write_chunk(out, c // chunk_size, batch)
+    chunks = [f"chunk_{i:05d}" for i in ds.completed_chunks(out)]
+    lengths = [np.load(out / c / "lengths.npy") for c in chunks]
+    if not chunks:
+        raise FileNotFoundError(f"no video with 2+ frames in {src}: add *.mp4 or image files")
     meta = {
         "format_version": ds.FORMAT_VERSION,
         "task": "video",
@@ -135,13 +210,18 @@ def import_video(src: Path, out: Path, image_size: int = 64, chunk_size: int = 1
         "action_space": {"low": [], "high": [], "shape": [0]},
         "proprio_dim": 0,
         "state_dim": 0,
-        "episodes": len(buffers),
-        "transitions": sum(len(b.actions) for b in buffers),
+        "episodes": int(sum(len(n) for n in lengths)),
+        "transitions": int(sum(n.sum() for n in lengths)),
         "chunks": chunks,
         "sha256": ds.file_digest([out / c / "pixels.npy" for c in chunks]),
     }
     ds.atomic_write_json(out / "meta.json", meta)
     return out
+
+
+def _kept(out: Path) -> str:
+    n = len(ds.completed_chunks(out)) if out.is_dir() else 0
+    return f"{n} finished chunk(s) kept in {out}: rerun the same command to continue"
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -154,8 +234,12 @@ def main(argv: list[str] | None = None) -> None:
     a = p.parse_args(argv)
     try:
         out = import_video(a.src, a.out, a.image_size)
+    except KeyboardInterrupt:
+        print(f"interrupted: {_kept(a.out)}", file=sys.stderr)
+        sys.exit(130)
     except (FileNotFoundError, FileExistsError, ValueError, OSError) as e:
-        print(f"error: {e}", file=sys.stderr)
+        started = (a.out / "import.json").exists() and not isinstance(e, FileExistsError)
+        print(f"error: {e}" + (f" ({_kept(a.out)})" if started else ""), file=sys.stderr)
         sys.exit(2)
     print(f"imported {out} (meta.json); use it with agent.train stage=pretrain extra_video=[{out}]")
 

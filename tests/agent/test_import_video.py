@@ -109,3 +109,56 @@ def test_an_unreadable_file_is_named_in_one_error_line(name, kind, tmp_path, cap
     assert f"as {kind} (" in err[0] and err[0].endswith("): remove or replace it")
     assert "pip install" not in err[0]
     assert not (tmp_path / "out").exists()  # nothing written
+
+
+def test_an_interrupted_import_continues_where_it_stopped_and_ends_alike(tmp_path, monkeypatch):
+    import json
+
+    from agent import dataset as ds
+
+    for e in range(5):
+        _frames(tmp_path / "src" / f"ep{e}", [10 * e, 10 * e + 1, 10 * e + 2], shape=(20, 30, 3))
+    whole = import_video(tmp_path / "src", tmp_path / "whole", chunk_size=2)
+
+    real, calls = ds.write_chunk, []
+
+    def stop_at_the_second(*args, **kwargs):
+        calls.append(args[1])
+        if len(calls) == 2:
+            raise KeyboardInterrupt
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(ds, "write_chunk", stop_at_the_second)
+    with pytest.raises(KeyboardInterrupt):
+        import_video(tmp_path / "src", tmp_path / "out", chunk_size=2)
+    monkeypatch.setattr(ds, "write_chunk", real)
+    out = tmp_path / "out"
+    assert not (out / "meta.json").exists() and ds.completed_chunks(out) == [0]
+    assert not list(out.glob(".chunk_*"))  # no half-written chunk left behind
+    with pytest.raises(FileExistsError, match="unfinished import of other files or settings"):
+        import_video(tmp_path / "src", out, image_size=32, chunk_size=2)
+    import_video(tmp_path / "src", out, chunk_size=2)  # the same command: continues
+    a, b = (json.loads((d / "meta.json").read_text()) for d in (whole, out))
+    assert a["sha256"] == b["sha256"] and a["episodes"] == b["episodes"] == 5
+    assert [e["pixels"][:, 0, 0, 0].tolist() for e in Dataset(out).iter_episodes()] == [
+        [10 * e, 10 * e + 1, 10 * e + 2] for e in range(5)
+    ]
+
+
+def test_ctrl_c_says_what_was_kept_and_how_to_continue(tmp_path, monkeypatch, capsys):
+    from agent import import_video as iv
+
+    _frames(tmp_path / "src" / "ep0", [1, 2, 3], shape=(20, 30, 3))
+
+    def interrupted(*args):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(iv, "frames_of", interrupted)
+    with pytest.raises(SystemExit) as e:
+        iv.main(["--src", str(tmp_path / "src"), "--out", str(tmp_path / "out")])
+    assert e.value.code == 130
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == [
+        f"interrupted: 0 finished chunk(s) kept in {tmp_path / 'out'}: rerun the same command "
+        "to continue"
+    ]
