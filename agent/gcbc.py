@@ -54,7 +54,7 @@ from typing import Any
 
 import numpy as np
 import torch
-from safetensors.torch import load_file, save_file
+from safetensors.torch import save_file
 from torch import nn
 
 from agent import checkpoint
@@ -487,11 +487,7 @@ class GCBCPolicy:
                 f"{path} was trained on {meta['task']!r}, not {expect_task!r}: pass a gcbc "
                 f"policy trained on {expect_task}"
             )
-        weights = Path(path).with_suffix(".safetensors")
-        if checkpoint.digest(weights) != meta.get("weights_sha256"):
-            raise checkpoint.CheckpointError(
-                f"{weights} is not the file {meta_path} describes: retrain the policy"
-            )
+        saved = checkpoint.load_tensors(path)  # refused unless its sha256 is the manifest's
         wm = meta["world_model"]
         if checkpoint.digest(checkpoint.paths(wm)[0]) != meta["world_model_sha256"]:
             raise checkpoint.CheckpointError(
@@ -506,7 +502,6 @@ class GCBCPolicy:
                 "retrain the policy with this version's agent.gcbc"
             )
         self.cfg = GCBCConfig(**meta["config"])
-        saved = load_file(str(weights))
         self.centres = saved.pop("codebook", None)
         if self.centres is not None:
             self.centres = self.centres.float()

@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from agent.checkpoint import CheckpointError, digest, paths, read_manifest, write
+from agent.checkpoint import CheckpointError, load_tensors, read_manifest, write
 
 FORMAT = "jepa-mpc/rl-policy/1"
 ALGOS = ("sac", "ppo")
@@ -109,7 +109,6 @@ def read_policy_manifest(path: str | os.PathLike) -> dict[str, Any]:
 def load_policy(path: str | os.PathLike, env: Any, expect_task: str | None = None):
     """Rebuild a saved policy on ``env`` (a ``StateGoal`` env): ``act(obs) -> action``."""
     import torch
-    from safetensors.torch import load_file
 
     manifest = read_policy_manifest(path)
     if expect_task is not None and manifest["task"] != expect_task:
@@ -117,12 +116,10 @@ def load_policy(path: str | os.PathLike, env: Any, expect_task: str | None = Non
             f"RL policy {path} was trained on {manifest['task']!r}, not {expect_task!r}: "
             f"pass checkpoint=<a policy trained on {expect_task}>"
         )
-    weights, _ = paths(path)
-    if digest(weights) != manifest["weights_sha256"]:
-        raise CheckpointError(f"{weights} does not match its manifest's sha256: retrain or re-copy")
+    tensors = load_tensors(path)  # refused unless its sha256 is the manifest's
     cfg = AlgoConfig(**manifest["algo"])
     learner = build(cfg, env, seed=0, for_training=False)
-    learner.policy.load_state_dict(load_file(weights), strict=True)
+    learner.policy.load_state_dict(tensors, strict=True)
     learner.policy.set_training_mode(False)
 
     def act(obs: dict[str, np.ndarray]) -> np.ndarray:

@@ -64,7 +64,7 @@ def test_a_changed_world_model_or_wrong_task_is_refused(tmp_path, tiny_dataset, 
         GCBCPolicy(str(tmp_path / "bc.safetensors"), expect_task="umaze")
     meta = json.loads((tmp_path / "bc.json").read_text())
     (tmp_path / "bc.json").write_text(json.dumps({**meta, "weights_sha256": "0" * 64}))
-    with pytest.raises(checkpoint.CheckpointError, match="is not the file"):
+    with pytest.raises(checkpoint.CheckpointError, match="do not match their manifest bc.json"):
         GCBCPolicy(str(tmp_path / "bc.safetensors"))
     meta["world_model_sha256"] = "0" * 64
     (tmp_path / "bc.json").write_text(json.dumps(meta))

@@ -100,6 +100,11 @@ def test_loaded_policy_acts_like_the_learner(tmp_path):
     np.testing.assert_allclose(act(obs), learner.predict(obs, deterministic=True)[0])
     with pytest.raises(CheckpointError, match="trained on 'point_mass', not 'umaze'"):
         load_policy(path, env, expect_task="umaze")
+    blob = bytearray(path.read_bytes())
+    blob[-1] ^= 1  # one bit of a weight flipped: still a readable file
+    path.write_bytes(bytes(blob))
+    with pytest.raises(CheckpointError, match="do not match their manifest policy.json"):
+        load_policy(path, env)
 
 
 def test_evaluate_cli_runs_an_rl_policy_and_refuses_a_world_model(tmp_path):
