@@ -10,18 +10,12 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from envs.robots import ActionSpec, SafetyConfig, SafetyLayer
+from tests.robots.test_safety import CFG as BASE
+from tests.robots.test_safety import HIGH, LOW
+from tests.robots.test_safety import SPEC as EE
 
-EE = ActionSpec("ee_delta", (-1.0,) * 4, (1.0,) * 4, "world", 12.5, scale=0.025)
-LOW, HIGH = np.array([-0.15, -0.15, 0.02]), np.array([0.15, 0.15, 0.19])
-CFG = SafetyConfig(
-    max_action_change=0.5,
-    max_velocity=0.25,
-    max_acceleration=2.0,
-    watchdog_timeout_s=0.5,
-    workspace_low=tuple(LOW),
-    workspace_high=tuple(HIGH),
-    travel_margin=0.0,  # the arm moves exactly as commanded: nothing in flight
-)
+# test_safety's arm and limits, with nothing in flight: the arm moves exactly as commanded
+CFG = SafetyConfig(**{**BASE.__dict__, "travel_margin": 0.0})
 JOINT = ActionSpec("joint_vel", (-2.0,) * 2, (2.0,) * 2, "base", 10.0, motion_dims=2)
 JOINT_CFG = SafetyConfig(
     max_action_change=4.0,
