@@ -5,9 +5,10 @@ never forwarded); clip to the action bounds; cap the change per step; limit velo
 acceleration (commanded motion per step), braking before the walls (per axis, the speed
 toward a face of the box or a joint limit is kept to what the acceleration cap can shed
 before reaching it: ``SafetyLayer.braking_speed``); keep the end effector inside the
-workspace box (``ee_delta``: the next ee ``ee + delta * scale`` must stay inside, the delta is scaled
-along its direction) or the joints inside their limits minus a margin (joint modes). The box
-comes last because it is the hard limit: where it and the per-step cap disagree, the box wins.
+workspace box (``ee_delta``: the next ee ``ee + delta * scale`` must stay inside, the delta is
+scaled along its direction) or the joints inside their limits minus a margin (joint modes).
+The box comes last because it is the hard limit: where it and the per-step cap disagree, the
+box wins.
 An arm already outside the box (or the joint margin) may stay or move back in on that axis,
 never jump: every output keeps the speed cap.
 
