@@ -127,16 +127,16 @@ def load_tensors(path: str | os.PathLike, map_location: str = "cpu") -> dict[str
     return tensors
 
 
-def check_weights_sha(weights: Path, meta: Path, sha: str | None = None) -> None:
-    """Refuse weights whose sha256 (``sha`` when the caller hashed them already) differs from
-    the one their manifest recorded."""
-    if not (meta.exists() and weights.exists()):
+def check_weights_sha(weights: Path, meta: Path, sha: str) -> None:
+    """Refuse weights whose sha256 (``sha``, hashed from the bytes just read) differs from the
+    one their manifest recorded."""
+    if not meta.exists():
         return
     try:
         want = json.loads(meta.read_text()).get("weights_sha256")
     except (json.JSONDecodeError, AttributeError):
         return  # read_manifest names a corrupt manifest where one is needed
-    if want and (sha or digest(weights)) != want:
+    if want and sha != want:
         raise CheckpointError(
             f"weights {weights} do not match their manifest {meta.name} (sha256 differs from "
             "weights_sha256): they were changed or belong to another checkpoint; restore the "

@@ -66,6 +66,23 @@ def rgb8(frame: np.ndarray) -> np.ndarray:
     raise ValueError(f"{frame.dtype} pixels: save the frames as 8- or 16-bit PNG or JPEG")
 
 
+IMAGE_ERRORS = (OSError, ValueError, SyntaxError, EOFError)  # what Pillow raises on a non-image
+VIDEO_ERRORS = (OSError, RuntimeError, ValueError)  # ... and imageio's ffmpeg reader
+
+
+def _unreadable(path: Path, kind: str, e: BaseException) -> ValueError:
+    """The one error line for a file that is not ``kind`` ("an image" / "a video")."""
+    return ValueError(f"cannot read {path} as {kind} ({_reason(e)}): remove or replace it")
+
+
+def _no_episodes(src: Path) -> FileNotFoundError:
+    return FileNotFoundError(f"no video with 2+ frames in {src}: add *.mp4 or image files")
+
+
+def _is_video(path: Path) -> bool:
+    return path.suffix.lower() == ".mp4"
+
+
 def read_image(path: Path) -> np.ndarray:
     """One image file as (H, W, 3) uint8; one error line naming the file if it is no image."""
     try:
@@ -74,47 +91,36 @@ def read_image(path: Path) -> np.ndarray:
             # 16-bit grey ("I;16", "I"): Pillow's convert("RGB") would clip, not scale
             arr = np.asarray(im) if im.mode.startswith("I") else np.asarray(im.convert("RGB"))
         return rgb8(arr)
-    except (OSError, ValueError, SyntaxError, EOFError) as e:
-        raise ValueError(
-            f"cannot read {path} as an image ({_reason(e)}): remove or replace it"
-        ) from e
+    except IMAGE_ERRORS as e:
+        raise _unreadable(path, "an image", e) from e
 
 
-def read_video(path: Path, size: int | None = None) -> list[np.ndarray]:
-    """Every frame of a video file (squared to ``size`` as it is read, so a long high-resolution
+def read_video(path: Path, size: int) -> list[np.ndarray]:
+    """Every frame of a video file, squared to ``size`` as it is read (a long high-resolution
     video never sits in memory whole); one error line naming the file if it cannot be decoded."""
     try:
         with imageio.get_reader(path, format="FFMPEG") as reader:
             # iterate (not list()): the ffmpeg reader reports an infinite length
-            return [
-                rgb8(np.asarray(f)) if size is None else square(rgb8(np.asarray(f)), size)
-                for f in reader
-            ]
-    except (OSError, RuntimeError, ValueError) as e:
-        raise ValueError(
-            f"cannot read {path} as a video ({_reason(e)}): remove or replace it"
-        ) from e
+            return [square(rgb8(np.asarray(f)), size) for f in reader]
+    except VIDEO_ERRORS as e:
+        raise _unreadable(path, "a video", e) from e
 
 
 def check_readable(path: Path) -> None:
     """Open a file far enough to know it is an image or a video (one error line if not),
     without decoding it all: the first pass of an import, before anything is written."""
-    if path.suffix.lower() == ".mp4":
+    if _is_video(path):
         try:
             with imageio.get_reader(path, format="FFMPEG") as reader:
                 reader.get_next_data()
-        except (OSError, RuntimeError, ValueError, IndexError, StopIteration) as e:
-            raise ValueError(
-                f"cannot read {path} as a video ({_reason(e)}): remove or replace it"
-            ) from e
+        except (*VIDEO_ERRORS, IndexError, StopIteration) as e:  # a video without frames
+            raise _unreadable(path, "a video", e) from e
         return
     try:
         with Image.open(path) as im:
             im.verify()
-    except (OSError, ValueError, SyntaxError, EOFError) as e:
-        raise ValueError(
-            f"cannot read {path} as an image ({_reason(e)}): remove or replace it"
-        ) from e
+    except IMAGE_ERRORS as e:
+        raise _unreadable(path, "an image", e) from e
 
 
 def sources_in(src: Path) -> list[list[Path]]:
@@ -125,7 +131,7 @@ def sources_in(src: Path) -> list[list[Path]]:
             f"--src {src} is not a folder: pass a folder of mp4 files or images"
         )
     entries = sorted(src.iterdir(), key=natural_key)
-    eps = [[p] for p in entries if p.suffix.lower() == ".mp4" and p.is_file()]
+    eps = [[p] for p in entries if _is_video(p) and p.is_file()]
     images = [p for p in entries if p.suffix.lower() in IMAGES and p.is_file()]
     if len(images) >= 2:
         eps.append(images)
@@ -134,13 +140,13 @@ def sources_in(src: Path) -> list[list[Path]]:
         if len(frames) >= 2:
             eps.append(frames)
     if not eps:
-        raise FileNotFoundError(f"no video with 2+ frames in {src}: add *.mp4 or image files")
+        raise _no_episodes(src)
     return eps
 
 
 def frames_of(files: list[Path], size: int) -> list[np.ndarray]:
     """One episode's frames, squared to ``size``."""
-    if len(files) == 1 and files[0].suffix.lower() == ".mp4":
+    if len(files) == 1 and _is_video(files[0]):
         return read_video(files[0], size)
     return [square(read_image(p), size) for p in files]
 
@@ -201,7 +207,7 @@ def import_video(src: Path, out: Path, image_size: int = 64, chunk_size: int = 1
     chunks = [f"chunk_{i:05d}" for i in ds.completed_chunks(out)]
     lengths = [np.load(out / c / "lengths.npy") for c in chunks]
     if not chunks:
-        raise FileNotFoundError(f"no video with 2+ frames in {src}: add *.mp4 or image files")
+        raise _no_episodes(src)
     meta = {
         "format_version": ds.FORMAT_VERSION,
         "task": "video",
