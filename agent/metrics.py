@@ -179,7 +179,9 @@ def plannability_report(
     distance: Callable[[np.ndarray, np.ndarray], np.ndarray] | None,
     proprio_weight: float = 0.0,
 ) -> dict:
-    """The metrics above; with ``proprio_weight`` also ``spearman_cost``: the same ranking for
+    """The metrics above (the rankings by the planning cost's view of the latent,
+    ``WorldModel.cost_view``; with ``model.cost_features`` also ``spearman_latent``: by the
+    whole latent); with ``proprio_weight`` also ``spearman_cost``: the same ranking for
     the cost the agent plans with at that ``agent.proprio_weight``. ``model.proprio_state``
     models also get ``spearman_image``: the ranking by the image latent alone (what the encoder
     learned; ``spearman`` counts the proprio the latent carries too). With ``distance=None``
@@ -193,19 +195,24 @@ def plannability_report(
     s_tr = train.state[::every]
     z_he = encode_all(model, held.pixels, held.proprio)
     dims = probe_r2_dims(z_tr, s_tr, z_he, held.state)
+    z_c = model.cost_view(z_he)  # what the planning cost measures (model.cost_features)
     report = {
         "prediction_error": prediction_error(model, held, z_he),
         "probe_r2": _mean_r2(dims),  # the same fit, averaged (probe_r2)
         "probe_r2_dims": dims,
-        "spearman": rank_correlation(z_he, held.state, distance, episode=held.episode),
+        "spearman": rank_correlation(z_c, held.state, distance, episode=held.episode),
     }
+    if model.cfg.cost_features:  # the whole latent's ranking, beside the slow features'
+        report["spearman_latent"] = rank_correlation(
+            z_he, held.state, distance, episode=held.episode
+        )
     if model.cfg.proprio_state:
-        z_image = model.image_part(z_he)
+        z_image = model.image_part(z_c)
         report["spearman_image"] = rank_correlation(
             z_image, held.state, distance, episode=held.episode
         )
     if proprio_weight:
         w = planning_cost_weights(model, proprio_weight)
-        cost = rank_correlation(z_he, held.state, distance, episode=held.episode, dim_weights=w)
+        cost = rank_correlation(z_c, held.state, distance, episode=held.episode, dim_weights=w)
         report["spearman_cost"] = {**cost, "proprio_weight": proprio_weight}
     return report

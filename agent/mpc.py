@@ -229,12 +229,14 @@ def imagined_cost(
 ) -> torch.Tensor:
     """Roll ``steps`` (N, T, A) out from z0 and score the latents against ``goal`` -> (N,).
 
-    ``goal`` is already scaled by ``scale`` (the per-dimension weights of the latent cost, None:
-    plain distance); ``low``: the rollout under bfloat16 autocast, the cost in float32."""
+    ``goal`` is already in the cost's view (``WorldModel.cost_view``) and scaled by ``scale``
+    (the per-dimension weights of the latent cost, None: plain distance); ``low``: the
+    rollout under bfloat16 autocast, the cost in float32."""
     with torch.autocast(z0.device.type, dtype=torch.bfloat16, enabled=low):
         zs = model.rollout(z0, steps)  # (N, T / k, *latent): one per predictor step
     zs = zs.float()
-    zc = zs if scale is None else zs * scale
+    zc = model.cost_view(zs)
+    zc = zc if scale is None else zc * scale
     c = model.latent_cost(zc, goal, metric, weights)
     if proprio_weight and goal_proprio is not None:
         c = c + proprio_weight * model.proprio_cost(zs, goal_proprio)
@@ -386,7 +388,8 @@ class MPCAgent:
         model, cfg, weights, gp = self.model, self.cfg, self.weights, self.goal_proprio
 
         scale = self.part_scale if final else self.subgoal_scale
-        goal_c = goal if scale is None else goal * scale
+        goal_c = model.cost_view(goal)
+        goal_c = goal_c if scale is None else goal_c * scale
 
         low = cfg.precision == "bfloat16"
         pw = cfg.proprio_weight if final else 0.0

@@ -274,6 +274,7 @@ class PushPrimitiveMPC:
             before = poses[np.arange(len(seqs)), first][:, None]
             gain = pose_change_gain(pose, before, poses[rows, reads], self.goal_pose)  # (N, S)
         else:
-            d = (zs - self.z_goal).flatten(2).pow(2).mean(-1).double().numpy()  # (N, 1+L)
+            view = self.model.cost_view  # the model's cost features (model.cost_features)
+            d = (view(zs) - view(self.z_goal)).flatten(2).pow(2).mean(-1).double().numpy()
             gain = float(d[0, 0]) - d[rows, reads]
         return Predicted(gain, valid, lengths, meta)

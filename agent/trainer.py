@@ -24,6 +24,7 @@ from agent.dataset import Dataset, DatasetError, atomic_write_json, kind_mismatc
 from agent.metrics import encode_all, plannability_report
 from agent.model import ModelConfig, WorldModel
 from agent.objectives import FinetuneObjective, LossWeights, PretrainObjective, ema_update
+from agent.slow_features import fit_cost_basis
 from agent.train_state import latest_snapshot, load_state, save_state
 
 LR_SCHEDULES = ("constant", "cosine")  #: values of TrainConfig.lr_schedule
@@ -220,6 +221,7 @@ class Trainer:
         self.extra_data_sha = {
             p: d.meta["sha256"] for p, d in zip(cfg.extra_data, self.extra_data, strict=True)
         }
+        self.train_eps = train_eps  # model.cost_features: the slow features are fitted on them
         self.train = Windows(self.data, train_eps, cfg.window, stride, extra=self.extra_data)
         self.held = Windows(self.data, held_eps, cfg.window, stride)
         self.pool = self.train
@@ -474,6 +476,9 @@ class Trainer:
 
     def _finish(self, wall_s: float) -> Path:
         distance = None if self.task is None else self.task.state_distance
+        fit = None
+        if self.model.cfg.cost_features:
+            fit = fit_cost_basis(self.model, self.data, self.train_eps)
         report = plannability_report(self.model, self.train, self.held, distance)
         peak_mb = _peak_memory_mb()
         self._note_memory()
@@ -491,6 +496,8 @@ class Trainer:
             "config": _jsonable(self.cfg),
             "action_space": self.data.meta["action_space"],
         }
+        if fit is not None:
+            manifest["cost_features_fit"] = fit
         if self.extra_sha:
             manifest["extra_video_sha256"] = self.extra_sha
         if self.cfg.probe is not None:

@@ -14,7 +14,9 @@ the other thing's squared distance weighted by ``w`` against the measured one's,
 object). An image latent must keep what the predictor needs, so this shows how little of it
 the latent's cost may carry and still rank at a given level.
 
-Add ``--checkpoint`` to print that model's latent ranking on the same pairs, and, with a scene
+Add ``--checkpoint`` to print that model's latent ranking on the same pairs (by its planning
+cost's view, ``WorldModel.cost_view``: with ``model.cost_features`` its slow features, and the
+whole latent's as ``latent_whole``), and, with a scene
 reference, ``follows``: the latent cost's Spearman with each part of what differs (Push-T: the
 block's position, its yaw, the pusher), which says what the latent's distance tracks.
 """
@@ -137,6 +139,9 @@ def main() -> None:
         model, _ = checkpoint.load(a.checkpoint, expect={"task": data.task})
         model.eval()
         z = model.image_part(encode_all(model, held.pixels, held.proprio))
+        if model.cfg.cost_features:  # the whole latent, beside the cost's slow features
+            report["latent_whole"] = rank(z)
+            z = model.image_part(model.cost_view(z))
         report["latent"] = {"checkpoint": a.checkpoint, **rank(z)}
         if parts is not None:
             report["latent"]["follows"] = component_ranks(data.task, z, held.state)

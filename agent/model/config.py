@@ -33,6 +33,10 @@ class ModelConfig:
     #: then needs the proprio
     proprio_state: bool = False
     proprio_scale: float = 1.0  #: multiplies the normalized proprio inside the latent
+    #: global latent only: the planning cost measures the image latent over its k slowest
+    #: linear features (slow feature analysis on the training video, ``agent.slow_features``)
+    #: instead of all of it; 0 = plain latent distance
+    cost_features: int = 0
 
     def __post_init__(self) -> None:
         if self.encoder not in ENCODERS:
@@ -71,6 +75,16 @@ class ModelConfig:
             )
         if self.proprio_state and self.proprio_scale <= 0:
             raise ValueError(f"model.proprio_scale={self.proprio_scale}: use a number > 0")
+        if not 0 <= self.cost_features <= self.latent_dim:
+            raise ValueError(
+                f"model.cost_features={self.cost_features} must be between 0 (plain latent "
+                f"distance) and model.latent_dim={self.latent_dim}"
+            )
+        if self.cost_features and not self.global_latent:
+            raise ValueError(
+                "model.cost_features > 0 needs a global latent: model.encoder=conv or keypoints "
+                "(or model.cost_features=0 for vit)"
+            )
         if self.image_size % 8 or (self.encoder == "vit" and self.image_size % self.patch_size):
             raise ValueError(
                 f"model.image_size={self.image_size} must be a multiple of 8 (and of patch_size "

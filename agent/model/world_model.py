@@ -33,6 +33,8 @@ class WorldModel(nn.Module):
         if cfg.proprio_state:  # normalization of the proprio inside the latent (from the data)
             self.register_buffer("proprio_mean", torch.zeros(cfg.proprio_dim))
             self.register_buffer("proprio_std", torch.ones(cfg.proprio_dim))
+        if cfg.cost_features:  # set by agent.slow_features.fit_cost_basis
+            self.register_buffer("cost_basis", torch.eye(cfg.latent_dim))
         self.proprio_head = nn.Linear(d, cfg.proprio_dim)  # optional proprio cost term
         self.decoder = ConvDecoder(cfg)  # for videos of imagined futures only
 
@@ -77,6 +79,15 @@ class WorldModel(nn.Module):
     def image_part(self, z: torch.Tensor) -> torch.Tensor:
         """(..., *latent) -> the image latent alone (drops the proprio part, if any)."""
         return z[..., : self.cfg.latent_dim] if self.cfg.proprio_state else z
+
+    def cost_view(self, z: torch.Tensor) -> torch.Tensor:
+        """(..., *latent) -> the latent as the planning cost measures it: with
+        ``model.cost_features`` the image part mapped through ``cost_basis`` (its slowest
+        features, the other columns zero), the proprio part as it is; else ``z`` itself."""
+        if not self.cfg.cost_features:
+            return z
+        d = self.cfg.latent_dim
+        return torch.cat([z[..., :d] @ self.cost_basis.to(z.dtype), z[..., d:]], dim=-1)
 
     # ---- verbs --------------------------------------------------------------------------
     def encode(self, pixels: torch.Tensor, proprio: torch.Tensor | None = None) -> torch.Tensor:

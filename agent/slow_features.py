@@ -1,0 +1,162 @@
+"""Slow features of a latent: the planning cost's metric, fitted on video alone.
+
+    python -m agent.slow_features --checkpoint runs/<pretrain>/model.safetensors \\
+        --data data/<task> --features 4 --out runs/<name>/model
+
+A latent can hold what distance-to-goal measures and still rank it badly: Push-T's keypoint
+latent reads the block's yaw linearly (probe R^2 0.99), yet its plain distance follows the
+block's position and the fast-moving pusher far more than the yaw. Slow feature analysis
+(Wiskott & Sejnowski 2002) finds, with no labels, the linear directions of the latent that
+change least from one frame to the next relative to how much they vary over the video: an
+object's pose moves slowly, a pusher or arm that darts about does not. The cost then measures
+the k slowest of them, each scaled to unit spread over the frames (``WorldModel.cost_view``).
+
+Fitted at the end of training when ``model.cost_features > 0``, or by this command on any
+checkpoint with a global latent (the weights are unchanged; the manifest's ``metrics`` are
+recomputed with the new cost and the old ones kept as ``metrics_plain_latent``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+from pathlib import Path
+
+import numpy as np
+import torch
+
+import envs
+from agent import checkpoint
+from agent.batches import Windows, split_dataset
+from agent.dataset import Dataset
+from agent.errors import friendly_errors
+from agent.metrics import encode_all, plannability_report
+from agent.model import WorldModel
+
+MAX_FRAMES = 20000  #: frames the fit encodes at most (whole episodes, spread over the data)
+
+
+def slow_basis(z: torch.Tensor, episode: np.ndarray, features: int) -> torch.Tensor:
+    """(D, D) map: column i < ``features`` the i-th slowest direction of latents ``z`` (N, D)
+    (consecutive frames of one ``episode`` are one step), scaled to unit variance over the
+    frames and by sqrt(D / features), so the mean square over D equals the mean over the
+    features; the other columns zero.
+
+    Slowness is the generalized eigenproblem C v = r S v (C: covariance of the frames, S: mean
+    outer product of one-step differences); the largest r are the slowest directions."""
+    x = z.flatten(1).double()
+    d = x.shape[1]
+    if not 1 <= features <= d:
+        raise ValueError(f"features={features} must be between 1 and the latent size {d}")
+    same = torch.as_tensor(np.asarray(episode[1:] == episode[:-1]))
+    steps = (x[1:] - x[:-1])[same]
+    if len(steps) < d or len(x) < 2 * d:
+        raise ValueError(
+            f"slow features of a {d}-d latent need at least {2 * d} frames with {d} one-step "
+            f"pairs (have {len(x)} and {len(steps)}): use more episodes"
+        )
+    cov = torch.cov(x.T)
+    s = steps.T @ steps / len(steps)
+    eye = torch.eye(d, dtype=x.dtype)
+    chol = torch.linalg.cholesky(s + 1e-9 * s.trace() / d * eye)
+    inv = torch.linalg.solve_triangular(chol, eye, upper=False)  # L^-1
+    ratio, u = torch.linalg.eigh(inv @ cov @ inv.T)  # ascending slowness
+    dirs = (inv.T @ u).flip(1)[:, :features]  # (D, k), slowest first; unit step variance
+    dirs = dirs / ratio.flip(0)[:features].clamp_min(1e-12).sqrt()  # unit variance over frames
+    basis = torch.zeros(d, d, dtype=x.dtype)
+    basis[:, :features] = dirs * (d / features) ** 0.5
+    return basis.float()
+
+
+def spread_episodes(lengths: np.ndarray, max_frames: int = MAX_FRAMES) -> np.ndarray:
+    """Indices of whole episodes, evenly spread over all of them, with at most ``max_frames``
+    frames together (at least one episode)."""
+    frames = np.asarray(lengths) + 1
+    if frames.sum() <= max_frames:
+        return np.arange(len(frames))
+    keep = max(1, int(len(frames) * max_frames / frames.sum()))
+    return np.unique(np.linspace(0, len(frames) - 1, keep).round().astype(int))
+
+
+@torch.no_grad()
+def fit_cost_basis(model: WorldModel, data: Dataset, episodes: np.ndarray) -> dict:
+    """Fit ``model.cost_basis`` (``model.cost_features`` slow features) on the frames of
+    ``data``'s ``episodes``; returns what the fit used (for the manifest)."""
+    k = model.cfg.cost_features
+    if not k:
+        raise ValueError("the model has model.cost_features=0: no cost basis to fit")
+    sel = episodes[spread_episodes(data.lengths[episodes])]
+    win = Windows(data, sel, 1)
+    z = model.image_part(encode_all(model, win.pixels, win.proprio))
+    model.cost_basis.copy_(slow_basis(z, win.episode, k).to(model.cost_basis.device))
+    return {"features": k, "episodes": len(sel), "frames": len(z)}
+
+
+def with_cost_features(model: WorldModel, features: int) -> WorldModel:
+    """A copy of ``model`` (same weights) whose config has ``cost_features=features``."""
+    cfg = dataclasses.replace(model.cfg, cost_features=features)
+    out = WorldModel(cfg)
+    state = {k: v for k, v in model.state_dict().items() if k != "cost_basis"}
+    out.load_state_dict(state, strict=False)
+    return out.eval()
+
+
+@friendly_errors
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--checkpoint", required=True, help="a world model with a global latent")
+    p.add_argument("--data", required=True, help="the dataset it was trained on")
+    p.add_argument("--features", type=int, required=True, help="slow features in the cost")
+    p.add_argument("--out", required=True, help="the new checkpoint (<path>.safetensors/.json)")
+    a = p.parse_args()
+    model, manifest = checkpoint.load(a.checkpoint)
+    data = Dataset(a.data)
+    if data.task != manifest["task"]:
+        raise ValueError(
+            f"--data {a.data} is task {data.task!r}, the checkpoint is {manifest['task']!r}: "
+            "pass the dataset the model was trained on"
+        )
+    if not model.cfg.global_latent:
+        raise ValueError(
+            f"{a.checkpoint} has patch tokens (model.encoder={model.cfg.encoder}): slow "
+            "features need a global latent (model.encoder=conv or keypoints)"
+        )
+    if not 1 <= a.features <= model.cfg.latent_dim:
+        raise ValueError(
+            f"--features={a.features} must be between 1 and the latent size {model.cfg.latent_dim}"
+        )
+    out_path = Path(a.out)
+    if checkpoint.paths(out_path)[0].resolve() == checkpoint.paths(a.checkpoint)[0].resolve():
+        raise ValueError(f"--out {a.out} is the input checkpoint: write a new one")
+    model = with_cost_features(model, a.features)
+    train_cfg = manifest.get("config", {})
+    window, stride = int(train_cfg.get("window", 2)), model.cfg.frameskip
+    train_eps, held_eps = split_dataset(
+        data, float(train_cfg.get("heldout_fraction", 0.1)), window, stride
+    )
+    fit = fit_cost_basis(model, data, train_eps)
+    task = envs.make(data.task).unwrapped if data.task in envs.TASKS else None
+    report = plannability_report(
+        model,
+        Windows(data, train_eps, window, stride),
+        Windows(data, held_eps, window, stride),
+        None if task is None else task.state_distance,
+    )
+    if task is not None:
+        task.close()
+    new = {
+        **manifest,
+        "model": dataclasses.asdict(model.cfg),
+        "metrics": report,
+        "metrics_plain_latent": manifest.get("metrics"),
+        "cost_features_fit": {**fit, "data": a.data, "dataset_sha256": data.meta["sha256"]},
+    }
+    for key in ("format", "weights", "weights_sha256"):
+        new.pop(key, None)
+    path = checkpoint.write(out_path, model.state_dict(), new, checkpoint.FORMAT)
+    print(json.dumps({"checkpoint": str(path), "spearman": report.get("spearman")}, indent=1))
+
+
+if __name__ == "__main__":
+    main()

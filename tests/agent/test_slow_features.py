@@ -1,0 +1,184 @@
+"""Slow features as the planning cost's metric: the fit, the model's cost view, the trainer's
+fit at the end of a run, and the command that adds them to a checkpoint."""
+
+import json
+import sys
+from dataclasses import replace
+
+import numpy as np
+import pytest
+import torch
+from scipy.stats import spearmanr
+
+from agent import checkpoint, slow_features
+from agent.metrics import random_pairs
+from agent.model import ModelConfig, WorldModel
+from agent.slow_features import slow_basis, spread_episodes, with_cost_features
+from agent.trainer import TrainConfig, Trainer
+
+TINY = ModelConfig(width=8, latent_dim=16, predictor_hidden=32, predictor_layers=1)
+
+
+def _mixed_video(episodes=20, steps=100, seed=0):
+    """Latents (N, 5) that linearly mix 2 slow coordinates (an object drifting) with 3 fast,
+    larger ones (a pusher darting about); returns (z, episode, slow)."""
+    rng = np.random.default_rng(seed)
+    slow, ep = [], []
+    for e in range(episodes):
+        start = rng.uniform(-1, 1, 2)
+        slow.append(start + np.cumsum(rng.normal(0, 0.02, (steps, 2)), axis=0))
+        ep.append(np.full(steps, e))
+    slow = np.concatenate(slow)
+    fast = rng.normal(0, 3.0, (len(slow), 3))
+    mix = rng.normal(size=(5, 5))
+    z = torch.as_tensor(np.concatenate([slow, fast], axis=1) @ mix)
+    return z, np.concatenate(ep), slow
+
+
+def _rank(z, truth):
+    i, j = random_pairs(len(z), 3000)
+    lat = (z[i] - z[j]).pow(2).sum(-1).numpy()
+    true = np.linalg.norm(truth[i] - truth[j], axis=1)
+    return spearmanr(lat, true).statistic
+
+
+def test_slow_features_find_the_slow_coordinates_under_a_fast_mixture():
+    z, ep, slow = _mixed_video()
+    basis = slow_basis(z, ep, 2)
+    assert basis.shape == (5, 5) and torch.all(basis[:, 2:] == 0)
+    u = z.float() @ basis
+    assert _rank(u, slow) > 0.95  # the slow coordinates' distance (up to a linear map)
+    assert _rank(z.float(), slow) < 0.5  # the whole latent follows the fast part
+    # each feature has unit spread over the frames, times sqrt(D / k)
+    np.testing.assert_allclose(u[:, :2].std(0).numpy(), (5 / 2) ** 0.5, rtol=1e-3)
+    assert torch.equal(basis, slow_basis(z, ep, 2))  # deterministic
+
+
+def test_slow_basis_refusals():
+    z, ep, _ = _mixed_video(episodes=2, steps=3)
+    with pytest.raises(ValueError, match="between 1 and the latent size 5"):
+        slow_basis(z, ep, 6)
+    with pytest.raises(ValueError, match="use more episodes"):
+        slow_basis(z, ep, 2)
+
+
+def test_spread_episodes_keeps_whole_episodes_within_the_frame_budget():
+    lengths = np.full(100, 99)  # 100 frames each
+    assert len(spread_episodes(lengths, 20000)) == 100
+    kept = spread_episodes(lengths, 2500)
+    assert len(kept) == 25 and kept[0] == 0 and kept[-1] == 99
+    assert len(spread_episodes(np.array([5000]), 10)) == 1
+
+
+def test_cost_view_maps_the_image_part_and_keeps_the_proprio():
+    plain = WorldModel(TINY)
+    z = torch.randn(3, 16)
+    assert plain.cost_view(z) is z and not hasattr(plain, "cost_basis")
+    cfg = replace(TINY, cost_features=2, proprio_state=True, proprio_dim=3)
+    model = WorldModel(cfg)
+    model.cost_basis.zero_()
+    model.cost_basis[0, 0] = 2.0
+    z = torch.randn(4, 5, 19)
+    view = model.cost_view(z)
+    assert view.shape == z.shape
+    assert torch.equal(view[..., 0], 2.0 * z[..., 0]) and torch.all(view[..., 1:16] == 0)
+    assert torch.equal(view[..., 16:], z[..., 16:])
+
+
+def test_config_refuses_cost_features_it_cannot_use():
+    with pytest.raises(ValueError, match="between 0 .* and model.latent_dim=16"):
+        replace(TINY, cost_features=17)
+    with pytest.raises(ValueError, match="needs a global latent"):
+        ModelConfig(encoder="vit", cost_features=2)
+
+
+def test_checkpoint_round_trip_and_old_checkpoints_load(tmp_path):
+    model = with_cost_features(WorldModel(TINY), 3)
+    model.cost_basis.copy_(torch.randn(16, 16))
+    path = checkpoint.save(tmp_path / "m", model, {"task": "point_mass"})
+    back, manifest = checkpoint.load(path)
+    assert manifest["model"]["cost_features"] == 3
+    assert torch.equal(back.cost_basis, model.cost_basis)
+    # a manifest written before the field existed loads as a plain-latent model
+    plain = checkpoint.save(tmp_path / "old", WorldModel(TINY), {"task": "point_mass"})
+    old_meta = checkpoint.paths(plain)[1]
+    saved = json.loads(old_meta.read_text())
+    del saved["model"]["cost_features"]
+    old_meta.write_text(json.dumps(saved))
+    loaded, _ = checkpoint.load(plain)
+    assert loaded.cfg.cost_features == 0
+
+
+def test_planning_cost_measures_the_cost_view():
+    """The MPC agent scores imagined latents against the goal through ``cost_view``: a basis
+    that keeps one latent entry makes the cost that entry's squared gap (mean over D)."""
+    from agent.mpc import imagined_cost
+
+    model = WorldModel(replace(TINY, cost_features=1, action_dim=2)).eval()
+    model.cost_basis.zero_()
+    model.cost_basis[5, 0] = 1.0
+    z0 = torch.randn(1, 16)
+    steps = torch.randn(7, 3, 2)
+    goal = torch.randn(16)
+    with torch.no_grad():
+        cost = imagined_cost(
+            model, z0, steps, model.cost_view(goal), None, None, "l2", False, 0.0, None
+        )
+        zs = model.rollout(z0, steps)
+    np.testing.assert_allclose(cost, (zs[:, -1, 5] - goal[5]).pow(2) / 16, rtol=1e-5)
+
+
+def test_training_with_cost_features_fits_them_and_reports_both(tiny_dataset, tmp_path):
+    cfg = TrainConfig(
+        data=str(tiny_dataset),
+        out=str(tmp_path / "pre"),
+        model=replace(TINY, cost_features=2),
+        steps=4,
+        batch_size=8,
+        window=3,
+        checkpoint_every=2,
+        threads=1,
+    )
+    path = Trainer(cfg).fit()
+    model, manifest = checkpoint.load(path)
+    assert manifest["cost_features_fit"]["features"] == 2
+    assert manifest["cost_features_fit"]["frames"] > 0
+    assert torch.all(model.cost_basis[:, 2:] == 0) and model.cost_basis[:, :2].abs().sum() > 0
+    m = manifest["metrics"]
+    assert set(m["spearman_latent"]) == set(m["spearman"]) == {"all", "near", "within"}
+    again = Trainer(replace(cfg, out=str(tmp_path / "again"))).fit()
+    assert torch.equal(checkpoint.load(again)[0].cost_basis, model.cost_basis)  # same seed
+
+
+def test_command_adds_cost_features_to_a_checkpoint(tiny_dataset, tmp_path, monkeypatch, capsys):
+    cfg = TrainConfig(
+        data=str(tiny_dataset), out=str(tmp_path / "pre"), model=TINY, steps=2,
+        batch_size=8, window=3, checkpoint_every=2, threads=1,
+    )  # fmt: skip
+    src = Trainer(cfg).fit()
+    before = src.read_bytes()
+    capsys.readouterr()  # the training run's own report
+    argv = ["slow_features", "--checkpoint", str(src), "--data", str(tiny_dataset)]
+    out = tmp_path / "sfa" / "model"
+    monkeypatch.setattr(sys, "argv", [*argv, "--features", "2", "--out", str(out)])
+    slow_features.main()
+    printed = json.loads(capsys.readouterr().out)
+    model, manifest = checkpoint.load(printed["checkpoint"])
+    assert model.cfg.cost_features == 2 and manifest["cost_features_fit"]["features"] == 2
+    assert manifest["metrics_plain_latent"] == checkpoint.read_manifest(src)["metrics"]
+    assert manifest["metrics"]["spearman"] == printed["spearman"]
+    plain, _ = checkpoint.load(src)
+    for k, v in plain.state_dict().items():
+        assert torch.equal(model.state_dict()[k], v), k  # the weights themselves unchanged
+    assert src.read_bytes() == before
+    # bad input: one line, nothing written
+    monkeypatch.setattr(sys, "argv", [*argv, "--features", "99", "--out", str(tmp_path / "x")])
+    with pytest.raises(SystemExit) as e:
+        slow_features.main()
+    err = capsys.readouterr().err
+    assert e.value.code != 0 and "--features=99 must be between 1 and the latent size 16" in err
+    assert not (tmp_path / "x.safetensors").exists()
+    monkeypatch.setattr(sys, "argv", [*argv, "--features", "2", "--out", str(src)])
+    with pytest.raises(SystemExit):
+        slow_features.main()
+    assert "is the input checkpoint" in capsys.readouterr().err
