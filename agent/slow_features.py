@@ -98,7 +98,8 @@ def with_cost_features(model: WorldModel, features: int) -> WorldModel:
     cfg = dataclasses.replace(model.cfg, cost_features=features)
     out = WorldModel(cfg)
     state = {k: v for k, v in model.state_dict().items() if k != "cost_basis"}
-    out.load_state_dict(state, strict=False)
+    missing, unexpected = out.load_state_dict(state, strict=False)
+    assert set(missing) <= {"cost_basis"} and not unexpected, (missing, unexpected)
     return out.eval()
 
 
