@@ -57,6 +57,13 @@ def digest(path: Path) -> str:
     return hashlib.sha256(Path(path).read_bytes()).hexdigest()
 
 
+def loaded_sha(path: str | os.PathLike, manifest: dict[str, Any]) -> str:
+    """sha256 of the weights that ``load(path)`` returned with ``manifest``: the manifest's
+    ``weights_sha256``, which ``load`` refuses weights to differ from (no second read), or for
+    a manifest without one the file's digest."""
+    return manifest.get("weights_sha256") or digest(paths(path)[0])
+
+
 def write(
     path: str | os.PathLike, tensors: dict[str, torch.Tensor], manifest: dict[str, Any], fmt: str
 ) -> Path:

@@ -462,7 +462,7 @@ def train(
         "task": ds.task,
         "config": asdict(cfg),
         "world_model": world_model,
-        "world_model_sha256": checkpoint.digest(checkpoint.paths(world_model)[0]),
+        "world_model_sha256": checkpoint.loaded_sha(world_model, manifest),
         "dataset": data,  # a folder, or the list of folders joined
         "dataset_episodes": int(len(lengths)),
         "change_threshold": threshold,
@@ -489,11 +489,11 @@ class GCBCPolicy:
             )
         saved = checkpoint.load_tensors(path)  # refused unless its sha256 is the manifest's
         wm = meta["world_model"]
-        if checkpoint.digest(checkpoint.paths(wm)[0]) != meta["world_model_sha256"]:
+        self.model, wm_manifest = checkpoint.load(wm)
+        if checkpoint.loaded_sha(wm, wm_manifest) != meta["world_model_sha256"]:
             raise checkpoint.CheckpointError(
                 f"the world model {wm} changed since {path} was trained on it: retrain the policy"
             )
-        self.model, _ = checkpoint.load(wm)
         self.model.eval()
         unknown = set(meta["config"]) - set(GCBCConfig.__dataclass_fields__)
         if unknown:

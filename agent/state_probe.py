@@ -209,7 +209,7 @@ def train(
     meta = {
         "task": task,
         "world_model": world_model,
-        "world_model_sha256": checkpoint.digest(checkpoint.paths(world_model)[0]),
+        "world_model_sha256": checkpoint.loaded_sha(world_model, manifest),
         "latent_size": int(z.shape[1]),
         "config": asdict(cfg),
         "dims": dims,
@@ -238,8 +238,9 @@ def load(path: str, model_path: str | None = None) -> tuple[StateProbe, dict[str
     hint = "train one with python -m agent.state_probe"
     meta = checkpoint.read_manifest(path, FORMAT, hint)
     weights, _ = checkpoint.paths(path)  # its sha256 is checked by load_tensors, below
-    if model_path is not None:
-        sha = checkpoint.digest(checkpoint.paths(model_path)[0])
+    if model_path is not None:  # the caller loads it with checkpoint.load, which checks
+        # its weights against this manifest's sha256: the manifest says which weights they are
+        sha = checkpoint.loaded_sha(model_path, checkpoint.read_manifest(model_path))
         if sha != meta["world_model_sha256"]:
             raise checkpoint.CheckpointError(
                 f"probe {weights.name} reads the latents of {meta['world_model']}, not of "

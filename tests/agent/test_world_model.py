@@ -118,3 +118,17 @@ def test_weights_of_another_checkpoint_beside_a_manifest_are_refused(tmp_path):
     b.with_suffix(".safetensors").write_bytes(a.read_bytes())  # a's weights, b's manifest
     with pytest.raises(checkpoint.CheckpointError, match="do not match their manifest b.json"):
         checkpoint.load(b)
+
+
+def test_loaded_sha_is_the_weights_digest_without_reading_them_again(tmp_path, monkeypatch):
+    """What probes and policies record of their world model: the sha256 of the weights
+    ``load`` read, taken from the manifest it checked them against."""
+    cfg = ModelConfig(width=8, latent_dim=16, predictor_hidden=32)
+    path = checkpoint.save(tmp_path / "m.safetensors", WorldModel(cfg), {"task": "point_mass"})
+    want = checkpoint.digest(path)
+    _, manifest = checkpoint.load(path)
+    monkeypatch.setattr(checkpoint, "digest", lambda p: pytest.fail("read the weights again"))
+    assert checkpoint.loaded_sha(path, manifest) == want
+    monkeypatch.undo()
+    del manifest["weights_sha256"]  # a manifest without one: the file's digest
+    assert checkpoint.loaded_sha(path, manifest) == want
