@@ -21,6 +21,8 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
+import shlex
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -151,7 +153,12 @@ def main() -> None:
         "model": dataclasses.asdict(model.cfg),
         "metrics": report,
         "metrics_plain_latent": manifest.get("metrics"),
-        "cost_features_fit": {**fit, "data": a.data, "dataset_sha256": data.meta["sha256"]},
+        "cost_features_fit": {
+            **fit,
+            "data": a.data,
+            "dataset_sha256": data.meta["sha256"],
+            "command": shlex.join(["python", "-m", "agent.slow_features", *sys.argv[1:]]),
+        },
     }
     for key in ("format", "weights", "weights_sha256"):
         new.pop(key, None)

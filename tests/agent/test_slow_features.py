@@ -165,6 +165,7 @@ def test_command_adds_cost_features_to_a_checkpoint(tiny_dataset, tmp_path, monk
     printed = json.loads(capsys.readouterr().out)
     model, manifest = checkpoint.load(printed["checkpoint"])
     assert model.cfg.cost_features == 2 and manifest["cost_features_fit"]["features"] == 2
+    assert manifest["cost_features_fit"]["command"].startswith("python -m agent.slow_features")
     assert manifest["metrics_plain_latent"] == checkpoint.read_manifest(src)["metrics"]
     assert manifest["metrics"]["spearman"] == printed["spearman"]
     plain, _ = checkpoint.load(src)
