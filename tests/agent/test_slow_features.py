@@ -183,3 +183,10 @@ def test_command_adds_cost_features_to_a_checkpoint(tiny_dataset, tmp_path, monk
     with pytest.raises(SystemExit):
         slow_features.main()
     assert "is the input checkpoint" in capsys.readouterr().err
+    vit = WorldModel(ModelConfig(encoder="vit", width=16, latent_dim=8, predictor_hidden=16))
+    vit_path = checkpoint.save(tmp_path / "vit", vit, {"task": "point_mass"})
+    argv = ["slow_features", "--checkpoint", str(vit_path), "--data", str(tiny_dataset)]
+    monkeypatch.setattr(sys, "argv", [*argv, "--features", "2", "--out", str(tmp_path / "y")])
+    with pytest.raises(SystemExit):
+        slow_features.main()
+    assert "slow features need a global latent" in capsys.readouterr().err
