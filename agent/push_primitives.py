@@ -46,7 +46,11 @@ from envs.tasks.push_t import (
     push_candidates,
 )
 
-COSTS = ("pose", "latent")  #: what scores a push: the probed pose change, or the latent
+#: what scores a push: the probed pose change; the latent as the planning cost sees it
+#: (``model.cost_view``: the slow features of a ``model.cost_features`` model, else the whole
+#: image latent); the whole image latent; or the cost view, and the whole image latent when no
+#: push gains by the cost view (``latent_then_whole``: coarse, then fine)
+COSTS = ("pose", "latent", "latent_whole", "latent_then_whole")
 POSES = ("probe", "state")  #: where the T's pose comes from: the probe, or the true state
 _MAX_STEP = PushT.max_step  # m of pusher target motion per unit action
 _ARRIVE = 0.003  # a transit waypoint counts as reached within this (m)
@@ -274,7 +278,23 @@ class PushPrimitiveMPC:
             before = poses[np.arange(len(seqs)), first][:, None]
             gain = pose_change_gain(pose, before, poses[rows, reads], self.goal_pose)  # (N, S)
         else:
-            view = self.model.cost_view  # the model's cost features (model.cost_features)
-            d = (view(zs) - view(self.z_goal)).flatten(2).pow(2).mean(-1).double().numpy()
-            gain = float(d[0, 0]) - d[rows, reads]
+            view = self.model.cost_view if self.cost != "latent_whole" else None
+            gain = _latent_gain(zs, self.z_goal, view, rows, reads)
+            if self.cost == "latent_then_whole" and not (valid & (gain > 0)).any():
+                gain = _latent_gain(zs, self.z_goal, None, rows, reads)  # the finer measure
         return Predicted(gain, valid, lengths, meta)
+
+
+def _latent_gain(
+    zs: torch.Tensor,
+    z_goal: torch.Tensor,
+    view: Callable[[torch.Tensor], torch.Tensor] | None,
+    rows: np.ndarray,
+    reads: np.ndarray,
+) -> np.ndarray:
+    """Drop (N, S) of the mean squared distance to ``z_goal`` from the first imagined latent
+    (the current one) to each push's end, measured through ``view`` (None: the latent itself)."""
+    if view is not None:
+        zs, z_goal = view(zs), view(z_goal)
+    d = (zs - z_goal).flatten(2).pow(2).mean(-1).double().numpy()
+    return float(d[0, 0]) - d[rows, reads]

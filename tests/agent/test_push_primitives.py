@@ -137,6 +137,27 @@ def test_an_agent_near_its_goal_holds_still_and_actions_stay_in_bounds():
     assert keypoint_distance(pose, agent.goal_pose) > 0.01
 
 
+class _CoarseView(_PushedBlock):
+    """The stand-in whose cost view (``model.cost_view``) sees the block's y alone: a coarse
+    measure, blind to a goal straight along x."""
+
+    def cost_view(self, z):
+        return z * torch.tensor([0.0, 1.0, 0.0, 0.0])
+
+
+@pytest.mark.parametrize("cost", ["latent", "latent_whole", "latent_then_whole"])
+def test_the_whole_latent_finishes_where_the_cost_view_sees_no_gain(cost):
+    pose, goal = np.array([0.0, 0.0, 0.3]), np.array([0.05, 0.0, 0.3])  # the goal along x
+    agent = PushPrimitiveMPC(_CoarseView(pose), _Identity(), cost=cost)
+    agent.reset({"pose": goal})
+    z = agent.model.encode_observation({"pose": pose})
+    plan = agent._choose(z, pose, np.array([0.0, -0.15]))
+    if cost == "latent":  # the cost view alone: no push gains, the least loss is picked
+        assert plan.gain <= 1e-12
+    else:  # by the whole latent: the push carries the T toward +x, as with the pose
+        assert plan.gain > 0 and plan.direction @ (goal[:2] - pose[:2]) > 0.9 * 0.05
+
+
 @pytest.mark.parametrize("chunk", [0, 1])
 def test_a_chunk_cuts_the_push_short_and_searches_again(chunk):
     pose, goal = np.array([0.0, 0.0, 0.3]), np.array([0.05, 0.0, 0.3])
