@@ -14,7 +14,10 @@ true pose) against simulating it from the true state as the oracle does, three w
   change off real latents (no imagination: what a perfect predictor would give the probe).
 
 For each it prints the median rank correlation of the gains per state, and the true gain of
-the candidate it would pick (gain per step, as the agent scores) against the best one.
+the candidate it would pick (gain per step, as the agent scores) against the best one; the
+same for the states nearer the goal than ``--near`` (m of keypoint distance) and the others.
+``--cost`` scores the ``agent`` way as ``primitive_cost`` does (``latent``: the latent's drop,
+through the model's cost view; the other two ways always read the pose with the probe).
 """
 
 from __future__ import annotations
@@ -29,7 +32,7 @@ from scipy.stats import spearmanr
 import envs
 from agent import checkpoint, state_probe
 from agent.errors import friendly_errors
-from agent.push_primitives import PushPrimitiveMPC, _pose_of, pose_change_gain
+from agent.push_primitives import COSTS, PushPrimitiveMPC, _pose_of, pose_change_gain
 from envs.tasks.push_t import PUSH_SPEEDS, push_candidates
 
 WAYS = ("agent", "from_start", "real_latents")
@@ -61,15 +64,23 @@ def _placed_gains(env, model, probe, c, steps: int) -> tuple[np.ndarray, np.ndar
     return gain(imagined), gain(z1)
 
 
-def measure(model_path: str, probe_path: str, seeds: range, every: int, steps: int) -> dict:
+def measure(
+    model_path: str,
+    probe_path: str,
+    seeds: range,
+    every: int,
+    steps: int,
+    cost: str = "pose",
+    near: float = 0.05,
+) -> dict:
     model, _ = checkpoint.load(model_path, expect={"task": "push_t"})
     probe, _ = state_probe.load(probe_path, model_path)
     env = envs.make("push_t")
     task = env.unwrapped
-    agent = PushPrimitiveMPC(model, probe, "pose", lambda: (task.block_pose(), task.goal_pose()))
+    agent = PushPrimitiveMPC(model, probe, cost, lambda: (task.block_pose(), task.goal_pose()))
     rhos = {w: [] for w in WAYS}
     picked = {w: [] for w in WAYS}
-    best = []
+    best, dist = [], []
     try:
         for seed in seeds:
             obs, _ = env.reset(seed=seed)
@@ -80,7 +91,8 @@ def measure(model_path: str, probe_path: str, seeds: range, every: int, steps: i
                     c = push_candidates(pose, target, task.max_step)
                     n = len(c.start)
                     sim = task._oracle._simulate(task, c.start, c.direction, 1.0, steps)
-                    true_gain = task.distance_to_goal() - sim[:, steps - 1]
+                    dist.append(task.distance_to_goal())
+                    true_gain = dist[-1] - sim[:, steps - 1]
                     p = agent.predict_gains(model.encode_observation(obs), pose, target, c)
                     full = PUSH_SPEEDS.index(1.0)
                     gains = {"agent": p.gain[full * n : (full + 1) * n, p.lengths.index(steps)]}
@@ -102,18 +114,24 @@ def measure(model_path: str, probe_path: str, seeds: range, every: int, steps: i
     finally:
         env.close()
 
-    def summary(w: str) -> dict:
+    dist = np.asarray(dist)
+
+    def summary(w: str, where: np.ndarray) -> dict:
+        if not where.any():
+            return {"states": 0}
         return {
-            "spearman_median": float(np.nanmedian(np.asarray(rhos[w], dtype=float))),
-            "picked_true_gain_mm_median": float(1e3 * np.median(picked[w])),
-            "picked_gains_share": float(np.mean(np.asarray(picked[w]) > 0)),
+            "states": int(where.sum()),
+            "spearman_median": float(np.nanmedian(np.asarray(rhos[w], dtype=float)[where])),
+            "picked_true_gain_mm_median": float(1e3 * np.median(np.asarray(picked[w])[where])),
+            "picked_gains_share": float(np.mean(np.asarray(picked[w])[where] > 0)),
+            "best_true_gain_mm_median": float(1e3 * np.median(np.asarray(best)[where])),
         }
 
+    splits = {"all": dist >= 0, f"near (< {near} m)": dist < near, "far": dist >= near}
     return {
         "states": len(best),
-        **summary("agent"),
-        "best_true_gain_mm_median": float(1e3 * np.median(best)),
-        **{w: summary(w) for w in WAYS[1:]},
+        "cost": cost,
+        **{w: {k: summary(w, m) for k, m in splits.items()} for w in WAYS},
     }
 
 
@@ -126,10 +144,13 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--episodes", type=int, default=8)
     p.add_argument("--every", type=int, default=8, help="score the candidates every N steps")
     p.add_argument("--push-steps", type=int, default=6, help="a push length the agent scores")
+    p.add_argument("--cost", choices=COSTS, default="pose", help="the agent's primitive_cost")
+    p.add_argument("--near", type=float, default=0.05, help="m of keypoint distance: near goal")
     a = p.parse_args(argv)
     torch.set_num_threads(2)
     seeds = range(a.seed, a.seed + a.episodes)
-    print(json.dumps(measure(a.checkpoint, a.probe, seeds, a.every, a.push_steps), indent=1))
+    out = measure(a.checkpoint, a.probe, seeds, a.every, a.push_steps, a.cost, a.near)
+    print(json.dumps(out, indent=1))
 
 
 if __name__ == "__main__":
