@@ -6,6 +6,7 @@ import csv
 import json
 import math
 import os
+import sys
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -282,6 +283,14 @@ class Trainer:
         return extra
 
     def _check_init(self, manifest: dict[str, Any], model_cfg: ModelConfig) -> None:
+        k_init = manifest["model"].get("cost_features", 0)
+        if k_init and not model_cfg.cost_features and self.rank == 0:
+            print(
+                f"note: init has model.cost_features={k_init} (slow features as the planning "
+                "cost); this run fits none, so its checkpoint plans on the whole latent: pass "
+                f"model.cost_features={k_init} to fit them again at the end of the run",
+                file=sys.stderr,
+            )
         enc_keys = ("encoder", "latent_dim", "width", "image_size", "patch_size", "vit_depth")
         for k in enc_keys:
             if k == "image_size" and manifest["model"].get(k) != model_cfg.image_size:

@@ -150,6 +150,20 @@ def test_training_with_cost_features_fits_them_and_reports_both(tiny_dataset, tm
     assert torch.equal(checkpoint.load(again)[0].cost_basis, model.cost_basis)  # same seed
 
 
+def test_a_finetune_that_drops_init_cost_features_says_so(tiny_dataset, tmp_path, capsys):
+    pre = TrainConfig(
+        data=str(tiny_dataset), out=str(tmp_path / "pre"), model=replace(TINY, cost_features=2),
+        steps=2, batch_size=8, window=3, checkpoint_every=2, threads=1,
+    )  # fmt: skip
+    path = Trainer(pre).fit()
+    capsys.readouterr()
+    fine = replace(pre, stage="finetune", init=str(path), out=str(tmp_path / "fine"))
+    Trainer(replace(fine, model=TINY))  # the finetune checks init when it is set up
+    assert "init has model.cost_features=2" in capsys.readouterr().err
+    Trainer(fine)  # the same cost_features: nothing to say
+    assert "cost_features" not in capsys.readouterr().err
+
+
 def test_command_adds_cost_features_to_a_checkpoint(tiny_dataset, tmp_path, monkeypatch, capsys):
     cfg = TrainConfig(
         data=str(tiny_dataset), out=str(tmp_path / "pre"), model=TINY, steps=2,
