@@ -89,8 +89,8 @@ class EvalConfig:
     #: policy=push_primitives: the state probe (agent.state_probe) of the checkpoint
     probe: str | None = None
     #: policy=push_primitives: score pushes by the probed pose (pose), the latent through the
-    #: model's cost view (latent), the whole image latent (latent_whole), or the cost view and
-    #: the whole latent when no push gains by it (latent_then_whole; agent.push_primitives)
+    #: model's cost view (latent: its slow features with model.cost_features), or the whole
+    #: image latent (latent_whole)
     primitive_cost: str = "pose"
     #: policy=push_primitives: the T's pose from the probe (probe), or the true one (state: an
     #: ablation that tells the probe's error from the world model's)

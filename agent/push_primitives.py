@@ -48,9 +48,8 @@ from envs.tasks.push_t import (
 
 #: what scores a push: the probed pose change; the latent as the planning cost sees it
 #: (``model.cost_view``: the slow features of a ``model.cost_features`` model, else the whole
-#: image latent); the whole image latent; or the cost view, and the whole image latent when no
-#: push gains by the cost view (``latent_then_whole``: coarse, then fine)
-COSTS = ("pose", "latent", "latent_whole", "latent_then_whole")
+#: image latent); or the whole image latent, whatever the model's cost view
+COSTS = ("pose", "latent", "latent_whole")
 POSES = ("probe", "state")  #: where the T's pose comes from: the probe, or the true state
 _MAX_STEP = PushT.max_step  # m of pusher target motion per unit action
 _ARRIVE = 0.003  # a transit waypoint counts as reached within this (m)
@@ -278,10 +277,8 @@ class PushPrimitiveMPC:
             before = poses[np.arange(len(seqs)), first][:, None]
             gain = pose_change_gain(pose, before, poses[rows, reads], self.goal_pose)  # (N, S)
         else:
-            view = self.model.cost_view if self.cost != "latent_whole" else None
+            view = None if self.cost == "latent_whole" else self.model.cost_view
             gain = _latent_gain(zs, self.z_goal, view, rows, reads)
-            if self.cost == "latent_then_whole" and not (valid & (gain > 0)).any():
-                gain = _latent_gain(zs, self.z_goal, None, rows, reads)  # the finer measure
         return Predicted(gain, valid, lengths, meta)
 
 
