@@ -16,8 +16,10 @@ true pose) against simulating it from the true state as the oracle does, three w
 For each it prints the median rank correlation of the gains per state, and the true gain of
 the candidate it would pick (gain per step, as the agent scores) against the best one; the
 same for the states nearer the goal than ``--near`` (m of keypoint distance) and the others.
-``--cost`` scores the ``agent`` way as ``primitive_cost`` does (``latent``: the latent's drop,
-through the model's cost view; the other two ways always read the pose with the probe).
+``--cost`` scores every way as ``primitive_cost`` does (``latent``: the drop of the latent's
+distance to the goal's, through the model's cost view, from the current image to the push's
+end; ``latent_whole``: the whole image latent's), so ``real_latents`` against ``agent`` tells
+the cost's own reading of real outcomes from the predictor's error in it.
 """
 
 from __future__ import annotations
@@ -32,19 +34,26 @@ from scipy.stats import spearmanr
 import envs
 from agent import checkpoint, state_probe
 from agent.errors import friendly_errors
-from agent.push_primitives import COSTS, PushPrimitiveMPC, _pose_of, pose_change_gain
+from agent.push_primitives import (
+    COSTS,
+    PushPrimitiveMPC,
+    _latent_gain,
+    _pose_of,
+    pose_change_gain,
+)
 from envs.tasks.push_t import PUSH_SPEEDS, push_candidates
 
 WAYS = ("agent", "from_start", "real_latents")
 
 
 @torch.no_grad()
-def _placed_gains(env, model, probe, c, steps: int) -> tuple[np.ndarray, np.ndarray]:
+def _placed_gains(env, model, probe, c, steps: int, agent=None) -> tuple[np.ndarray, np.ndarray]:
     """``from_start`` and ``real_latents`` gains of the candidates ``c`` at full speed; the
     task's state (physics, pusher target, the oracle's plan) is put back afterwards."""
     task = env.unwrapped
     pose, goal = task.block_pose(), task.goal_pose()
     saved = task.snapshot()
+    now = model.encode_observation(task._obs())
     z0, z1 = [], []
     for start, direction in zip(c.start, c.direction, strict=True):
         task.place(pose, start)
@@ -58,6 +67,12 @@ def _placed_gains(env, model, probe, c, steps: int) -> tuple[np.ndarray, np.ndar
     imagined = model.rollout(z0[:, None], actions)[:, -1]  # (N, K=1, *latent) histories
 
     def gain(end: torch.Tensor) -> np.ndarray:
+        if agent is not None and agent.cost != "pose":  # as the agent: the latent's drop from
+            # the current image's to the push's end (so the pick is by the end's distance)
+            zs = model.image_part(torch.cat([now[:, None], end[:, None]], 0))  # (1+N, 1, D)
+            view = None if agent.cost == "latent_whole" else model.cost_view
+            rows = np.arange(1, len(zs))[:, None]
+            return _latent_gain(zs, agent.z_goal, view, rows, np.zeros_like(rows))[:, 0]
         p0, p1 = _pose_of(probe(model.image_part(z0))), _pose_of(probe(model.image_part(end)))
         return pose_change_gain(pose, p0, p1, goal)
 
@@ -97,7 +112,7 @@ def measure(
                     full = PUSH_SPEEDS.index(1.0)
                     gains = {"agent": p.gain[full * n : (full + 1) * n, p.lengths.index(steps)]}
                     gains["from_start"], gains["real_latents"] = _placed_gains(
-                        env, model, probe, c, steps
+                        env, model, probe, c, steps, agent
                     )
                     per_step = c.transit + steps
 
