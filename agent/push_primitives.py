@@ -278,11 +278,11 @@ class PushPrimitiveMPC:
             gain = pose_change_gain(pose, before, poses[rows, reads], self.goal_pose)  # (N, S)
         else:
             view = None if self.cost == "latent_whole" else self.model.cost_view
-            gain = _latent_gain(zs, self.z_goal, view, rows, reads)
+            gain = latent_gain(zs, self.z_goal, view, rows, reads)
         return Predicted(gain, valid, lengths, meta)
 
 
-def _latent_gain(
+def latent_gain(
     zs: torch.Tensor,
     z_goal: torch.Tensor,
     view: Callable[[torch.Tensor], torch.Tensor] | None,

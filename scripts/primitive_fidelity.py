@@ -37,8 +37,8 @@ from agent.errors import friendly_errors
 from agent.push_primitives import (
     COSTS,
     PushPrimitiveMPC,
-    _latent_gain,
     _pose_of,
+    latent_gain,
     pose_change_gain,
 )
 from envs.tasks.push_t import PUSH_SPEEDS, push_candidates
@@ -72,7 +72,7 @@ def _placed_gains(env, model, probe, c, steps: int, agent=None) -> tuple[np.ndar
             zs = model.image_part(torch.cat([now[:, None], end[:, None]], 0))  # (1+N, 1, D)
             view = None if agent.cost == "latent_whole" else model.cost_view
             rows = np.arange(1, len(zs))[:, None]
-            return _latent_gain(zs, agent.z_goal, view, rows, np.zeros_like(rows))[:, 0]
+            return latent_gain(zs, agent.z_goal, view, rows, np.zeros_like(rows))[:, 0]
         p0, p1 = _pose_of(probe(model.image_part(z0))), _pose_of(probe(model.image_part(end)))
         return pose_change_gain(pose, p0, p1, goal)
 
