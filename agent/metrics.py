@@ -44,9 +44,15 @@ def encode_all(
 
 @torch.no_grad()
 def prediction_error(
-    model: WorldModel, win: Windows, z: torch.Tensor, n: int = 512, seed: int = 0
+    model: WorldModel,
+    win: Windows,
+    z: torch.Tensor,
+    n: int = 512,
+    seed: int = 0,
+    part: Callable[[torch.Tensor], torch.Tensor] | None = None,
 ) -> dict[str, list[float]]:
-    """Rollout error at h = 1..W-K and the copy baseline, on held-out windows."""
+    """Rollout error at h = 1..W-K and the copy baseline, on held-out windows; with ``part``
+    (e.g. ``model.image_part``) both measured on that part of the latent alone."""
     g = torch.Generator().manual_seed(seed)
     idx = torch.randint(len(win), (min(n, len(win)),), generator=g)
     k = model.cfg.history
@@ -56,9 +62,11 @@ def prediction_error(
     a = win.start_act[idx, None] + torch.arange((k - 1) * s, (win.window - 1) * s)
     zw = z[o]  # (B, W, *latent)
     pred = model.rollout(zw[:, :k], win.actions[a])  # (B, steps, *latent)
-    target = zw[:, k:]
+    target, last = zw[:, k:], zw[:, k - 1 : k]
+    if part is not None:
+        pred, target, last = part(pred), part(target), part(last)
     err = (pred - target).flatten(2).pow(2).mean(-1).mean(0)  # (steps,)
-    copy = (zw[:, k - 1 : k] - target).flatten(2).pow(2).mean(-1).mean(0)
+    copy = (last - target).flatten(2).pow(2).mean(-1).mean(0)
     return {
         "model": err.tolist(),
         "copy": copy.tolist(),
@@ -183,8 +191,9 @@ def plannability_report(
     ``WorldModel.cost_view``; with ``model.cost_features`` also ``spearman_latent``: by the
     whole latent); with ``proprio_weight`` also ``spearman_cost``: the same ranking for
     the cost the agent plans with at that ``agent.proprio_weight``. ``model.proprio_state``
-    models also get ``spearman_image``: the ranking by the image latent alone (what the encoder
-    learned; ``spearman`` counts the proprio the latent carries too). With ``distance=None``
+    models also get ``spearman_image`` and ``prediction_error_image``: the ranking and the
+    rollout error by the image latent alone (what the encoder learned; ``spearman`` and
+    ``prediction_error`` count the proprio the latent carries too). With ``distance=None``
     (data without a true state, e.g. a robot's run logs) the prediction error alone."""
     model.eval()
     if distance is None:
@@ -206,7 +215,10 @@ def plannability_report(
         report["spearman_latent"] = rank_correlation(
             z_he, held.state, distance, episode=held.episode
         )
-    if model.cfg.proprio_state:
+    if model.cfg.proprio_state:  # the image part alone: what the proprio's error would hide
+        report["prediction_error_image"] = prediction_error(
+            model, held, z_he, part=model.image_part
+        )
         z_image = model.image_part(z_c)
         report["spearman_image"] = rank_correlation(
             z_image, held.state, distance, episode=held.episode

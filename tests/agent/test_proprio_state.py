@@ -75,6 +75,10 @@ def test_finetune_learns_the_proprio_part_and_the_agent_plans_with_it(tiny_datas
     metrics = manifest["metrics"]
     assert set(metrics["spearman_image"]) == set(metrics["spearman"]) == {"all", "near", "within"}
     assert metrics["spearman_image"] != metrics["spearman"]
+    # and the rollout error of the image part alone, beside the whole latent's
+    pe, pe_image = metrics["prediction_error"], metrics["prediction_error_image"]
+    assert set(pe_image) == set(pe) and len(pe_image["ratio"]) == len(pe["ratio"])
+    assert pe_image["copy"] != pe["copy"]  # the proprio part's change is left out
     # stats come from the data: point_mass proprio (position, velocity) is not standard normal
     assert not torch.allclose(model.proprio_std, torch.ones(4))
     planner = planners.make(
