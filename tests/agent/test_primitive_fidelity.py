@@ -13,15 +13,13 @@ CKPT = ROOT / "checkpoints"
 def test_the_split_covers_every_state_and_the_report_repeats():
     measure = load_module("scripts/primitive_fidelity.py").measure
     cost = "latent_whole"  # the latent path of every way
-    out = measure(
-        str(CKPT / "variants" / "push_t_keypoints.safetensors"),
-        str(CKPT / "probes" / "push_t_keypoints_pose.safetensors"),
-        range(200_000, 200_001),
-        every=12,
-        steps=6,
-        cost=cost,
-        near=0.05,
-    )
+
+    def report():
+        ckpt = CKPT / "variants" / "push_t_keypoints.safetensors"
+        probe = CKPT / "probes" / "push_t_keypoints_pose.safetensors"
+        return measure(str(ckpt), str(probe), range(200_000, 200_001), 12, 6, cost, 0.05)
+
+    out = report()
     assert out["cost"] == cost and out["states"] >= 2
     for way in ("agent", "from_start", "real_latents"):
         split = out[way]
@@ -29,13 +27,6 @@ def test_the_split_covers_every_state_and_the_report_repeats():
         assert near + split["far"]["states"] == split["all"]["states"] == out["states"]
         a = split["all"]
         assert -1 <= a["spearman_median"] <= 1 and 0 <= a["picked_gains_share"] <= 1
-    again = measure(
-        str(CKPT / "variants" / "push_t_keypoints.safetensors"),
-        str(CKPT / "probes" / "push_t_keypoints_pose.safetensors"),
-        range(200_000, 200_001),
-        every=12,
-        steps=6,
-        cost=cost,
-    )
+    again = report()
     assert again == out  # same seeds, same report
     assert np.isfinite(out["real_latents"]["all"]["spearman_median"])
