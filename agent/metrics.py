@@ -44,15 +44,23 @@ def encode_all(
 
 @torch.no_grad()
 def prediction_error(
+    model: WorldModel, win: Windows, z: torch.Tensor, n: int = 512, seed: int = 0
+) -> dict[str, list[float]]:
+    """Rollout error at h = 1..W-K and the copy baseline, on held-out windows."""
+    return prediction_errors(model, win, z, {"latent": None}, n, seed)["latent"]
+
+
+@torch.no_grad()
+def prediction_errors(
     model: WorldModel,
     win: Windows,
     z: torch.Tensor,
+    parts: dict[str, Callable[[torch.Tensor], torch.Tensor] | None],
     n: int = 512,
     seed: int = 0,
-    part: Callable[[torch.Tensor], torch.Tensor] | None = None,
-) -> dict[str, list[float]]:
-    """Rollout error at h = 1..W-K and the copy baseline, on held-out windows; with ``part``
-    (e.g. ``model.image_part``) both measured on that part of the latent alone."""
+) -> dict[str, dict[str, list[float]]]:
+    """``prediction_error`` of one rollout of the held-out windows, measured on each of
+    ``parts`` (name -> a part of the latent, e.g. ``model.image_part``; None: all of it)."""
     g = torch.Generator().manual_seed(seed)
     idx = torch.randint(len(win), (min(n, len(win)),), generator=g)
     k = model.cfg.history
@@ -62,16 +70,18 @@ def prediction_error(
     a = win.start_act[idx, None] + torch.arange((k - 1) * s, (win.window - 1) * s)
     zw = z[o]  # (B, W, *latent)
     pred = model.rollout(zw[:, :k], win.actions[a])  # (B, steps, *latent)
-    target, last = zw[:, k:], zw[:, k - 1 : k]
-    if part is not None:
-        pred, target, last = part(pred), part(target), part(last)
-    err = (pred - target).flatten(2).pow(2).mean(-1).mean(0)  # (steps,)
-    copy = (last - target).flatten(2).pow(2).mean(-1).mean(0)
-    return {
-        "model": err.tolist(),
-        "copy": copy.tolist(),
-        "ratio": (err / copy.clamp_min(1e-12)).tolist()[:steps],
-    }
+    out = {}
+    for name, part in parts.items():
+        view = part or (lambda x: x)
+        target, last = view(zw[:, k:]), view(zw[:, k - 1 : k])
+        err = (view(pred) - target).flatten(2).pow(2).mean(-1).mean(0)  # (steps,)
+        copy = (last - target).flatten(2).pow(2).mean(-1).mean(0)
+        out[name] = {
+            "model": err.tolist(),
+            "copy": copy.tolist(),
+            "ratio": (err / copy.clamp_min(1e-12)).tolist()[:steps],
+        }
+    return out
 
 
 def probe_r2_dims(
@@ -205,8 +215,10 @@ def plannability_report(
     z_he = encode_all(model, held.pixels, held.proprio)
     dims = probe_r2_dims(z_tr, s_tr, z_he, held.state)
     z_c = model.cost_view(z_he)  # what the planning cost measures (model.cost_features)
+    # the image part alone (model.proprio_state): what the proprio's error would hide
+    image = {"prediction_error_image": model.image_part} if model.cfg.proprio_state else {}
     report = {
-        "prediction_error": prediction_error(model, held, z_he),
+        **prediction_errors(model, held, z_he, {"prediction_error": None, **image}),
         "probe_r2": _mean_r2(dims),  # the same fit, averaged (probe_r2)
         "probe_r2_dims": dims,
         "spearman": rank_correlation(z_c, held.state, distance, episode=held.episode),
@@ -215,10 +227,7 @@ def plannability_report(
         report["spearman_latent"] = rank_correlation(
             z_he, held.state, distance, episode=held.episode
         )
-    if model.cfg.proprio_state:  # the image part alone: what the proprio's error would hide
-        report["prediction_error_image"] = prediction_error(
-            model, held, z_he, part=model.image_part
-        )
+    if model.cfg.proprio_state:
         z_image = model.image_part(z_c)
         report["spearman_image"] = rank_correlation(
             z_image, held.state, distance, episode=held.episode
