@@ -277,21 +277,15 @@ class PushPrimitiveMPC:
             before = poses[np.arange(len(seqs)), first][:, None]
             gain = pose_change_gain(pose, before, poses[rows, reads], self.goal_pose)  # (N, S)
         else:
-            view = None if self.cost == "latent_whole" else self.model.cost_view
-            gain = latent_gain(zs, self.z_goal, view, rows, reads)
+            gain = self.latent_gain(zs, rows, reads)
         return Predicted(gain, valid, lengths, meta)
 
-
-def latent_gain(
-    zs: torch.Tensor,
-    z_goal: torch.Tensor,
-    view: Callable[[torch.Tensor], torch.Tensor] | None,
-    rows: np.ndarray,
-    reads: np.ndarray,
-) -> np.ndarray:
-    """Drop (N, S) of the mean squared distance to ``z_goal`` from the first imagined latent
-    (the current one) to each push's end, measured through ``view`` (None: the latent itself)."""
-    if view is not None:
-        zs, z_goal = view(zs), view(z_goal)
-    d = (zs - z_goal).flatten(2).pow(2).mean(-1).double().numpy()
-    return float(d[0, 0]) - d[rows, reads]
+    def latent_gain(self, zs: torch.Tensor, rows: np.ndarray, reads: np.ndarray) -> np.ndarray:
+        """``cost="latent"`` / ``"latent_whole"``: the drop (N, S) of the mean squared distance
+        to the goal's image latent from ``zs[0, 0]`` (the current one) to ``zs[rows, reads]``,
+        through the model's cost view, or of the whole image latent."""
+        z_goal = self.z_goal
+        if self.cost != "latent_whole":
+            zs, z_goal = self.model.cost_view(zs), self.model.cost_view(z_goal)
+        d = (zs - z_goal).flatten(2).pow(2).mean(-1).double().numpy()
+        return float(d[0, 0]) - d[rows, reads]

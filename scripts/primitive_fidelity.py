@@ -34,26 +34,20 @@ from scipy.stats import spearmanr
 import envs
 from agent import checkpoint, state_probe
 from agent.errors import friendly_errors
-from agent.push_primitives import (
-    COSTS,
-    PushPrimitiveMPC,
-    _pose_of,
-    latent_gain,
-    pose_change_gain,
-)
+from agent.push_primitives import COSTS, PushPrimitiveMPC, _pose_of, pose_change_gain
 from envs.tasks.push_t import PUSH_SPEEDS, push_candidates
 
 WAYS = ("agent", "from_start", "real_latents")
 
 
 @torch.no_grad()
-def _placed_gains(env, model, probe, c, steps: int, agent=None) -> tuple[np.ndarray, np.ndarray]:
-    """``from_start`` and ``real_latents`` gains of the candidates ``c`` at full speed; the
-    task's state (physics, pusher target, the oracle's plan) is put back afterwards."""
+def _placed_gains(env, model, probe, c, steps: int, agent, now) -> tuple[np.ndarray, np.ndarray]:
+    """``from_start`` and ``real_latents`` gains of the candidates ``c`` at full speed, scored
+    by ``agent``'s cost (``now``: the current image's latent); the task's state (physics,
+    pusher target, the oracle's plan) is put back afterwards."""
     task = env.unwrapped
     pose, goal = task.block_pose(), task.goal_pose()
     saved = task.snapshot()
-    now = model.encode_observation(task._obs())
     z0, z1 = [], []
     for start, direction in zip(c.start, c.direction, strict=True):
         task.place(pose, start)
@@ -67,12 +61,11 @@ def _placed_gains(env, model, probe, c, steps: int, agent=None) -> tuple[np.ndar
     imagined = model.rollout(z0[:, None], actions)[:, -1]  # (N, K=1, *latent) histories
 
     def gain(end: torch.Tensor) -> np.ndarray:
-        if agent is not None and agent.cost != "pose":  # as the agent: the latent's drop from
-            # the current image's to the push's end (so the pick is by the end's distance)
+        if agent.cost != "pose":  # as the agent: the latent's drop from the current
+            # image's to the push's end (so the pick is by the end's distance)
             zs = model.image_part(torch.cat([now[:, None], end[:, None]], 0))  # (1+N, 1, D)
-            view = None if agent.cost == "latent_whole" else model.cost_view
             rows = np.arange(1, len(zs))[:, None]
-            return latent_gain(zs, agent.z_goal, view, rows, np.zeros_like(rows))[:, 0]
+            return agent.latent_gain(zs, rows, np.zeros_like(rows))[:, 0]
         p0, p1 = _pose_of(probe(model.image_part(z0))), _pose_of(probe(model.image_part(end)))
         return pose_change_gain(pose, p0, p1, goal)
 
@@ -108,11 +101,12 @@ def measure(
                     sim = task._oracle._simulate(task, c.start, c.direction, 1.0, steps)
                     dist.append(task.distance_to_goal())
                     true_gain = dist[-1] - sim[:, steps - 1]
-                    p = agent.predict_gains(model.encode_observation(obs), pose, target, c)
+                    z = model.encode_observation(obs)
+                    p = agent.predict_gains(z, pose, target, c)
                     full = PUSH_SPEEDS.index(1.0)
                     gains = {"agent": p.gain[full * n : (full + 1) * n, p.lengths.index(steps)]}
                     gains["from_start"], gains["real_latents"] = _placed_gains(
-                        env, model, probe, c, steps, agent
+                        env, model, probe, c, steps, agent, z
                     )
                     per_step = c.transit + steps
 
