@@ -40,7 +40,7 @@ POLICIES = ("mpc", "random", "oracle", "rl", "sim_mpc", "gcbc", "push_primitives
 #: the policies that act on the camera image; the others read the true state (no rendering)
 PIXEL_POLICIES = ("mpc", "gcbc", "push_primitives")
 #: the tasks ``policy=push_primitives`` knows the primitives of
-PRIMITIVE_TASKS = ("push_t",)
+PRIMITIVE_TASKS = ("push_t", "push_t_masked")
 
 
 @dataclass(frozen=True)

@@ -61,6 +61,8 @@ TASKS: dict[str, TaskSpec] = {
             "manipulation",
         ),
         TaskSpec("push_t", "envs.tasks.push_t:PushT", {}, "manipulation"),
+        # Push-T seen without the pusher in the images (pusher known from proprio)
+        TaskSpec("push_t_masked", "envs.tasks.push_t:PushT", {"hide_pusher": True}, "manipulation"),
     ]
 }
 

@@ -63,7 +63,7 @@ def scene_parts(task_name: str, state: np.ndarray) -> tuple[str, np.ndarray, np.
     tasks whose images show nothing else that moves (or whose robot is masked out).
     """
     state = np.asarray(state, dtype=np.float64)
-    if task_name == "push_t":
+    if task_name == "push_t":  # (push_t_masked: the pusher is not in the images)
         c, s = state[:, 4:5], state[:, 5:6]
         kp = KEYPOINTS
         kx = kp[:, 0] * c - kp[:, 1] * s + state[:, 2:3]
@@ -89,7 +89,7 @@ def components(task_name: str, a: np.ndarray, b: np.ndarray) -> dict[str, np.nda
     """Named parts of what differs between ``state()`` rows ``a`` and ``b`` (pairs, S) -> (pairs,):
     the measured thing's position (and, for Push-T's block, yaw) and the other thing's."""
     out: dict[str, np.ndarray] = {}
-    if task_name == "push_t":
+    if task_name in ("push_t", "push_t_masked"):
         out["block position"] = np.linalg.norm(a[:, 2:4] - b[:, 2:4], axis=1)
         yaw = (a[:, 4] + 1j * a[:, 5]) * (b[:, 4] - 1j * b[:, 5])
         out["block yaw"] = np.abs(np.angle(yaw))

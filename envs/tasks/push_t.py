@@ -18,6 +18,13 @@ orthographic top-down view framing the arena walls; the T is red, the pusher blu
 light grey. No goal marker is drawn: the goal is conveyed by the goal image only, rendered
 from the goal state (block at the goal pose, pusher resting 1-5 cm clear of it).
 
+Pusher-masked observations (``hide_pusher=True``; the task ``push_t_masked``): the pusher is
+left out of every rendered image, goal image included, so the pixels show only the arena and
+the T, and the pusher is known from its proprio alone, as the arm tasks' robot is in
+``arm_push_masked`` (a real robot masks the pixels its kinematic model projects onto). A world
+model then needs ``model.proprio_state=true`` to know where the pusher is. Physics, proprio,
+seeds, oracle and success are those of ``push_t``.
+
 Task distribution: the block starts with its centre of mass in [-0.08, 0.08]^2 m at a uniform
 random yaw; the goal pose has its centre in the same square, at most 0.15 m from the start,
 and a yaw within +-90 degrees of the start yaw; start and goal are at least 0.04 m apart in
@@ -83,6 +90,7 @@ _WALL_CLEAR = 0.005  # a wide start keeps the T's outline this far inside the wa
 _PUSHER_LIMIT = ARENA_HALF - PUSHER_RADIUS  # pusher centre range (m)
 
 # ---- oracle constants (m unless noted) ----------------------------------------------------
+_PUSHER_GROUP = 2  # geom group of the pusher (shown by default); hide_pusher turns it off
 _GAP = 0.005  # a push starts with the pusher this far from the block
 _CLEAR = 0.003  # transit segments keep at least this clearance from the block
 _CORNER = 0.008  # transit waypoints sit this far outside the block's corners
@@ -478,7 +486,7 @@ def _model_xml() -> str:
       <joint name="pusher_y" type="slide" axis="0 1 0" range="-{_PUSHER_LIMIT} {_PUSHER_LIMIT}"
              damping="20"/>
       <geom name="pusher" type="cylinder" size="{PUSHER_RADIUS} {BLOCK_HALF_HEIGHT}" mass="0.1"
-            rgba="0.15 0.35 0.9 1"/>
+            rgba="0.15 0.35 0.9 1" group="{_PUSHER_GROUP}"/>
     </body>
   </worldbody>
   <actuator>
@@ -501,7 +509,7 @@ class PushT(GoalEnv):
     #: metres of pusher target motion per unit action per env step
     max_step: float = 0.02
 
-    def __init__(self, **kwargs: Any) -> None:
+    def __init__(self, hide_pusher: bool = False, **kwargs: Any) -> None:
         self._target = np.zeros(2)  # commanded pusher position at the end of this env step
         self._ramp_from = np.zeros(2)  # commanded pusher position at its start
         self._substep = 0
@@ -513,6 +521,10 @@ class PushT(GoalEnv):
         self._labeller = _PushOracle(self.model, commit=False)  # see expert_action
         self._explorer = _PushOracle(self.model)  # see exploring_oracle_action
         self._oracles = (self._oracle, self._labeller, self._explorer)
+        self.hide_pusher = bool(hide_pusher)
+        if self.hide_pusher:
+            self.scene_option = mujoco.MjvOption()
+            self.scene_option.geomgroup[_PUSHER_GROUP] = 0
 
     # ---- model ------------------------------------------------------------------------
     def _build_model(self) -> mujoco.MjModel:

@@ -235,7 +235,7 @@ def test_wide_starts_enter_the_identity_only_when_set_and_only_for_push_t(tmp_pa
     push = dict(env=EnvConfig("push_t"), policy="noisy_oracle")
     assert "start_range" not in CollectConfig(**push).identity()
     assert CollectConfig(**push, start_range=0.15).identity()["start_range"] == 0.15
-    with pytest.raises(ValueError, match="only push_t has wide starts"):
+    with pytest.raises(ValueError, match="only push_t and push_t_masked have wide starts"):
         CollectConfig(env=EnvConfig("point_mass"), start_range=0.1)
     with pytest.raises(ValueError, match="start_range=0.3 is out of range"):
         CollectConfig(**push, start_range=0.3)

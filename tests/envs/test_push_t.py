@@ -286,3 +286,29 @@ def test_oracle_actions_do_not_depend_on_its_rollout_threads(monkeypatch):
         return _oracle_actions(7, 25)
 
     np.testing.assert_array_equal(actions(1), actions(3))
+
+
+def _blue_pixels(image: np.ndarray) -> int:
+    """How many pixels show the (blue) pusher."""
+    r, b = image[..., 0].astype(int), image[..., 2].astype(int)
+    return int(((b > 150) & (r < 100)).sum())
+
+
+def test_masked_push_t_hides_the_pusher_and_changes_nothing_else():
+    plain, masked = envs.make("push_t"), envs.make("push_t_masked")
+    assert masked.unwrapped.hide_pusher and not plain.unwrapped.hide_pusher
+    seen = []
+    for env in (plain, masked):
+        obs, _ = env.reset(seed=3)
+        seen.append((obs["pixels"], env.unwrapped.goal_observation()["pixels"]))
+    # the pusher shows in push_t's start and goal images, in neither of push_t_masked's
+    assert min(_blue_pixels(im) for im in seen[0]) > 0
+    assert max(_blue_pixels(im) for im in seen[1]) == 0
+    for a in np.random.default_rng(0).uniform(-1, 1, (10, 2)).astype(np.float32):
+        o1, r1, *_ = plain.step(a)
+        o2, r2, *_ = masked.step(a)
+        np.testing.assert_array_equal(plain.unwrapped.state(), masked.unwrapped.state())
+        np.testing.assert_array_equal(o1["proprio"], o2["proprio"])
+        assert r1 == r2
+    plain.close()
+    masked.close()
