@@ -111,6 +111,15 @@ def _pose_of(probe_out: torch.Tensor) -> np.ndarray:
     return np.concatenate([p[..., :2], np.arctan2(p[..., 3], p[..., 2])[..., None]], -1)
 
 
+def _read_pose(probe: StateProbe, z_image: torch.Tensor) -> np.ndarray:
+    """The T's pose (x, y, yaw) the probe reads off one image latent, its centre held inside
+    the arena: a probe can read a T that is not there (e.g. past a wall, from a latent unlike
+    its training data), and no push start fits around such a T."""
+    pose = _pose_of(probe(z_image[None]))[0]
+    pose[:2] = np.clip(pose[:2], -ARENA_HALF, ARENA_HALF)
+    return pose
+
+
 def pose_change_gain(
     pose: np.ndarray, before: np.ndarray, after: np.ndarray, goal: np.ndarray
 ) -> np.ndarray:
@@ -155,7 +164,7 @@ class PushPrimitiveMPC:
     def reset(self, goal: dict[str, np.ndarray], seed: int | None = None) -> None:
         z = self.model.encode_observation(goal)
         self.z_goal = self.model.image_part(z)[0]
-        self.goal_pose = _pose_of(self.probe(self.z_goal[None]))[0]
+        self.goal_pose = _read_pose(self.probe, self.z_goal)
         if self.true_pose is not None:
             self.goal_pose = self.true_pose()[1]
         self._plan, self._push_left, self._target = None, 0, None
@@ -179,7 +188,7 @@ class PushPrimitiveMPC:
             self._push_left -= 1
             return self._push
         z = self.model.encode_observation(obs)
-        pose = _pose_of(self.probe(self.model.image_part(z)))[0]
+        pose = _read_pose(self.probe, self.model.image_part(z)[0])
         if self.true_pose is not None:
             pose = self.true_pose()[0]
         plan = self._plan
