@@ -88,9 +88,9 @@ MAX_START_RANGE = 0.2  #: the largest ``start_range`` reset option (m)
 START_RANGES = (_START_RANGE, MAX_START_RANGE)  #: the ``start_range`` reset option's bounds (m)
 _WALL_CLEAR = 0.005  # a wide start keeps the T's outline this far inside the walls (m)
 _PUSHER_LIMIT = ARENA_HALF - PUSHER_RADIUS  # pusher centre range (m)
+_PUSHER_GROUP = 2  # geom group of the pusher (shown by default); hide_pusher turns it off
 
 # ---- oracle constants (m unless noted) ----------------------------------------------------
-_PUSHER_GROUP = 2  # geom group of the pusher (shown by default); hide_pusher turns it off
 _GAP = 0.005  # a push starts with the pusher this far from the block
 _CLEAR = 0.003  # transit segments keep at least this clearance from the block
 _CORNER = 0.008  # transit waypoints sit this far outside the block's corners
