@@ -24,6 +24,7 @@ from agent.policies import (
     policy_choices,
 )
 from envs.config import EnvConfig
+from envs.registry import PUSH_T_TASKS
 from envs.tasks.push_t import START_RANGES
 
 
@@ -86,10 +87,10 @@ class CollectConfig:
                 f"{', '.join(acting_oracles)} episodes, and asking it for labels too would "
                 "advance its plan twice per step; use policy=gcbc (DAgger) or exploration policies"
             )
-        if self.start_range is not None and self.env.name not in ("push_t", "push_t_masked"):
+        if self.start_range is not None and self.env.name not in PUSH_T_TASKS:
             raise ValueError(
-                f"start_range={self.start_range} with env={self.env.name}: only push_t and "
-                "push_t_masked have wide starts; drop start_range"
+                f"start_range={self.start_range} with env={self.env.name}: only "
+                f"{' and '.join(PUSH_T_TASKS)} have wide starts; drop start_range"
             )
         lo, hi = START_RANGES
         if self.start_range is not None and not lo <= self.start_range <= hi:

@@ -35,12 +35,13 @@ from agent.push_primitives import COSTS as PRIMITIVE_COSTS
 from agent.push_primitives import POSES as PRIMITIVE_POSES
 from agent.sim_mpc import SIM_COSTS
 from envs.config import EnvConfig
+from envs.registry import PUSH_T_TASKS
 
 POLICIES = ("mpc", "random", "oracle", "rl", "sim_mpc", "gcbc", "push_primitives")
 #: the policies that act on the camera image; the others read the true state (no rendering)
 PIXEL_POLICIES = ("mpc", "gcbc", "push_primitives")
 #: the tasks ``policy=push_primitives`` knows the primitives of
-PRIMITIVE_TASKS = ("push_t", "push_t_masked")
+PRIMITIVE_TASKS = PUSH_T_TASKS
 
 
 @dataclass(frozen=True)

@@ -67,6 +67,12 @@ TASKS: dict[str, TaskSpec] = {
 }
 
 
+#: the tasks built on Push-T's env (its push primitives, wide starts and block state apply)
+PUSH_T_TASKS: tuple[str, ...] = tuple(
+    t.name for t in TASKS.values() if t.entry_point == TASKS["push_t"].entry_point
+)
+
+
 def task_spec(name: str) -> TaskSpec:
     """Look up a task by short name or Gymnasium id; one clear error when unknown."""
     for spec in TASKS.values():

@@ -37,6 +37,7 @@ from agent.batches import Windows, split_dataset
 from agent.dataset import Dataset
 from agent.errors import friendly_errors
 from agent.metrics import encode_all, latent_cost, random_pairs, rank_correlation
+from envs.registry import PUSH_T_TASKS
 from envs.tasks.push_t import KEYPOINTS
 
 REACHERS = ("reacher_easy", "reacher_hard")
@@ -89,7 +90,7 @@ def components(task_name: str, a: np.ndarray, b: np.ndarray) -> dict[str, np.nda
     """Named parts of what differs between ``state()`` rows ``a`` and ``b`` (pairs, S) -> (pairs,):
     the measured thing's position (and, for Push-T's block, yaw) and the other thing's."""
     out: dict[str, np.ndarray] = {}
-    if task_name in ("push_t", "push_t_masked"):
+    if task_name in PUSH_T_TASKS:
         out["block position"] = np.linalg.norm(a[:, 2:4] - b[:, 2:4], axis=1)
         yaw = (a[:, 4] + 1j * a[:, 5]) * (b[:, 4] - 1j * b[:, 5])
         out["block yaw"] = np.abs(np.angle(yaw))
