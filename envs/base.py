@@ -281,6 +281,13 @@ class GoalEnv(gym.Env):
             )
         return np.clip(a, -1.0, 1.0)
 
+    def _hide_geom_group(self, group: int) -> None:
+        """Leave the geoms of ``group`` (and their shadows) out of every rendered observation,
+        goal images included (the masked tasks: the robot known from its proprio alone)."""
+        if self.scene_option is None:
+            self.scene_option = mujoco.MjvOption()
+        self.scene_option.geomgroup[group] = 0
+
     def render(self) -> np.ndarray:
         return self._render_pixels()
 

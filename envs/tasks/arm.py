@@ -154,8 +154,7 @@ class _ArmTask(GoalEnv):
             )
         self.hide_robot = bool(hide_robot)
         if self.hide_robot:
-            self.scene_option = mujoco.MjvOption()
-            self.scene_option.geomgroup[_ROBOT_GROUP] = 0
+            self._hide_geom_group(_ROBOT_GROUP)
 
     # the controller state lives in ``data.userdata`` so ``get/set_physics_state`` restore it
     @property

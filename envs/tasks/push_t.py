@@ -523,8 +523,7 @@ class PushT(GoalEnv):
         self._oracles = (self._oracle, self._labeller, self._explorer)
         self.hide_pusher = bool(hide_pusher)
         if self.hide_pusher:
-            self.scene_option = mujoco.MjvOption()
-            self.scene_option.geomgroup[_PUSHER_GROUP] = 0
+            self._hide_geom_group(_PUSHER_GROUP)
 
     # ---- model ------------------------------------------------------------------------
     def _build_model(self) -> mujoco.MjModel:
