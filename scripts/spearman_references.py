@@ -17,8 +17,9 @@ the latent's cost may carry and still rank at a given level.
 Add ``--checkpoint`` to print that model's latent ranking on the same pairs (by its planning
 cost's view, ``WorldModel.cost_view``: with ``model.cost_features`` its slow features, and the
 whole latent's as ``latent_whole``), and, with a scene
-reference, ``follows``: the latent cost's Spearman with each part of what differs (Push-T: the
-block's position, its yaw, the pusher), which says what the latent's distance tracks.
+reference or a cube, ``follows``: the latent cost's Spearman with each part of what differs
+(Push-T: the block's position, its yaw, the pusher; the arm tasks: the cube, its (x, y), height
+and turn, the gripper), which says what the latent's distance tracks.
 """
 
 from __future__ import annotations
@@ -37,10 +38,17 @@ from agent.batches import Windows, split_dataset
 from agent.dataset import Dataset
 from agent.errors import friendly_errors
 from agent.metrics import encode_all, latent_cost, random_pairs, rank_correlation
-from envs.registry import PUSH_T_TASKS
+from envs.registry import PUSH_T_TASKS, TASKS
 from envs.tasks.push_t import KEYPOINTS
 
 REACHERS = ("reacher_easy", "reacher_hard")
+#: the arm tasks with a cube (robot in view, masked, two cameras): ``state()`` rows are
+#: ee position (3), finger opening (1), cube position (3), cube quaternion (4)
+CUBE_TASKS = tuple(
+    t.name
+    for t in TASKS.values()
+    if t.entry_point in (TASKS["arm_push"].entry_point, TASKS["arm_pick_place"].entry_point)
+)
 SCENE_WEIGHTS = (0.0, 0.1, 0.3, 1.0, 3.0, 10.0)
 
 
@@ -88,15 +96,20 @@ def scene_features(measured: np.ndarray, other: np.ndarray, w: float) -> torch.T
 
 def components(task_name: str, a: np.ndarray, b: np.ndarray) -> dict[str, np.ndarray]:
     """Named parts of what differs between ``state()`` rows ``a`` and ``b`` (pairs, S) -> (pairs,):
-    the measured thing's position (and, for Push-T's block, yaw) and the other thing's."""
+    the measured thing's position (and, for Push-T's block, yaw; for the cube, its (x, y), its
+    height and its turn in radians) and the other thing's (shown or, masked, known to exist)."""
     out: dict[str, np.ndarray] = {}
     if task_name in PUSH_T_TASKS:
         out["block position"] = np.linalg.norm(a[:, 2:4] - b[:, 2:4], axis=1)
         yaw = (a[:, 4] + 1j * a[:, 5]) * (b[:, 4] - 1j * b[:, 5])
         out["block yaw"] = np.abs(np.angle(yaw))
         out["pusher"] = np.linalg.norm(a[:, :2] - b[:, :2], axis=1)
-    elif task_name in ("arm_push", "arm_pick_place"):
+    elif task_name in CUBE_TASKS:
         out["cube"] = np.linalg.norm(a[:, 4:7] - b[:, 4:7], axis=1)
+        out["cube xy"] = np.linalg.norm(a[:, 4:6] - b[:, 4:6], axis=1)
+        out["cube height"] = np.abs(a[:, 6] - b[:, 6])
+        dot = np.abs(np.sum(a[:, 7:11] * b[:, 7:11], axis=1))  # q and -q: the same turn
+        out["cube turn"] = 2.0 * np.arccos(np.clip(dot, 0.0, 1.0))
         out["gripper"] = np.linalg.norm(a[:, :3] - b[:, :3], axis=1)
     elif task_name == "two_room":
         out["ball"] = np.linalg.norm(a[:, :2] - b[:, :2], axis=1)
@@ -144,7 +157,7 @@ def main() -> None:
             report["latent_whole"] = rank(z)
             z = model.image_part(model.cost_view(z))
         report["latent"] = {"checkpoint": a.checkpoint, **rank(z)}
-        if parts is not None:
+        if components(data.task, held.state[:1], held.state[:1]):
             report["latent"]["follows"] = component_ranks(data.task, z, held.state)
     task.close()
     print(json.dumps(report, indent=1))

@@ -61,6 +61,21 @@ def test_push_t_components_split_position_yaw_and_pusher():
     assert m.components("point_mass", a, b) == {}
 
 
+def test_cube_components_split_xy_height_and_turn():
+    m = load_module("scripts/spearman_references.py")
+    turn = np.pi / 3  # about z: quaternion (cos t/2, 0, 0, sin t/2)
+    a = np.array([[0.1, 0.0, 0.2, 0.05, 0.0, 0.0, 0.02, 1.0, 0.0, 0.0, 0.0]])
+    b = np.array([[0.1, 0.3, 0.2, 0.05, 0.03, 0.04, 0.14, 0.0, 0.0, 0.0, 0.0]])
+    b[0, 7:] = -np.array([np.cos(turn / 2), 0.0, 0.0, np.sin(turn / 2)])  # -q: the same turn
+    for task in ("arm_pick_place", "arm_pick_place_masked", "arm_pick_place_2view", "arm_push"):
+        parts = m.components(task, a, b)
+        np.testing.assert_allclose(parts["cube xy"], 0.05)
+        np.testing.assert_allclose(parts["cube height"], 0.12)
+        np.testing.assert_allclose(parts["cube"], 0.13)
+        np.testing.assert_allclose(parts["cube turn"], turn)
+        np.testing.assert_allclose(parts["gripper"], 0.3)
+
+
 def test_two_room_report_ranks_the_ball_and_the_door(tmp_path, monkeypatch, capsys):
     """End to end on a few two-room episodes: the scene reference at w=0 is the task distance
     itself (rank 1), and a model's latent reports what it follows."""
