@@ -108,13 +108,15 @@ def _row(baselines: Path, m: dict, name: str, e: dict) -> None:
     sp = met["spearman"]
     image = met.get("spearman_image")  # proprio_state models: the image latent alone
     image = f" (image {image['all']:.2f} / {image['near']:.2f})" if image else ""
-    ratio = met["prediction_error"]["ratio"][:5][-1]  # h5 (a longer window reports more)
+    ratio = f"{met['prediction_error']['ratio'][:5][-1]:.2f}"  # h5 (a longer window: more)
+    if "prediction_error_image" in met:  # proprio_state models: the image part alone
+        ratio += f" (image {met['prediction_error_image']['ratio'][:5][-1]:.2f})"
     task = m["task"]
     print(
         f"| {name} | {e['success_rate']:.2f} [{lo:.2f}, {hi:.2f}] | {e['episodes']} "
         f"| {e['plan_ms_p50']:.0f} / {e['plan_ms_p95']:.0f} "
         f"| {sp['all']:.2f} / {sp['near']:.2f}{image} "
-        f"| {ratio:.2f} | {_rate(baselines / task / 'oracle' / 'results.json')} "
+        f"| {ratio} | {_rate(baselines / task / 'oracle' / 'results.json')} "
         f"| {_rate(baselines / task / 'random' / 'results.json')} |"
     )
 
