@@ -157,8 +157,9 @@ def main() -> None:
             report["latent_whole"] = rank(z)
             z = model.image_part(model.cost_view(z))
         report["latent"] = {"checkpoint": a.checkpoint, **rank(z)}
-        if components(data.task, held.state[:1], held.state[:1]):
-            report["latent"]["follows"] = component_ranks(data.task, z, held.state)
+        follows = component_ranks(data.task, z, held.state)
+        if follows:  # tasks with named parts (Push-T, the cube tasks, two-room)
+            report["latent"]["follows"] = follows
     task.close()
     print(json.dumps(report, indent=1))
 
