@@ -5,7 +5,9 @@
 Ranks the same random held-out pairs as the training report (``agent.metrics.rank_correlation``:
 all / near / within one episode) by the mean squared difference of (1) raw pixels and (2) for
 the reacher tasks, the arm's keypoints (elbow and fingertip, by forward kinematics from the
-recorded joint angles): what a latent that encodes the arm as the image shows it could reach.
+recorded joint angles): what a latent that encodes the arm as the image shows it could reach;
+for the cube tasks, the cube centre's place in each camera's image (``cube_image_points``):
+what a latent that tracked the cube in the image exactly could reach.
 
 (3) For tasks whose images show something besides what the distance measures (Push-T's pusher,
 the arm beside the cube, two-room's door), ``scene``: the true geometry of both, in metres, with
@@ -62,6 +64,24 @@ def arm_keypoints(task, state: np.ndarray) -> np.ndarray:
         out[k, :2] = d.xpos[m.body("hand").id][:2]
         out[k, 2:] = d.xpos[m.body("finger").id][:2]  # as the task's own fingertip
     return out
+
+
+def cube_image_points(task, state: np.ndarray) -> np.ndarray:
+    """Cube tasks: ``state()`` rows -> the cube centre in each observation camera's image, in
+    pixels from the view's centre ((right, up) per view, (N, 2 x views)): where a latent that
+    tracked the cube's place in the image exactly would put it (one camera's perspective maps
+    height and depth onto the same rows)."""
+    m, d = task.model, task.data
+    mujoco.mj_forward(m, d)  # fixed cameras: their poses do not depend on the state
+    cams = task.observation_cameras()
+    rows = task.image_size // len(cams)
+    out = []
+    for name in cams:
+        c = m.camera(name).id
+        p = (np.asarray(state)[:, 4:7] - d.cam_xpos[c]) @ d.cam_xmat[c].reshape(3, 3)
+        f = rows / 2 / np.tan(np.radians(m.cam_fovy[c]) / 2)  # pixels per unit image plane
+        out.append(f * p[:, :2] / -p[:, 2:3])  # the camera looks along its -z
+    return np.concatenate(out, axis=1)
 
 
 def scene_parts(task_name: str, state: np.ndarray) -> tuple[str, np.ndarray, np.ndarray] | None:
@@ -142,6 +162,8 @@ def main() -> None:
     report = {"data": a.data, "pairs_from_frames": len(held.state), "pixels": rank(pixels)}
     if data.task in REACHERS:
         report["arm_keypoints"] = rank(torch.as_tensor(arm_keypoints(task, held.state)))
+    if data.task in CUBE_TASKS:
+        report["cube_image_points"] = rank(torch.as_tensor(cube_image_points(task, held.state)))
     parts = scene_parts(data.task, held.state)
     if parts is not None:
         other, measured, shown = parts

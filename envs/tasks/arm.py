@@ -200,6 +200,11 @@ class _ArmTask(GoalEnv):
     def action_dim(self) -> int:
         return 4
 
+    def observation_cameras(self) -> tuple[str, ...]:
+        """The cameras the observation image is rendered from, top to bottom (two views stack
+        two, each ``image_size / 2`` rows high)."""
+        return tuple(v[0] for v in _VIEWS) if self.two_views else (str(self.camera),)
+
     def _render_pixels(self) -> np.ndarray:
         if not self.two_views:
             return super()._render_pixels()

@@ -1,6 +1,7 @@
 """scripts/spearman_references.py: the arm keypoints it ranks by."""
 
 import numpy as np
+import pytest
 
 import envs
 from tests.load import ROOT, load_module
@@ -74,6 +75,28 @@ def test_cube_components_split_xy_height_and_turn():
         np.testing.assert_allclose(parts["cube"], 0.13)
         np.testing.assert_allclose(parts["cube turn"], turn)
         np.testing.assert_allclose(parts["gripper"], 0.3)
+
+
+@pytest.mark.parametrize("name", ["arm_pick_place_masked", "arm_pick_place_2view"])
+def test_cube_image_points_land_on_the_rendered_cube(name):
+    """The projected cube centre is where the red cube shows in the observation (each view)."""
+    m = load_module("scripts/spearman_references.py")
+    env = envs.make(name)
+    try:
+        for seed in (0, 1, 2):
+            obs, _ = env.reset(seed=seed)
+            task = env.unwrapped
+            points = m.cube_image_points(task, task.state()[None])[0].reshape(-1, 2)
+            px = obs["pixels"].astype(int)
+            red = (px[..., 0] > 120) & (px[..., 1] < 70) & (px[..., 2] < 70)
+            rows = task.image_size // len(points)
+            for k, (right, up) in enumerate(points):
+                r, c = np.nonzero(red[k * rows : (k + 1) * rows])
+                assert len(r) > 3, "the cube shows in every view"
+                seen = np.array([c.mean() + 0.5 - task.image_size / 2, rows / 2 - r.mean() - 0.5])
+                np.testing.assert_allclose(seen, [right, up], atol=2.0)
+    finally:
+        env.close()
 
 
 def test_two_room_report_ranks_the_ball_and_the_door(tmp_path, monkeypatch, capsys):
