@@ -291,17 +291,26 @@ class Trainer:
                 f"model.cost_features={k_init} to fit them again at the end of the run",
                 file=sys.stderr,
             )
-        enc_keys = ("encoder", "latent_dim", "width", "image_size", "patch_size", "vit_depth")
+        enc_keys = (
+            "encoder",
+            "latent_dim",
+            "width",
+            "image_size",
+            "patch_size",
+            "vit_depth",
+            "views",
+        )
+        init_cfg = {**asdict(ModelConfig()), **manifest["model"]}  # older inits lack newer keys
         for k in enc_keys:
-            if k == "image_size" and manifest["model"].get(k) != model_cfg.image_size:
+            if k == "image_size" and init_cfg[k] != model_cfg.image_size:
                 raise checkpoint.CheckpointError(
-                    f"init reads {manifest['model'].get(k)} px images, data={self.cfg.data} has "
+                    f"init reads {init_cfg[k]} px images, data={self.cfg.data} has "
                     f"{model_cfg.image_size} px: finetune on data of the init's image size, or "
                     "pretrain at this one"
                 )
-            if manifest["model"].get(k) != getattr(model_cfg, k):
+            if init_cfg[k] != getattr(model_cfg, k):
                 raise checkpoint.CheckpointError(
-                    f"init checkpoint has model.{k}={manifest['model'].get(k)!r} but this run "
+                    f"init checkpoint has model.{k}={init_cfg[k]!r} but this run "
                     f"uses {getattr(model_cfg, k)!r}: pass the same model config as pretraining"
                 )
 

@@ -37,6 +37,10 @@ class ModelConfig:
     #: linear features (slow feature analysis on the training video, ``agent.slow_features``)
     #: instead of all of it; 0 = plain latent distance
     cost_features: int = 0
+    #: keypoints only: the image is this many views stacked top to bottom, each
+    #: ``image_size / views`` rows high (``arm_pick_place_2view``: 2); the points are split
+    #: evenly among the views and each one's soft-argmax runs within its own view
+    views: int = 1
 
     def __post_init__(self) -> None:
         if self.encoder not in ENCODERS:
@@ -84,6 +88,16 @@ class ModelConfig:
             raise ValueError(
                 "model.cost_features > 0 needs a global latent: model.encoder=conv or keypoints "
                 "(or model.cost_features=0 for vit)"
+            )
+        if self.views < 1 or (self.views > 1 and self.encoder != "keypoints"):
+            raise ValueError(
+                f"model.views={self.views}: use 1, or more with model.encoder=keypoints (each "
+                "view's points are found within that view)"
+            )
+        if (self.latent_dim // 2) % self.views or (self.image_size // 2) % self.views:
+            raise ValueError(
+                f"model.views={self.views} must divide the points (model.latent_dim / 2 = "
+                f"{self.latent_dim // 2}) and the half-resolution rows ({self.image_size // 2})"
             )
         if self.image_size % 8 or (self.encoder == "vit" and self.image_size % self.patch_size):
             raise ValueError(

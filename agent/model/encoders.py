@@ -47,6 +47,10 @@ class KeypointEncoder(nn.Module):
     of points on the image, so its distance grows with how far things moved *and turned*: a
     turned object moves the points on its ends apart, which a global conv latent trained for
     prediction may ignore (Push-T's yaw, see docs/results.md).
+
+    With ``cfg.views`` > 1 (views stacked top to bottom) the first D/2/views points are found
+    in the top view, the next in the one below, and so on: each point's softmax runs over its
+    own view only, in that view's coordinates, so no point sits between two views.
     """
 
     def __init__(self, cfg: ModelConfig) -> None:
@@ -64,14 +68,23 @@ class KeypointEncoder(nn.Module):
             nn.SiLU(),
             nn.Conv2d(2 * w, k, 1),
         )
-        side = cfg.image_size // 2
-        grid = torch.linspace(-1.0, 1.0, side)
-        ys, xs = torch.meshgrid(grid, grid, indexing="ij")
-        self.register_buffer("coords", torch.stack([xs.flatten(), ys.flatten()], -1))  # (HW, 2)
+        side, self.views = cfg.image_size // 2, cfg.views
+        ys, xs = torch.meshgrid(
+            torch.linspace(-1.0, 1.0, side // self.views),
+            torch.linspace(-1.0, 1.0, side),
+            indexing="ij",
+        )
+        # (H*W / views, 2): one view's coordinates
+        self.register_buffer("coords", torch.stack([xs.flatten(), ys.flatten()], -1))
         self.log_temperature = nn.Parameter(torch.zeros(()))
 
     def forward(self, pixels: torch.Tensor) -> torch.Tensor:
-        h = self.net(preprocess(pixels)).flatten(2)  # (B, K, H*W)
+        h = self.net(preprocess(pixels))  # (B, K, H, W)
+        b, k = h.shape[:2]
+        v = self.views
+        # point group g looks at view g only: (B, groups, K/V, views, view pixels) -> diagonal
+        h = h.reshape(b, v, k // v, v, -1).diagonal(dim1=1, dim2=3)  # (B, K/V, view px, V)
+        h = h.permute(0, 3, 1, 2).reshape(b, k, -1)  # (B, K, view pixels), view by view
         attn = torch.softmax(h / self.log_temperature.exp(), dim=-1)
         return (attn @ self.coords).flatten(1)  # (B, K * 2): x, y of each point
 

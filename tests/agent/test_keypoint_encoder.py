@@ -27,6 +27,30 @@ def test_each_point_is_the_soft_argmax_of_its_map_in_image_coordinates():
         torch.testing.assert_close(pts, expected.expand(2, 2), atol=0.05, rtol=0)
 
 
+def test_with_two_views_each_point_is_found_within_its_own_view():
+    """model.views=2: the first half of the points look at the top view, the rest at the
+    bottom one, each in its view's coordinates; a view with nothing in it puts its points at
+    the view's centre, never on the other view's dot."""
+    enc = KeypointEncoder(ModelConfig(encoder="keypoints", width=8, latent_dim=8, views=2))
+    enc.net = nn.Sequential(nn.AvgPool2d(2), nn.Conv2d(3, 4, 1))
+    with torch.no_grad():
+        enc.net[1].weight.fill_(100.0)
+        enc.net[1].bias.zero_()
+    for x, y, view in [(10, 10, 0), (48, 50, 1), (30, 20, 0)]:
+        pts = enc(_dot(x, y)).reshape(2, 2, 2)  # (view, point, xy)
+        row = y - 32 * view  # the dot's row within its view (32 rows high)
+        expected = torch.tensor([x / 63.0, row / 31.0]) * 2 - 1
+        torch.testing.assert_close(pts[view], expected.expand(2, 2), atol=0.08, rtol=0)
+        torch.testing.assert_close(pts[1 - view], torch.zeros(2, 2), atol=1e-5, rtol=0)
+
+
+def test_views_are_refused_where_they_cannot_apply():
+    with pytest.raises(ValueError, match="model.encoder=keypoints"):
+        ModelConfig(encoder="conv", views=2)
+    with pytest.raises(ValueError, match="must divide the points"):
+        ModelConfig(encoder="keypoints", latent_dim=64, views=3)
+
+
 def test_points_stay_in_the_image_and_follow_what_moves():
     torch.manual_seed(0)
     m = WorldModel(ModelConfig(encoder="keypoints", width=8, latent_dim=16))

@@ -134,6 +134,19 @@ def test_refusals(tiny_dataset, tmp_path):
         Trainer(_cfg(tiny_dataset, tmp_path / "z", stage="finetune", init=str(init), model=other))
 
 
+def test_finetune_refuses_an_init_of_other_keypoint_views(tiny_dataset, tmp_path):
+    """model.views changes which view each point looks at: an init pretrained with other views
+    (or before the key existed: views=1) is refused with the key named."""
+    kp = replace(TINY, encoder="keypoints", latent_dim=8)
+    pre = Trainer(_cfg(tiny_dataset, tmp_path / "pre", steps=2, model=kp)).fit()
+    manifest = json.loads(pre.with_suffix(".json").read_text())
+    del manifest["model"]["views"]  # as written by older code
+    pre.with_suffix(".json").write_text(json.dumps(manifest))
+    two = replace(kp, views=2)
+    with pytest.raises(checkpoint.CheckpointError, match="model.views=1 but this run uses 2"):
+        Trainer(_cfg(tiny_dataset, tmp_path / "ft", stage="finetune", init=str(pre), model=two))
+
+
 def test_reconstruct_trains_the_decoder_through_the_encoder_and_is_off_by_default():
     from agent.model import WorldModel
     from agent.objectives import LossWeights, PretrainObjective
