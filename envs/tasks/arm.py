@@ -211,7 +211,7 @@ class _ArmTask(GoalEnv):
         if self._view_renderer is None:
             self._view_renderer = new_renderer(self.model, self.image_size // 2, self.image_size)
         views = []
-        for name, *_ in _VIEWS:
+        for name in self.observation_cameras():
             self._view_renderer.update_scene(self.data, camera=name, scene_option=self.scene_option)
             views.append(self._view_renderer.render().copy())
         return np.concatenate(views, axis=0)  # (image_size, image_size, 3)
