@@ -34,5 +34,28 @@ def variance_hinge(z: torch.Tensor, target: float = 1.0) -> torch.Tensor:
     return torch.relu(target - flat.std(0)).mean()
 
 
+def proprio_r2(z: torch.Tensor, proprio: torch.Tensor, rel_tol: float = 1e-3) -> torch.Tensor:
+    """How much of the latent the robot's own state explains: the mean, over latent entries,
+    of the R^2 of their linear regression on the proprio over the batch, in [0, 1].
+
+    z (N, *latent), proprio (N, P) -> scalar. Pulling it down keeps the latent off what the
+    proprio already tells (the arm), so it holds the rest of the scene (the objects) and its
+    distance ranks how far those are from a goal. Proprio directions that barely vary in the
+    batch (singular value under ``rel_tol`` of the largest) are left out.
+    """
+    zc = z.flatten(1) - z.flatten(1).mean(0)  # (N, D)
+    if proprio.flatten(1).shape[1] == 0:  # no proprio (imported video): nothing explains z
+        return zc.sum() * 0.0
+    with torch.no_grad():
+        pc = proprio.flatten(1).to(zc.dtype)
+        pc = pc - pc.mean(0)
+        u, s, _ = torch.linalg.svd(pc, full_matrices=False)  # (N, P) orthonormal columns
+        u = u[:, s > rel_tol * s.max().clamp_min(1e-12)]
+    explained = (u.T @ zc).pow(2).sum(0)  # (D,) variance along the proprio's span
+    # a ratio of live terms, blind to scale: shrinking the latent does not lower it (with the
+    # total detached, a pretraining collapsed to one point within 50 steps)
+    return (explained / zc.pow(2).sum(0).clamp_min(1e-8)).mean()
+
+
 def latent_mse(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
     return (pred - target).pow(2).mean()

@@ -35,6 +35,10 @@ class LossWeights:
     #: encoder (off by default): small objects and cues the JEPA terms leave out (a lifted
     #: cube's shadow) must then be in the latent
     reconstruct: float = 0.0
+    #: pretrain: the R^2 of the latent's linear regression on the proprio (off by default):
+    #: with the robot in view, latents otherwise follow the arm, the largest thing that moves,
+    #: and their distance ranks the gripper's, not the object's, distance to a goal
+    proprio_r2: float = 0.0
     one_step: float = 1.0  #: finetune: teacher-forced next latent
     rollout: float = 1.0  #: finetune: autoregressive multi-step
     proprio: float = 0.1  #: finetune: proprio probe head
@@ -73,6 +77,13 @@ class PretrainObjective(nn.Module):
         if self.w.reconstruct:
             pic = m.decoder(z[:, 0])
             out["reconstruct"] = losses.latent_mse(pic, batch["pixels"][:, 0].float() / 255.0)
+        if self.w.proprio_r2:
+            if "proprio" not in batch:
+                raise ValueError(
+                    "weights.proprio_r2 needs the data's proprio: pretrain on one dataset "
+                    "(extra_video pools frames only) or set weights.proprio_r2=0"
+                )
+            out["proprio_r2"] = losses.proprio_r2(z.flatten(0, 1), batch["proprio"].flatten(0, 1))
         out["loss"] = sum(getattr(self.w, name) * v for name, v in list(out.items()))
         return out
 

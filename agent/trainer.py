@@ -90,6 +90,11 @@ class TrainConfig:
             raise ValueError(
                 "extra_data is for stage=finetune: pool pretraining video with extra_video"
             )
+        if self.weights.proprio_r2 and (self.stage != "pretrain" or self.extra_video):
+            raise ValueError(
+                f"weights.proprio_r2={self.weights.proprio_r2} is for stage=pretrain on one "
+                "dataset with proprio (extra_video pools frames only): drop one of them"
+            )
         if (self.probe is not None) != (self.weights.probe > 0):
             raise ValueError(
                 f"probe={self.probe!r} with weights.probe={self.weights.probe}: a probe loss needs "

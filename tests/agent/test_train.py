@@ -280,3 +280,17 @@ def test_imported_video_as_data_says_to_pool_it_with_extra_video(tiny_dataset, t
     (video / "meta.json").write_text(json.dumps({**meta, "task": "video"}))
     with pytest.raises(DatasetError, match=r"is imported video .* extra_video=\["):
         Trainer(_cfg(video, tmp_path / "r"))
+
+
+def test_proprio_r2_term_pretrains_and_is_refused_where_no_proprio_reaches_it(
+    tiny_dataset, tmp_path
+):
+    from agent.objectives import LossWeights
+
+    w = LossWeights(proprio_r2=1.0)
+    Trainer(_cfg(tiny_dataset, tmp_path / "ok", weights=w)).fit()
+    rows = (tmp_path / "ok" / "log.csv").read_text().splitlines()
+    assert "proprio_r2" in rows[0].split(",")
+    for bad in ({"extra_video": [str(tiny_dataset)]}, {"stage": "finetune", "init": "x"}):
+        with pytest.raises(ValueError, match="weights.proprio_r2=1.0 is for stage=pretrain"):
+            _cfg(tiny_dataset, tmp_path / "x", weights=w, **bad)

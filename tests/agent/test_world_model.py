@@ -132,3 +132,30 @@ def test_loaded_sha_is_the_weights_digest_without_reading_them_again(tmp_path, m
     monkeypatch.undo()
     del manifest["weights_sha256"]  # a manifest without one: the file's digest
     assert checkpoint.loaded_sha(path, manifest) == want
+
+
+def test_proprio_r2_is_the_share_of_the_latent_the_proprio_explains():
+    from agent import losses
+
+    g = torch.Generator().manual_seed(0)
+    p = torch.randn(512, 4, generator=g)  # robot state
+    cube = torch.randn(512, 3, generator=g)  # what the robot's state does not tell
+    arm = p[:, :3] @ torch.randn(3, 3, generator=g)  # latent entries that follow the robot
+    assert losses.proprio_r2(arm, p) == pytest.approx(1.0, abs=1e-5)
+    assert losses.proprio_r2(cube, p) < 0.03  # chance level ~ P / N
+    assert losses.proprio_r2(torch.cat([arm, cube], 1), p) == pytest.approx(0.5, abs=0.02)
+    assert losses.proprio_r2(arm, torch.ones(512, 4)) == 0.0  # a still robot explains nothing
+    assert losses.proprio_r2(arm, torch.ones(512, 0)) == 0.0  # no proprio (imported video)
+    z = (cube + 0.5 * arm).requires_grad_(True)  # cube entries with some arm in them
+    before = float(losses.proprio_r2(z.detach(), p))
+    opt = torch.optim.SGD([z], lr=500.0)
+    for _ in range(20):
+        opt.zero_grad()
+        losses.proprio_r2(z, p).backward()
+        opt.step()
+    assert losses.proprio_r2(z, p) < 0.1 * before
+    kept = torch.corrcoef(torch.cat([z.detach(), cube], 1).T)[:3, 3:].diagonal()
+    assert (kept > 0.9).all()  # what is left is the cube
+    scaled = (3 * z.detach()).requires_grad_(True)  # blind to scale: no pull toward collapse
+    losses.proprio_r2(scaled, p).backward()
+    assert (scaled.grad * scaled).sum().abs() < 1e-6
