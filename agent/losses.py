@@ -34,27 +34,50 @@ def variance_hinge(z: torch.Tensor, target: float = 1.0) -> torch.Tensor:
     return torch.relu(target - flat.std(0)).mean()
 
 
-def proprio_r2(z: torch.Tensor, proprio: torch.Tensor, rel_tol: float = 1e-3) -> torch.Tensor:
-    """How much of the latent the robot's own state explains: the mean, over latent entries,
-    of the R^2 of their linear regression on the proprio over the batch, in [0, 1].
+def proprio_r2(
+    z: torch.Tensor,
+    proprio: torch.Tensor,
+    z_fit: torch.Tensor | None = None,
+    proprio_fit: torch.Tensor | None = None,
+    ridge: float = 1e-3,
+) -> torch.Tensor:
+    """How well a linear readout of the latent tells the robot's own state: the squared
+    correlation, over the rows of ``z``, between each proprio entry and its best linear
+    (ridge) readout from the latent, averaged over the entries that vary.
 
-    z (N, *latent), proprio (N, P) -> scalar. Pulling it down keeps the latent off what the
-    proprio already tells (the arm), so it holds the rest of the scene (the objects) and its
-    distance ranks how far those are from a goal. Proprio directions that barely vary in the
-    batch (singular value under ``rel_tol`` of the largest) are left out.
+    z (N, *latent), proprio (N, P) -> scalar in [0, 1]. The readout is fit, without gradient,
+    on ``z_fit`` / ``proprio_fit`` (more rows: the fit needs many more rows than latent entries;
+    a fit on a batch alone overfits and the encoder learns to hide the robot from it, not to
+    drop it) plus the rows of ``z``; the gradient then turns the latent away from the readout's
+    directions. Pulling it down keeps the latent off what the proprio already tells (the arm),
+    so it holds the rest of the scene (the objects) and its distance ranks how far those are
+    from a goal. A correlation, blind to the latent's scale: no pull toward collapse.
     """
-    zc = z.flatten(1) - z.flatten(1).mean(0)  # (N, D)
-    if proprio.flatten(1).shape[1] == 0:  # no proprio (imported video): nothing explains z
-        return zc.sum() * 0.0
+    zf = z.flatten(1)
+    p = proprio.flatten(1).to(zf.dtype)
+    if p.shape[1] == 0 or len(zf) < 3:  # no proprio (imported video)
+        return zf.sum() * 0.0
     with torch.no_grad():
-        pc = proprio.flatten(1).to(zc.dtype)
-        pc = pc - pc.mean(0)
-        u, s, _ = torch.linalg.svd(pc, full_matrices=False)  # (N, P) orthonormal columns
-        u = u[:, s > rel_tol * s.max().clamp_min(1e-12)]
-    explained = (u.T @ zc).pow(2).sum(0)  # (D,) variance along the proprio's span
-    # a ratio of live terms, blind to scale: shrinking the latent does not lower it (with the
-    # total detached, a pretraining collapsed to one point within 50 steps)
-    return (explained / zc.pow(2).sum(0).clamp_min(1e-8)).mean()
+        a, b = zf.detach(), p
+        if z_fit is not None and proprio_fit is not None:
+            a = torch.cat([z_fit.flatten(1).to(zf.dtype), a])
+            b = torch.cat([proprio_fit.flatten(1).to(zf.dtype), b])
+        varies = b.std(0) > 1e-6 * b.abs().amax(0).clamp_min(1e-6)
+        if not varies.any():  # a still robot tells nothing
+            return zf.sum() * 0.0
+        b, p = b[:, varies], p[:, varies]
+        mz = a.mean(0)
+        ac = a - mz
+        gram = ac.T @ ac
+        lam = ridge * gram.diagonal().mean().clamp_min(1e-8)
+        eye = torch.eye(len(gram), dtype=ac.dtype, device=ac.device)
+        coef = torch.linalg.solve(gram + lam * eye, ac.T @ (b - b.mean(0)))  # (D, P)
+    r = (zf - mz) @ coef  # (N, P) the readout, with gradient through z
+    r = r - r.mean(0)
+    pc = p - p.mean(0)
+    cov = (r * pc).sum(0)
+    corr2 = cov.pow(2) / (r.pow(2).sum(0) * pc.pow(2).sum(0)).clamp_min(1e-12)
+    return corr2.mean()
 
 
 def latent_mse(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:

@@ -35,9 +35,9 @@ class LossWeights:
     #: encoder (off by default): small objects and cues the JEPA terms leave out (a lifted
     #: cube's shadow) must then be in the latent
     reconstruct: float = 0.0
-    #: pretrain: the R^2 of the latent's linear regression on the proprio (off by default):
-    #: with the robot in view, latents otherwise follow the arm, the largest thing that moves,
-    #: and their distance ranks the gripper's, not the object's, distance to a goal
+    #: pretrain: how well a linear readout of the latent tells the proprio (R^2; off by
+    #: default): with the robot in view, latents otherwise follow the arm, the largest thing
+    #: that moves, and their distance ranks the gripper's, not the object's, distance to a goal
     proprio_r2: float = 0.0
     one_step: float = 1.0  #: finetune: teacher-forced next latent
     rollout: float = 1.0  #: finetune: autoregressive multi-step
@@ -83,7 +83,14 @@ class PretrainObjective(nn.Module):
                     "weights.proprio_r2 needs the data's proprio: pretrain on one dataset "
                     "(extra_video pools frames only) or set weights.proprio_r2=0"
                 )
-            out["proprio_r2"] = losses.proprio_r2(z.flatten(0, 1), batch["proprio"].flatten(0, 1))
+            fit = {}
+            if "probe_pixels" in batch:  # more rows for the readout's fit (no gradient)
+                with torch.no_grad():
+                    fit = {"z_fit": m.encoder(batch["probe_pixels"])}
+                fit["proprio_fit"] = batch["probe_proprio"]
+            out["proprio_r2"] = losses.proprio_r2(
+                z.flatten(0, 1), batch["proprio"].flatten(0, 1), **fit
+            )
         out["loss"] = sum(getattr(self.w, name) * v for name, v in list(out.items()))
         return out
 

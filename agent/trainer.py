@@ -190,6 +190,9 @@ ENCODER_PARTS = ("encoder", "target_encoder")
 
 class Trainer:
     DECODER_BATCH = 16  # frames per step for the picture decoder (videos only)
+    #: pretrain with weights.proprio_r2: frames per step, beyond the batch, that the linear
+    #: readout of the proprio is fit on (a 64-entry latent needs many more rows than a batch)
+    PROBE_ROWS = 384
 
     def __init__(self, cfg: TrainConfig) -> None:
         self.cfg = cfg
@@ -423,6 +426,11 @@ class Trainer:
             if hasattr(self.pool, "group"):  # pooled datasets: spread pairs within a task
                 idx = self.pool.group(idx)
             batch = self.pool.gather(idx)
+            if self.cfg.weights.proprio_r2:  # rows for the proprio readout's fit
+                more = torch.randint(len(self.train), (self.PROBE_ROWS,), generator=self.gen)
+                o = self.train.frames(more)[:, 0]
+                batch["probe_pixels"] = self.train.pixels[o]
+                batch["probe_proprio"] = self.train.proprio[o]
         batch = {k: v.to(self.device, non_blocking=True) for k, v in batch.items()}
         self.objective.train()
         out = self.objective(batch)

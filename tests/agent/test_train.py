@@ -56,11 +56,21 @@ def test_pretrain_then_finetune_writes_checkpoints_and_metrics(tiny_dataset, tmp
 
 
 @pytest.mark.parametrize(
-    "stage,schedule", [("pretrain", "constant"), ("finetune", "constant"), ("pretrain", "cosine")]
+    "stage,schedule",
+    [
+        ("pretrain", "constant"),
+        ("finetune", "constant"),
+        ("pretrain", "cosine"),
+        ("pretrain+proprio_r2", "constant"),  # draws more rows per step for its readout
+    ],
 )
 def test_resume_continues_exactly(tiny_dataset, tmp_path, stage, schedule):
-    kw = {"stage": stage, "lr_schedule": schedule}
-    if stage == "finetune":
+    from agent.objectives import LossWeights
+
+    kw = {"stage": stage.split("+")[0], "lr_schedule": schedule}
+    if stage.endswith("+proprio_r2"):
+        kw["weights"] = LossWeights(proprio_r2=1.0)
+    if kw["stage"] == "finetune":
         kw["init"] = str(Trainer(_cfg(tiny_dataset, tmp_path / "init", steps=2)).fit())
     straight = Trainer(_cfg(tiny_dataset, tmp_path / "a", **kw)).fit()
     # "killed" after the step-3 snapshot: drop everything written later, then resume
