@@ -77,12 +77,7 @@ class PretrainObjective(nn.Module):
         if self.w.reconstruct:
             pic = m.decoder(z[:, 0])
             out["reconstruct"] = losses.latent_mse(pic, batch["pixels"][:, 0].float() / 255.0)
-        if self.w.proprio_r2:
-            if "proprio" not in batch:
-                raise ValueError(
-                    "weights.proprio_r2 needs the data's proprio: pretrain on one dataset "
-                    "(extra_video pools frames only) or set weights.proprio_r2=0"
-                )
+        if self.w.proprio_r2:  # TrainConfig refuses it where batches hold no proprio
             fit = {}
             if "probe_pixels" in batch:  # more rows for the readout's fit (no gradient)
                 with torch.no_grad():
