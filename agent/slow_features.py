@@ -9,7 +9,11 @@ block's position and the fast-moving pusher far more than the yaw. Slow feature 
 (Wiskott & Sejnowski 2002) finds, with no labels, the linear directions of the latent that
 change least from one frame to the next relative to how much they vary over the video: an
 object's pose moves slowly, a pusher or arm that darts about does not. The cost then measures
-the k slowest of them, each scaled to unit spread over the frames (``WorldModel.cost_view``).
+the k slowest of them (``WorldModel.cost_view``), each scaled to unit spread over the frames,
+or with ``--scale steps`` (``model.cost_scale=steps``) to unit spread of its one-step change: the
+distance then counts typical steps, so a feature weighs more the slower it is. On the cube tasks'
+keypoint latents that ranks the cube's distance better than either the whole latent or
+frame-scaled features (docs/results.md, "Slow features scaled by their steps").
 
 Fitted at the end of training when ``model.cost_features > 0``, or by this command on any
 checkpoint with a global latent (the weights are unchanged; the manifest's ``metrics`` are
@@ -35,20 +39,28 @@ from agent.dataset import Dataset
 from agent.errors import friendly_errors
 from agent.metrics import encode_all, plannability_report
 from agent.model import WorldModel
+from agent.model.config import COST_SCALES
 
 MAX_FRAMES = 20000  #: frames the fit encodes at most (whole episodes, spread over the data)
 
 
-def slow_basis(z: torch.Tensor, episode: np.ndarray, features: int) -> torch.Tensor:
+def slow_basis(
+    z: torch.Tensor, episode: np.ndarray, features: int, scale: str = "frames"
+) -> torch.Tensor:
     """(D, D) map: column i < ``features`` the i-th slowest direction of latents ``z`` (N, D)
-    (consecutive frames of one ``episode`` are one step), scaled to unit variance over the
-    frames and by sqrt(D / features), so the mean square over D equals the mean over the
-    features; the other columns zero.
+    (consecutive frames of one ``episode`` are one step), the other columns zero. Scaled by
+    ``scale`` (``ModelConfig.cost_scale``): ``frames``, each to unit variance over the frames;
+    ``steps``, each to unit variance of its one-step change (the squared distance counts typical
+    steps: the i-th feature weighs its slowness ratio r_i more than under ``frames``), then all
+    by one factor that brings their mean variance over the frames to 1. Then by
+    sqrt(D / features), so the mean square over D equals the mean over the features.
 
     Slowness is the generalized eigenproblem C v = r S v (C: covariance of the frames, S: mean
     outer product of one-step differences); the largest r are the slowest directions."""
     x = z.flatten(1).double()
     d = x.shape[1]
+    if scale not in COST_SCALES:
+        raise ValueError(f"scale={scale!r} is unknown: use one of {', '.join(COST_SCALES)}")
     if not 1 <= features <= d:
         raise ValueError(f"features={features} must be between 1 and the latent size {d}")
     same = torch.as_tensor(np.asarray(episode[1:] == episode[:-1]))
@@ -65,7 +77,11 @@ def slow_basis(z: torch.Tensor, episode: np.ndarray, features: int) -> torch.Ten
     inv = torch.linalg.solve_triangular(chol, eye, upper=False)  # L^-1
     ratio, u = torch.linalg.eigh(inv @ cov @ inv.T)  # ascending slowness
     dirs = (inv.T @ u).flip(1)[:, :features]  # (D, k), slowest first; unit step variance
-    dirs = dirs / ratio.flip(0)[:features].clamp_min(1e-12).sqrt()  # unit variance over frames
+    slowness = ratio.flip(0)[:features].clamp_min(1e-12)  # frame variance / step variance
+    if scale == "frames":
+        dirs = dirs / slowness.sqrt()  # unit variance over frames
+    else:
+        dirs = dirs / slowness.mean().sqrt()  # mean variance over frames 1, steps kept in ratio
     basis = torch.zeros(d, d, dtype=x.dtype)
     basis[:, :features] = dirs * (d / features) ** 0.5
     return basis.float()
@@ -91,13 +107,15 @@ def fit_cost_basis(model: WorldModel, data: Dataset, episodes: np.ndarray) -> di
     sel = episodes[spread_episodes(data.lengths[episodes])]
     win = Windows(data, sel, 1)
     z = model.image_part(encode_all(model, win.pixels, win.proprio))
-    model.cost_basis.copy_(slow_basis(z, win.episode, k).to(model.cost_basis.device))
-    return {"features": k, "episodes": len(sel), "frames": len(z)}
+    basis = slow_basis(z, win.episode, k, model.cfg.cost_scale)
+    model.cost_basis.copy_(basis.to(model.cost_basis.device))
+    return {"features": k, "scale": model.cfg.cost_scale, "episodes": len(sel), "frames": len(z)}
 
 
-def with_cost_features(model: WorldModel, features: int) -> WorldModel:
-    """A copy of ``model`` (same weights) whose config has ``cost_features=features``."""
-    cfg = dataclasses.replace(model.cfg, cost_features=features)
+def with_cost_features(model: WorldModel, features: int, scale: str = "frames") -> WorldModel:
+    """A copy of ``model`` (same weights) whose config has ``cost_features=features`` and
+    ``cost_scale=scale``."""
+    cfg = dataclasses.replace(model.cfg, cost_features=features, cost_scale=scale)
     out = WorldModel(cfg)
     state = {k: v for k, v in model.state_dict().items() if k != "cost_basis"}
     missing, unexpected = out.load_state_dict(state, strict=False)
@@ -111,6 +129,13 @@ def main() -> None:
     p.add_argument("--checkpoint", required=True, help="a world model with a global latent")
     p.add_argument("--data", required=True, help="the dataset it was trained on")
     p.add_argument("--features", type=int, required=True, help="slow features in the cost")
+    p.add_argument(
+        "--scale",
+        choices=COST_SCALES,
+        default="frames",
+        help="frames: each feature to unit variance over the frames; steps: to unit variance of "
+        "its one-step change (model.cost_scale)",
+    )
     p.add_argument("--out", required=True, help="the new checkpoint (<path>.safetensors/.json)")
     a = p.parse_args()
     model, manifest = checkpoint.load(a.checkpoint)
@@ -132,7 +157,7 @@ def main() -> None:
     out_path = Path(a.out)
     if checkpoint.paths(out_path)[0].resolve() == checkpoint.paths(a.checkpoint)[0].resolve():
         raise ValueError(f"--out {a.out} is the input checkpoint: write a new one")
-    model = with_cost_features(model, a.features)
+    model = with_cost_features(model, a.features, a.scale)
     train_cfg = manifest.get("config", {})
     window, stride = int(train_cfg.get("window", 2)), model.cfg.frameskip
     train_eps, held_eps = split_dataset(

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 ENCODERS = ("conv", "keypoints", "vit")
+COST_SCALES = ("frames", "steps")  #: ``ModelConfig.cost_scale``: how slow features are scaled
 
 
 @dataclass(frozen=True)
@@ -37,6 +38,11 @@ class ModelConfig:
     #: linear features (slow feature analysis on the training video, ``agent.slow_features``)
     #: instead of all of it; 0 = plain latent distance
     cost_features: int = 0
+    #: with ``cost_features``: how each slow feature is scaled. ``frames``: unit variance over
+    #: the training frames (each feature counts alike); ``steps``: unit variance of its one-step
+    #: change (a distance counted in typical steps, so a slower feature weighs more and a jittery
+    #: one less; one common factor then brings the features' mean frame variance to 1)
+    cost_scale: str = "frames"
     #: keypoints only: the image is this many views stacked top to bottom, each
     #: ``image_size / views`` rows high (``arm_pick_place_2view``: 2); the points are split
     #: evenly among the views and each one's soft-argmax runs within its own view
@@ -88,6 +94,11 @@ class ModelConfig:
             raise ValueError(
                 "model.cost_features > 0 needs a global latent: model.encoder=conv or keypoints "
                 "(or model.cost_features=0 for vit)"
+            )
+        if self.cost_scale not in COST_SCALES:
+            raise ValueError(
+                f"model.cost_scale={self.cost_scale!r} is unknown: use one of "
+                f"{', '.join(COST_SCALES)}"
             )
         if self.views < 1 or (self.views > 1 and self.encoder != "keypoints"):
             raise ValueError(

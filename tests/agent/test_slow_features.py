@@ -54,12 +54,36 @@ def test_slow_features_find_the_slow_coordinates_under_a_fast_mixture():
     assert torch.equal(basis, slow_basis(z, ep, 2))  # deterministic
 
 
+def test_step_scaled_features_weigh_each_by_its_slowness():
+    """``scale="steps"``: a fast feature taken in (k beyond the slow ones, up to all of D)
+    weighs as little as it is slow, where ``frames`` counts it like the slow ones."""
+    z, ep, slow = _mixed_video()
+    frames3 = z.float() @ slow_basis(z, ep, 3)
+    assert _rank(frames3, slow) < 0.9  # the third (fast) feature counts in full
+    for k in (3, 5):
+        basis = slow_basis(z, ep, k, "steps")
+        assert torch.all(basis[:, k:] == 0)
+        u = (z.float() @ basis)[:, :k]
+        assert _rank(u, slow) > 0.95
+        # each feature's one-step change has the same spread; their mean frame variance is 1,
+        # times D / k
+        same = torch.as_tensor(ep[1:] == ep[:-1])
+        step_sd = (u[1:] - u[:-1])[same].std(0)
+        np.testing.assert_allclose(step_sd.numpy(), step_sd[0].item(), rtol=1e-3)
+        np.testing.assert_allclose(u.var(0).mean().item(), 5 / k, rtol=1e-3)
+    assert torch.equal(slow_basis(z, ep, 2, "steps"), slow_basis(z, ep, 2, "steps"))
+
+
 def test_slow_basis_refusals():
     z, ep, _ = _mixed_video(episodes=2, steps=3)
     with pytest.raises(ValueError, match="between 1 and the latent size 5"):
         slow_basis(z, ep, 6)
     with pytest.raises(ValueError, match="use more episodes"):
         slow_basis(z, ep, 2)
+    with pytest.raises(ValueError, match="scale='metres' is unknown: use one of frames, steps"):
+        slow_basis(z, ep, 2, "metres")
+    with pytest.raises(ValueError, match="model.cost_scale='metres' is unknown"):
+        replace(TINY, cost_scale="metres")
 
 
 def test_spread_episodes_keeps_whole_episodes_within_the_frame_budget():
@@ -186,6 +210,17 @@ def test_command_adds_cost_features_to_a_checkpoint(tiny_dataset, tmp_path, monk
     for k, v in plain.state_dict().items():
         assert torch.equal(model.state_dict()[k], v), k  # the weights themselves unchanged
     assert src.read_bytes() == before
+    # --scale steps: the same directions, weighted by their slowness
+    out_s = tmp_path / "sfa" / "steps"
+    monkeypatch.setattr(
+        sys, "argv", [*argv, "--features", "2", "--scale", "steps", "--out", str(out_s)]
+    )
+    slow_features.main()
+    steps, manifest = checkpoint.load(json.loads(capsys.readouterr().out)["checkpoint"])
+    assert steps.cfg.cost_scale == "steps" and manifest["cost_features_fit"]["scale"] == "steps"
+    assert model.cfg.cost_scale == "frames" and not torch.equal(steps.cost_basis, model.cost_basis)
+    cos = torch.nn.functional.cosine_similarity(steps.cost_basis[:, :2], model.cost_basis[:, :2], 0)
+    np.testing.assert_allclose(cos.abs().numpy(), 1.0, rtol=1e-4)
     # bad input: one line, nothing written
     monkeypatch.setattr(sys, "argv", [*argv, "--features", "99", "--out", str(tmp_path / "x")])
     with pytest.raises(SystemExit) as e:
