@@ -42,10 +42,16 @@ from agent.model import WorldModel
 from agent.model.config import COST_SCALES
 
 MAX_FRAMES = 20000  #: frames the fit encodes at most (whole episodes, spread over the data)
+#: model.cost_predictable: training windows whose rollouts give the predictor's error
+ERROR_WINDOWS = 4096
 
 
 def slow_basis(
-    z: torch.Tensor, episode: np.ndarray, features: int, scale: str = "frames"
+    z: torch.Tensor,
+    episode: np.ndarray,
+    features: int,
+    scale: str = "frames",
+    error: torch.Tensor | None = None,
 ) -> torch.Tensor:
     """(D, D) map: column i < ``features`` the i-th slowest direction of latents ``z`` (N, D)
     (consecutive frames of one ``episode`` are one step), the other columns zero. Scaled by
@@ -54,6 +60,8 @@ def slow_basis(
     steps: the i-th feature weighs its slowness ratio r_i more than under ``frames``), then all
     by one factor that brings their mean variance over the frames to 1. Then by
     sqrt(D / features), so the mean square over D equals the mean over the features.
+    ``error`` (D, D): a covariance added to the one-step one (``rollout_error_cov``: the
+    predictor's), so a direction counts as slow only where it is also predicted well.
 
     Slowness is the generalized eigenproblem C v = r S v (C: covariance of the frames, S: mean
     outer product of one-step differences); the largest r are the slowest directions."""
@@ -72,6 +80,10 @@ def slow_basis(
         )
     cov = torch.cov(x.T)
     s = steps.T @ steps / len(steps)
+    if error is not None:
+        if error.shape != (d, d):
+            raise ValueError(f"error covariance {tuple(error.shape)} does not fit the {d}-d latent")
+        s = s + error.to(s)
     eye = torch.eye(d, dtype=x.dtype)
     chol = torch.linalg.cholesky(s + 1e-9 * s.trace() / d * eye)
     inv = torch.linalg.solve_triangular(chol, eye, upper=False)  # L^-1
@@ -98,24 +110,57 @@ def spread_episodes(lengths: np.ndarray, max_frames: int = MAX_FRAMES) -> np.nda
 
 
 @torch.no_grad()
-def fit_cost_basis(model: WorldModel, data: Dataset, episodes: np.ndarray) -> dict:
+def rollout_error_cov(model: WorldModel, win: Windows, n: int = ERROR_WINDOWS, seed: int = 0):
+    """(D, D) mean outer product of the predictor's errors in the image latent over rollouts
+    of ``n`` random windows of ``win`` (from their first ``model.cfg.history`` frames, every
+    step of the rest), and the number of windows used."""
+    g = torch.Generator().manual_seed(seed)
+    idx = torch.randint(len(win), (min(n, len(win)),), generator=g)
+    k = model.cfg.history
+    o = win.frames(idx)  # (B, W) frame indices
+    z = encode_all(model, win.pixels[o.flatten()], win.proprio[o.flatten()])
+    z = z.reshape(*o.shape, *z.shape[1:])
+    a = win.start_act[idx, None] + torch.arange((k - 1) * win.stride, (win.window - 1) * win.stride)
+    dev = next(model.parameters()).device
+    pred = model.rollout(z[:, :k].to(dev), win.actions[a].to(dev)).cpu()
+    e = model.image_part(pred - z[:, k:]).flatten(2).double()  # (B, steps, D)
+    return torch.einsum("bhd,bhe->de", e, e) / (e.shape[0] * e.shape[1]), len(idx)
+
+
+@torch.no_grad()
+def fit_cost_basis(model: WorldModel, data: Dataset, episodes: np.ndarray, window: int = 2) -> dict:
     """Fit ``model.cost_basis`` (``model.cost_features`` slow features) on the frames of
-    ``data``'s ``episodes``; returns what the fit used (for the manifest)."""
+    ``data``'s ``episodes`` (with ``model.cost_predictable``, also the predictor's error over
+    ``window``-frame rollouts of them); returns what the fit used (for the manifest)."""
     k = model.cfg.cost_features
     if not k:
         raise ValueError("the model has model.cost_features=0: no cost basis to fit")
     sel = episodes[spread_episodes(data.lengths[episodes])]
     win = Windows(data, sel, 1)
     z = model.image_part(encode_all(model, win.pixels, win.proprio))
-    basis = slow_basis(z, win.episode, k, model.cfg.cost_scale)
+    fit = {"features": k, "scale": model.cfg.cost_scale, "episodes": len(sel), "frames": len(z)}
+    error = None
+    if model.cfg.cost_predictable:
+        if window <= model.cfg.history:
+            raise ValueError(
+                f"model.cost_predictable needs rollouts: window={window} must exceed "
+                f"model.history={model.cfg.history}"
+            )
+        error, n = rollout_error_cov(model, Windows(data, episodes, window, model.cfg.frameskip))
+        fit.update(predictable=True, error_windows=n, error_window=window)
+    basis = slow_basis(z, win.episode, k, model.cfg.cost_scale, error)
     model.cost_basis.copy_(basis.to(model.cost_basis.device))
-    return {"features": k, "scale": model.cfg.cost_scale, "episodes": len(sel), "frames": len(z)}
+    return fit
 
 
-def with_cost_features(model: WorldModel, features: int, scale: str = "frames") -> WorldModel:
-    """A copy of ``model`` (same weights) whose config has ``cost_features=features`` and
-    ``cost_scale=scale``."""
-    cfg = dataclasses.replace(model.cfg, cost_features=features, cost_scale=scale)
+def with_cost_features(
+    model: WorldModel, features: int, scale: str = "frames", predictable: bool = False
+) -> WorldModel:
+    """A copy of ``model`` (same weights) whose config has ``cost_features=features``,
+    ``cost_scale=scale`` and ``cost_predictable=predictable``."""
+    cfg = dataclasses.replace(
+        model.cfg, cost_features=features, cost_scale=scale, cost_predictable=predictable
+    )
     out = WorldModel(cfg)
     state = {k: v for k, v in model.state_dict().items() if k != "cost_basis"}
     missing, unexpected = out.load_state_dict(state, strict=False)
@@ -135,6 +180,12 @@ def main() -> None:
         default="frames",
         help="frames: each feature to unit variance over the frames; steps: to unit variance of "
         "its one-step change (model.cost_scale)",
+    )
+    p.add_argument(
+        "--predictable",
+        action="store_true",
+        help="also count the predictor's rollout error in the slowness (a finetuned model; "
+        "model.cost_predictable)",
     )
     p.add_argument("--out", required=True, help="the new checkpoint (<path>.safetensors/.json)")
     a = p.parse_args()
@@ -157,13 +208,19 @@ def main() -> None:
     out_path = Path(a.out)
     if checkpoint.paths(out_path)[0].resolve() == checkpoint.paths(a.checkpoint)[0].resolve():
         raise ValueError(f"--out {a.out} is the input checkpoint: write a new one")
-    model = with_cost_features(model, a.features, a.scale)
+    if a.predictable and manifest.get("stage") != "finetune":
+        raise ValueError(
+            f"--predictable needs a finetuned checkpoint (its predictor's errors); "
+            f"{a.checkpoint} is stage={manifest.get('stage')!r}: drop --predictable or pass the "
+            "finetuned model"
+        )
+    model = with_cost_features(model, a.features, a.scale, a.predictable)
     train_cfg = manifest.get("config", {})
     window, stride = int(train_cfg.get("window", 2)), model.cfg.frameskip
     train_eps, held_eps = split_dataset(
         data, float(train_cfg.get("heldout_fraction", 0.1)), window, stride
     )
-    fit = fit_cost_basis(model, data, train_eps)
+    fit = fit_cost_basis(model, data, train_eps, window)
     task = envs.make(data.task).unwrapped if data.task in envs.TASKS else None
     report = plannability_report(
         model,

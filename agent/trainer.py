@@ -95,6 +95,11 @@ class TrainConfig:
                 f"weights.proprio_r2={self.weights.proprio_r2} is for stage=pretrain on one "
                 "dataset with proprio (extra_video pools frames only): drop one of them"
             )
+        if self.model.cost_predictable and self.stage != "finetune":
+            raise ValueError(
+                "model.cost_predictable=true weighs the slow features by the predictor's error, "
+                "which a pretrain does not train: use it at stage=finetune"
+            )
         if (self.probe is not None) != (self.weights.probe > 0):
             raise ValueError(
                 f"probe={self.probe!r} with weights.probe={self.weights.probe}: a probe loss needs "
@@ -509,7 +514,7 @@ class Trainer:
         distance = None if self.task is None else self.task.state_distance
         fit = None
         if self.model.cfg.cost_features:
-            fit = fit_cost_basis(self.model, self.data, self.train_eps)
+            fit = fit_cost_basis(self.model, self.data, self.train_eps, self.cfg.window)
         report = plannability_report(self.model, self.train, self.held, distance)
         peak_mb = _peak_memory_mb()
         self._note_memory()

@@ -43,6 +43,11 @@ class ModelConfig:
     #: change (a distance counted in typical steps, so a slower feature weighs more and a jittery
     #: one less; one common factor then brings the features' mean frame variance to 1)
     cost_scale: str = "frames"
+    #: with ``cost_features``, finetuned models: the slowness also counts the predictor's
+    #: rollout error (C v = r (S + E) v, E its error covariance on training windows), so the
+    #: features are the slow directions the predictor also gets right; without it the slowest
+    #: directions can be those it predicts worst, and the planner then chases its errors
+    cost_predictable: bool = False
     #: keypoints only: the image is this many views stacked top to bottom, each
     #: ``image_size / views`` rows high (``arm_pick_place_2view``: 2); the points are split
     #: evenly among the views and each one's soft-argmax runs within its own view
@@ -99,6 +104,11 @@ class ModelConfig:
             raise ValueError(
                 f"model.cost_scale={self.cost_scale!r} is unknown: use one of "
                 f"{', '.join(COST_SCALES)}"
+            )
+        if self.cost_predictable and not self.cost_features:
+            raise ValueError(
+                "model.cost_predictable=true weighs slow features: set model.cost_features > 0 "
+                "too (or model.cost_predictable=false)"
             )
         if self.views < 1 or (self.views > 1 and self.encoder != "keypoints"):
             raise ValueError(

@@ -74,6 +74,24 @@ def test_step_scaled_features_weigh_each_by_its_slowness():
     assert torch.equal(slow_basis(z, ep, 2, "steps"), slow_basis(z, ep, 2, "steps"))
 
 
+def test_an_error_covariance_keeps_the_slow_direction_the_predictor_misses_out():
+    """``error``: the predictor's rollout error joins the one-step change in the slowness, so
+    of two equally slow coordinates the one it gets wrong is dropped."""
+    z, ep, slow = _mixed_video()
+    x, zc = slow - slow.mean(0), z.numpy() - z.numpy().mean(0)
+    rows = np.linalg.lstsq(x, zc, rcond=None)[0]  # (2, 5): how each slow coordinate moves z
+    error = torch.as_tensor(np.outer(rows[0], rows[0]))  # unit error along slow coordinate 0
+
+    def corr(u):  # |correlation| of feature u with slow coordinates 0 and 1
+        return [abs(np.corrcoef(u[:, 0].numpy(), slow[:, i])[0, 1]) for i in range(2)]
+
+    mixed = corr(z.float() @ slow_basis(z, ep, 1, "steps"))
+    assert max(mixed) < 0.9  # without it: a mixture of the two
+    assert corr(z.float() @ slow_basis(z, ep, 1, "steps", error))[1] > 0.999
+    with pytest.raises(ValueError, match=r"error covariance \(4, 4\) does not fit the 5-d latent"):
+        slow_basis(z, ep, 1, "steps", torch.eye(4))
+
+
 def test_slow_basis_refusals():
     z, ep, _ = _mixed_video(episodes=2, steps=3)
     with pytest.raises(ValueError, match="between 1 and the latent size 5"):
@@ -239,3 +257,51 @@ def test_command_adds_cost_features_to_a_checkpoint(tiny_dataset, tmp_path, monk
     with pytest.raises(SystemExit):
         slow_features.main()
     assert "slow features need a global latent" in capsys.readouterr().err
+
+
+def test_predictable_features_count_the_finetuned_predictor_error(
+    tiny_dataset, tmp_path, monkeypatch, capsys
+):
+    """``model.cost_predictable`` at the end of a finetune and ``--predictable`` on a finetuned
+    checkpoint: the same fit (the predictor's rollout error in the slowness); refused where
+    there is no trained predictor."""
+    pre = TrainConfig(
+        data=str(tiny_dataset), out=str(tmp_path / "pre"), model=TINY, steps=2,
+        batch_size=8, window=3, checkpoint_every=2, threads=1,
+    )  # fmt: skip
+    init = Trainer(pre).fit()
+    with pytest.raises(ValueError, match="cost_predictable=true .* use it at stage=finetune"):
+        replace(pre, model=replace(TINY, cost_features=2, cost_predictable=True))
+    with pytest.raises(ValueError, match="set model.cost_features > 0"):
+        replace(TINY, cost_predictable=True)
+    fine = replace(pre, stage="finetune", init=str(init), out=str(tmp_path / "fine"))
+    plain = Trainer(fine).fit()
+    cfg = replace(TINY, cost_features=2, cost_scale="steps", cost_predictable=True)
+    fitted = Trainer(replace(fine, model=cfg, out=str(tmp_path / "fine_p"))).fit()
+    model, manifest = checkpoint.load(fitted)
+    fit = manifest["cost_features_fit"]
+    assert fit["predictable"] and fit["error_windows"] > 0 and fit["error_window"] == 3
+    assert model.cfg.cost_predictable and model.cfg.cost_scale == "steps"
+    capsys.readouterr()
+    argv = ["slow_features", "--checkpoint", str(plain), "--data", str(tiny_dataset)]
+    argv += ["--features", "2", "--scale", "steps"]
+    out = tmp_path / "cli_p"
+    monkeypatch.setattr(sys, "argv", [*argv, "--predictable", "--out", str(out)])
+    slow_features.main()
+    cli, cli_manifest = checkpoint.load(json.loads(capsys.readouterr().out)["checkpoint"])
+    assert cli_manifest["cost_features_fit"]["predictable"] and cli.cfg.cost_predictable
+    # the same weights (one seed) and the same fit: the same basis as the training run's
+    assert torch.allclose(cli.cost_basis, model.cost_basis, atol=1e-5)
+    monkeypatch.setattr(sys, "argv", [*argv, "--out", str(tmp_path / "cli_s")])
+    slow_features.main()
+    steps_only = checkpoint.load(json.loads(capsys.readouterr().out)["checkpoint"])[0]
+    assert not torch.allclose(steps_only.cost_basis, model.cost_basis, atol=1e-3)
+    argv[2] = str(init)  # a pretrain: no trained predictor
+    monkeypatch.setattr(sys, "argv", [*argv, "--predictable", "--out", str(tmp_path / "z")])
+    with pytest.raises(SystemExit) as e:
+        slow_features.main()
+    assert (
+        e.value.code != 0
+        and "--predictable needs a finetuned checkpoint" in capsys.readouterr().err
+    )
+    assert not (tmp_path / "z.safetensors").exists()
