@@ -203,7 +203,9 @@ def plannability_report(
     the cost the agent plans with at that ``agent.proprio_weight``. ``model.proprio_state``
     models also get ``spearman_image`` and ``prediction_error_image``: the ranking and the
     rollout error by the image latent alone (what the encoder learned; ``spearman`` and
-    ``prediction_error`` count the proprio the latent carries too). With ``distance=None``
+    ``prediction_error`` count the proprio the latent carries too); ``model.cost_features``
+    models ``prediction_error_cost``: the rollout error in the cost's slow features, against
+    their copy baseline (a ratio above 1: the planner would chase the predictor's errors). With ``distance=None``
     (data without a true state, e.g. a robot's run logs) the prediction error alone."""
     model.eval()
     if distance is None:
@@ -217,6 +219,8 @@ def plannability_report(
     z_c = model.cost_view(z_he)  # what the planning cost measures (model.cost_features)
     # the image part alone (model.proprio_state): what the proprio's error would hide
     image = {"prediction_error_image": model.image_part} if model.cfg.proprio_state else {}
+    if model.cfg.cost_features:  # the rollout's error as the cost sees it (its slow features)
+        image["prediction_error_cost"] = lambda z: model.image_part(model.cost_view(z))
     report = {
         **prediction_errors(model, held, z_he, {"prediction_error": None, **image}),
         "probe_r2": _mean_r2(dims),  # the same fit, averaged (probe_r2)
