@@ -205,8 +205,9 @@ def plannability_report(
     rollout error by the image latent alone (what the encoder learned; ``spearman`` and
     ``prediction_error`` count the proprio the latent carries too); ``model.cost_features``
     models ``prediction_error_cost``: the rollout error in the cost's slow features, against
-    their copy baseline (a ratio above 1: the planner would chase the predictor's errors). With ``distance=None``
-    (data without a true state, e.g. a robot's run logs) the prediction error alone."""
+    their copy baseline (a ratio above 1: the planner would chase the predictor's errors).
+    With ``distance=None`` (data without a true state, e.g. a robot's run logs) the prediction
+    error alone."""
     model.eval()
     if distance is None:
         z_he = encode_all(model, held.pixels, held.proprio)

@@ -11,9 +11,12 @@ change least from one frame to the next relative to how much they vary over the 
 object's pose moves slowly, a pusher or arm that darts about does not. The cost then measures
 the k slowest of them (``WorldModel.cost_view``), each scaled to unit spread over the frames,
 or with ``--scale steps`` (``model.cost_scale=steps``) to unit spread of its one-step change: the
-distance then counts typical steps, so a feature weighs more the slower it is. On the cube tasks'
-keypoint latents that ranks the cube's distance better than either the whole latent or
-frame-scaled features (docs/results.md, "Slow features scaled by their steps").
+distance then counts typical steps, so a feature weighs more the slower it is. A slow direction
+changes little, so the predictor's error along it can dwarf its change, and the planner then
+chases that error; ``--predictable`` (``model.cost_predictable``, finetuned models) counts the
+predictor's rollout error beside the one-step change, so the features are the slow directions
+it also predicts (docs/results.md, "Slow features the predictor gets right"; the manifest's
+``metrics.prediction_error_cost`` shows the error in the features against their copy baseline).
 
 Fitted at the end of training when ``model.cost_features > 0``, or by this command on any
 checkpoint with a global latent (the weights are unchanged; the manifest's ``metrics`` are

@@ -189,9 +189,12 @@ def test_training_with_cost_features_fits_them_and_reports_both(tiny_dataset, tm
     m = manifest["metrics"]
     assert set(m["spearman_latent"]) == set(m["spearman"]) == {"all", "near", "within"}
     assert set(m["prediction_error_cost"]) == {"model", "copy", "ratio"}  # in the cost's view
-    assert "prediction_error_cost" not in checkpoint.read_manifest(
-        Trainer(replace(cfg, model=TINY, out=str(tmp_path / "plain"))).fit()
-    )["metrics"]
+    assert (
+        "prediction_error_cost"
+        not in checkpoint.read_manifest(
+            Trainer(replace(cfg, model=TINY, out=str(tmp_path / "plain"))).fit()
+        )["metrics"]
+    )
     again = Trainer(replace(cfg, out=str(tmp_path / "again"))).fit()
     assert torch.equal(checkpoint.load(again)[0].cost_basis, model.cost_basis)  # same seed
 
