@@ -43,6 +43,27 @@ def encode_all(
 
 
 @torch.no_grad()
+def rollout_windows(
+    model: WorldModel,
+    win: Windows,
+    latents: Callable[[torch.Tensor], torch.Tensor],
+    n: int = 512,
+    seed: int = 0,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """One rollout of ``n`` random windows of ``win`` (drawn with ``seed``) from their first
+    ``model.cfg.history`` latents: (predicted (B, W - K, *latent), the windows' latents
+    (B, W, *latent)). ``latents`` maps the windows' frame indices (B, W) to their latents."""
+    g = torch.Generator().manual_seed(seed)
+    idx = torch.randint(len(win), (min(n, len(win)),), generator=g)
+    k = model.cfg.history
+    s = win.stride  # a model.frameskip model: frames ``stride`` env steps apart
+    zw = latents(win.frames(idx))
+    a = win.start_act[idx, None] + torch.arange((k - 1) * s, (win.window - 1) * s)
+    dev = next(model.parameters()).device
+    return model.rollout(zw[:, :k].to(dev), win.actions[a].to(dev)).cpu(), zw
+
+
+@torch.no_grad()
 def prediction_error(
     model: WorldModel, win: Windows, z: torch.Tensor, n: int = 512, seed: int = 0
 ) -> dict[str, list[float]]:
@@ -61,15 +82,9 @@ def prediction_errors(
 ) -> dict[str, dict[str, list[float]]]:
     """``prediction_error`` of one rollout of the held-out windows, measured on each of
     ``parts`` (name -> a part of the latent, e.g. ``model.image_part``; None: all of it)."""
-    g = torch.Generator().manual_seed(seed)
-    idx = torch.randint(len(win), (min(n, len(win)),), generator=g)
     k = model.cfg.history
     steps = win.window - k
-    s = win.stride  # a model.frameskip model: frames ``stride`` env steps apart
-    o = win.frames(idx)
-    a = win.start_act[idx, None] + torch.arange((k - 1) * s, (win.window - 1) * s)
-    zw = z[o]  # (B, W, *latent)
-    pred = model.rollout(zw[:, :k], win.actions[a])  # (B, steps, *latent)
+    pred, zw = rollout_windows(model, win, lambda o: z[o], n, seed)
     out = {}
     for name, part in parts.items():
         view = part or (lambda x: x)

@@ -40,7 +40,7 @@ from agent import checkpoint
 from agent.batches import Windows, split_dataset
 from agent.dataset import Dataset
 from agent.errors import friendly_errors
-from agent.metrics import encode_all, plannability_report
+from agent.metrics import encode_all, plannability_report, rollout_windows
 from agent.model import WorldModel
 from agent.model.config import COST_SCALES
 
@@ -115,19 +115,16 @@ def spread_episodes(lengths: np.ndarray, max_frames: int = MAX_FRAMES) -> np.nda
 @torch.no_grad()
 def rollout_error_cov(model: WorldModel, win: Windows, n: int = ERROR_WINDOWS, seed: int = 0):
     """(D, D) mean outer product of the predictor's errors in the image latent over rollouts
-    of ``n`` random windows of ``win`` (from their first ``model.cfg.history`` frames, every
-    step of the rest), and the number of windows used."""
-    g = torch.Generator().manual_seed(seed)
-    idx = torch.randint(len(win), (min(n, len(win)),), generator=g)
-    k = model.cfg.history
-    o = win.frames(idx)  # (B, W) frame indices
-    z = encode_all(model, win.pixels[o.flatten()], win.proprio[o.flatten()])
-    z = z.reshape(*o.shape, *z.shape[1:])
-    a = win.start_act[idx, None] + torch.arange((k - 1) * win.stride, (win.window - 1) * win.stride)
-    dev = next(model.parameters()).device
-    pred = model.rollout(z[:, :k].to(dev), win.actions[a].to(dev)).cpu()
-    e = model.image_part(pred - z[:, k:]).flatten(2).double()  # (B, steps, D)
-    return torch.einsum("bhd,bhe->de", e, e) / (e.shape[0] * e.shape[1]), len(idx)
+    of ``n`` random windows of ``win`` (``agent.metrics.rollout_windows``: from their first
+    ``model.cfg.history`` frames, every step of the rest), and the number of windows used."""
+
+    def latents(o: torch.Tensor) -> torch.Tensor:  # only the drawn windows' frames
+        z = encode_all(model, win.pixels[o.flatten()], win.proprio[o.flatten()])
+        return z.reshape(*o.shape, *z.shape[1:])
+
+    pred, zw = rollout_windows(model, win, latents, n, seed)
+    e = model.image_part(pred - zw[:, model.cfg.history :]).flatten(2).double()  # (B, steps, D)
+    return torch.einsum("bhd,bhe->de", e, e) / (e.shape[0] * e.shape[1]), len(e)
 
 
 @torch.no_grad()
