@@ -17,6 +17,10 @@ chases that error; ``--predictable`` (``model.cost_predictable``, finetuned mode
 predictor's rollout error beside the one-step change, so the features are the slow directions
 it also predicts (docs/results.md, "Slow features the predictor gets right"; the manifest's
 ``metrics.prediction_error_cost`` shows the error in the features against their copy baseline).
+An arm in view moves as slowly as the cube it carries; ``--exclude-proprio``
+(``model.cost_exclude_proprio``) counts the part of the latent the robot's proprio explains as
+fast too, so the features are the scene's (the manifest's ``cost_features_fit.proprio_r2``: how
+much of the latent that part is).
 
 Fitted at the end of training when ``model.cost_features > 0``, or by this command on any
 checkpoint with a global latent (the weights are unchanged; the manifest's ``metrics`` are
@@ -64,7 +68,8 @@ def slow_basis(
     by one factor that brings their mean variance over the frames to 1. Then by
     sqrt(D / features), so the mean square over D equals the mean over the features.
     ``error`` (D, D): a covariance added to the one-step one (``rollout_error_cov``: the
-    predictor's), so a direction counts as slow only where it is also predicted well.
+    predictor's, so a direction counts as slow only where it is also predicted well;
+    ``proprio_explained_cov``: the robot's, so only where the robot's state does not explain it).
 
     Slowness is the generalized eigenproblem C v = r S v (C: covariance of the frames, S: mean
     outer product of one-step differences); the largest r are the slowest directions."""
@@ -127,11 +132,38 @@ def rollout_error_cov(model: WorldModel, win: Windows, n: int = ERROR_WINDOWS, s
     return torch.einsum("bhd,bhe->de", e, e) / (e.shape[0] * e.shape[1]), len(e)
 
 
+#: model.cost_exclude_proprio: ridge of the proprio regression, per frame (relative to N)
+PROPRIO_RIDGE = 1e-3
+
+
+def proprio_explained_cov(z: torch.Tensor, proprio: torch.Tensor, ridge: float = PROPRIO_RIDGE):
+    """(D, D) covariance of the part of latents ``z`` (N, D) that the robot's ``proprio``
+    (N, P) explains (ridge regression on the standardized proprio and its pairwise products: a
+    camera sees a gripper's position through a projection, mildly nonlinear), and that part's
+    fraction of the latent's variance (the regression's R^2 over all of D)."""
+    x, p = z.flatten(1).double(), proprio.double()
+    if p.ndim != 2 or len(p) != len(x) or p.shape[1] == 0:
+        raise ValueError(
+            f"proprio {tuple(p.shape)} does not pair with {len(x)} latents: the data needs "
+            "the robot's proprio (drop cost_exclude_proprio for a task without one)"
+        )
+    p = (p - p.mean(0)) / p.std(0).clamp_min(1e-6)
+    iu = torch.triu_indices(p.shape[1], p.shape[1])
+    f = torch.cat([p, (p[:, :, None] * p[:, None, :])[:, iu[0], iu[1]]], 1)
+    f = f - f.mean(0)
+    x = x - x.mean(0)
+    gram = f.T @ f + ridge * len(f) * torch.eye(f.shape[1], dtype=f.dtype)
+    fitted = f @ torch.linalg.solve(gram, f.T @ x)
+    r2 = 1.0 - float(((x - fitted) ** 2).sum() / (x**2).sum().clamp_min(1e-12))
+    return fitted.T @ fitted / len(fitted), r2
+
+
 @torch.no_grad()
 def fit_cost_basis(model: WorldModel, data: Dataset, episodes: np.ndarray, window: int = 2) -> dict:
     """Fit ``model.cost_basis`` (``model.cost_features`` slow features) on the frames of
     ``data``'s ``episodes`` (with ``model.cost_predictable``, also the predictor's error over
-    ``window``-frame rollouts of them); returns what the fit used (for the manifest)."""
+    ``window``-frame rollouts of them; with ``model.cost_exclude_proprio``, the part of the
+    latent their proprio explains); returns what the fit used (for the manifest)."""
     k = model.cfg.cost_features
     if not k:
         raise ValueError("the model has model.cost_features=0: no cost basis to fit")
@@ -148,18 +180,31 @@ def fit_cost_basis(model: WorldModel, data: Dataset, episodes: np.ndarray, windo
             )
         error, n = rollout_error_cov(model, Windows(data, episodes, window, model.cfg.frameskip))
         fit.update(predictable=True, error_windows=n, error_window=window)
+    if model.cfg.cost_exclude_proprio:
+        explained, r2 = proprio_explained_cov(z, win.proprio)
+        error = explained if error is None else error + explained
+        fit.update(exclude_proprio=True, proprio_r2=round(r2, 4))
     basis = slow_basis(z, win.episode, k, model.cfg.cost_scale, error)
     model.cost_basis.copy_(basis.to(model.cost_basis.device))
     return fit
 
 
 def with_cost_features(
-    model: WorldModel, features: int, scale: str = "frames", predictable: bool = False
+    model: WorldModel,
+    features: int,
+    scale: str = "frames",
+    predictable: bool = False,
+    exclude_proprio: bool = False,
 ) -> WorldModel:
     """A copy of ``model`` (same weights) whose config has ``cost_features=features``,
-    ``cost_scale=scale`` and ``cost_predictable=predictable``."""
+    ``cost_scale=scale``, ``cost_predictable=predictable`` and
+    ``cost_exclude_proprio=exclude_proprio``."""
     cfg = dataclasses.replace(
-        model.cfg, cost_features=features, cost_scale=scale, cost_predictable=predictable
+        model.cfg,
+        cost_features=features,
+        cost_scale=scale,
+        cost_predictable=predictable,
+        cost_exclude_proprio=exclude_proprio,
     )
     out = WorldModel(cfg)
     state = {k: v for k, v in model.state_dict().items() if k != "cost_basis"}
@@ -186,6 +231,12 @@ def main() -> None:
         action="store_true",
         help="also count the predictor's rollout error in the slowness (a finetuned model; "
         "model.cost_predictable)",
+    )
+    p.add_argument(
+        "--exclude-proprio",
+        action="store_true",
+        help="also count the part of the latent the robot's proprio explains, so the features "
+        "follow the scene and not the robot (model.cost_exclude_proprio)",
     )
     p.add_argument("--out", required=True, help="the new checkpoint (<path>.safetensors/.json)")
     a = p.parse_args()
@@ -214,7 +265,7 @@ def main() -> None:
             f"{a.checkpoint} is stage={manifest.get('stage')!r}: drop --predictable or pass the "
             "finetuned model"
         )
-    model = with_cost_features(model, a.features, a.scale, a.predictable)
+    model = with_cost_features(model, a.features, a.scale, a.predictable, a.exclude_proprio)
     train_cfg = manifest.get("config", {})
     window, stride = int(train_cfg.get("window", 2)), model.cfg.frameskip
     train_eps, held_eps = split_dataset(

@@ -48,6 +48,11 @@ class ModelConfig:
     #: features are the slow directions the predictor also gets right; without it the slowest
     #: directions can be those it predicts worst, and the planner then chases its errors
     cost_predictable: bool = False
+    #: with ``cost_features``: the slowness also counts the part of the latent the robot's own
+    #: proprio explains (C v = r (S + P) v, P the covariance of its quadratic regression on the
+    #: proprio), so the features are the slow directions of the *scene* and not of the robot: an
+    #: arm in view moves as slowly as the cube it pushes, and its state is in the proprio anyway
+    cost_exclude_proprio: bool = False
     #: keypoints only: the image is this many views stacked top to bottom, each
     #: ``image_size / views`` rows high (``arm_pick_place_2view``: 2); the points are split
     #: evenly among the views and each one's soft-argmax runs within its own view
@@ -109,6 +114,11 @@ class ModelConfig:
             raise ValueError(
                 "model.cost_predictable=true weighs slow features: set model.cost_features > 0 "
                 "too (or model.cost_predictable=false)"
+            )
+        if self.cost_exclude_proprio and not self.cost_features:
+            raise ValueError(
+                "model.cost_exclude_proprio=true shapes slow features: set model.cost_features > 0 "
+                "too (or model.cost_exclude_proprio=false)"
             )
         if self.views < 1 or (self.views > 1 and self.encoder != "keypoints"):
             raise ValueError(

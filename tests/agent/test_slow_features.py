@@ -13,7 +13,12 @@ from scipy.stats import spearmanr
 from agent import checkpoint, slow_features
 from agent.metrics import random_pairs
 from agent.model import ModelConfig, WorldModel
-from agent.slow_features import slow_basis, spread_episodes, with_cost_features
+from agent.slow_features import (
+    proprio_explained_cov,
+    slow_basis,
+    spread_episodes,
+    with_cost_features,
+)
 from agent.trainer import TrainConfig, Trainer
 
 TINY = ModelConfig(width=8, latent_dim=16, predictor_hidden=32, predictor_layers=1)
@@ -90,6 +95,35 @@ def test_an_error_covariance_keeps_the_slow_direction_the_predictor_misses_out()
     assert corr(z.float() @ slow_basis(z, ep, 1, "steps", error))[1] > 0.999
     with pytest.raises(ValueError, match=r"error covariance \(4, 4\) does not fit the 5-d latent"):
         slow_basis(z, ep, 1, "steps", torch.eye(4))
+
+
+def test_the_proprio_explained_part_keeps_the_robot_out_of_the_slow_features():
+    """``proprio_explained_cov`` in the slowness: of two equally slow coordinates, the one the
+    robot's proprio explains (an arm in view, seen through a nonlinear camera) is dropped and
+    the scene's (the cube) is kept."""
+    z, ep, slow = _mixed_video()
+    rng = np.random.default_rng(1)
+    # proprio: the robot's coordinate (slow coordinate 0) through a squashing sensor, with noise
+    proprio = np.stack([np.tanh(slow[:, 0]), slow[:, 0] ** 2, rng.normal(size=len(slow))], 1)
+    proprio = torch.as_tensor(proprio + rng.normal(0, 0.01, proprio.shape))
+    explained, r2 = proprio_explained_cov(z, proprio)
+    assert explained.shape == (5, 5) and 0.0 < r2 < 0.5  # the fast part dominates z
+
+    def corr(u):  # |correlation| of feature u with slow coordinates 0 and 1
+        return [abs(np.corrcoef(u[:, 0].numpy(), slow[:, i])[0, 1]) for i in range(2)]
+
+    assert max(corr(z.float() @ slow_basis(z, ep, 1, "steps"))) < 0.9  # a mixture
+    u = z.float() @ slow_basis(z, ep, 1, "steps", explained)
+    kept = corr(u)  # the slow walks correlate (-0.33 here): the part of 1 uncorrelated with 0
+    assert kept[0] < 0.05 and kept[1] > 0.9
+    x = np.c_[slow, np.ones(len(slow))]
+    resid = u[:, 0].numpy() - x @ np.linalg.lstsq(x, u[:, 0].numpy(), rcond=None)[0]
+    assert resid.var() < 1e-4 * u[:, 0].var().item()  # slow coordinates only, no fast part
+    assert torch.equal(explained, proprio_explained_cov(z, proprio)[0])  # deterministic
+    with pytest.raises(ValueError, match=r"proprio \(3, 3\) does not pair with 2000 latents"):
+        proprio_explained_cov(z, proprio[:3])
+    with pytest.raises(ValueError, match="set model.cost_features > 0"):
+        replace(TINY, cost_exclude_proprio=True)
 
 
 def test_slow_basis_refusals():
@@ -312,3 +346,35 @@ def test_predictable_features_count_the_finetuned_predictor_error(
         and "--predictable needs a finetuned checkpoint" in capsys.readouterr().err
     )
     assert not (tmp_path / "z.safetensors").exists()
+
+
+def test_exclude_proprio_fits_alike_in_training_and_by_the_command(
+    tiny_dataset, tmp_path, monkeypatch, capsys
+):
+    """``model.cost_exclude_proprio`` at the end of a run and ``--exclude-proprio`` on its
+    plain twin: the same basis, the fit's ``proprio_r2`` recorded, unlike the fit without it."""
+    base = TrainConfig(
+        data=str(tiny_dataset), out=str(tmp_path / "plain"), model=TINY, steps=2,
+        batch_size=8, window=3, checkpoint_every=2, threads=1,
+    )  # fmt: skip
+    plain = Trainer(base).fit()
+    cfg = replace(TINY, cost_features=2, cost_scale="steps", cost_exclude_proprio=True)
+    fitted = Trainer(replace(base, model=cfg, out=str(tmp_path / "ex"))).fit()
+    model, manifest = checkpoint.load(fitted)
+    fit = manifest["cost_features_fit"]
+    assert fit["exclude_proprio"] and 0.0 <= fit["proprio_r2"] <= 1.0
+    assert model.cfg.cost_exclude_proprio
+    capsys.readouterr()
+    argv = ["slow_features", "--checkpoint", str(plain), "--data", str(tiny_dataset)]
+    argv += ["--features", "2", "--scale", "steps"]
+    monkeypatch.setattr(sys, "argv", [*argv, "--exclude-proprio", "--out", str(tmp_path / "c")])
+    slow_features.main()
+    cli, cli_manifest = checkpoint.load(json.loads(capsys.readouterr().out)["checkpoint"])
+    assert cli.cfg.cost_exclude_proprio
+    assert cli_manifest["cost_features_fit"]["proprio_r2"] == fit["proprio_r2"]
+    assert torch.allclose(cli.cost_basis, model.cost_basis, atol=1e-5)
+    monkeypatch.setattr(sys, "argv", [*argv, "--out", str(tmp_path / "s")])
+    slow_features.main()
+    steps_only, m = checkpoint.load(json.loads(capsys.readouterr().out)["checkpoint"])
+    assert "proprio_r2" not in m["cost_features_fit"] and not steps_only.cfg.cost_exclude_proprio
+    assert not torch.allclose(steps_only.cost_basis, model.cost_basis, atol=1e-3)
