@@ -75,7 +75,10 @@ class PretrainObjective(nn.Module):
             "variance": losses.variance_hinge(z[:, 0]),
         }
         if self.w.reconstruct:
-            pic = m.decoder(z[:, 0])
+            robot = None
+            if m.cfg.decoder_proprio:  # the robot's normalized proprio, for the decoder alone
+                robot = (batch["proprio"][:, 0] - m.proprio_mean) / m.proprio_std
+            pic = m.decoder(z[:, 0], robot)
             out["reconstruct"] = losses.latent_mse(pic, batch["pixels"][:, 0].float() / 255.0)
         if self.w.proprio_r2:  # TrainConfig refuses it where batches hold no proprio
             fit = {}

@@ -95,6 +95,14 @@ class TrainConfig:
                 f"weights.proprio_r2={self.weights.proprio_r2} is for stage=pretrain on one "
                 "dataset with proprio (extra_video pools frames only): drop one of them"
             )
+        if self.model.decoder_proprio and (
+            self.stage != "pretrain" or not self.weights.reconstruct or self.extra_video
+        ):
+            raise ValueError(
+                "model.decoder_proprio=true lets the pixel reconstruction read the proprio: use "
+                "it at stage=pretrain with weights.reconstruct > 0 on data with proprio (not "
+                "extra_video)"
+            )
         if self.model.cost_predictable and self.stage != "finetune":
             raise ValueError(
                 "model.cost_predictable=true weighs the slow features by the predictor's error, "
@@ -377,7 +385,8 @@ class Trainer:
                     f"resume: extra_data={list(cfg.extra_data)} are not the datasets this run "
                     "started on: pass the same extra_data or start a new run"
                 )
-        if self.model.cfg.proprio_state and not cfg.resume and not cfg.init_predictor:
+        mc = self.model.cfg
+        if (mc.proprio_state or mc.decoder_proprio) and not cfg.resume and not cfg.init_predictor:
             self.model.set_proprio_stats(self.train.proprio)  # resume / init_predictor keep them
         if cfg.stage == "finetune" and not cfg.train_encoder:
             self.latents = encode_all(self.model, self.train.pixels, self.train.proprio)

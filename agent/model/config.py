@@ -57,6 +57,10 @@ class ModelConfig:
     #: ``image_size / views`` rows high (``arm_pick_place_2view``: 2); the points are split
     #: evenly among the views and each one's soft-argmax runs within its own view
     views: int = 1
+    #: pretrain with ``weights.reconstruct``: the pixel decoder also reads the robot's proprio,
+    #: so a robot in view can be drawn from its own state and the latent is left the rest of
+    #: the scene to hold (the cube beside the arm) for the reconstruction to need
+    decoder_proprio: bool = False
 
     def __post_init__(self) -> None:
         if self.encoder not in ENCODERS:

@@ -126,13 +126,21 @@ def make_encoder(cfg: ModelConfig) -> nn.Module:
 class ConvDecoder(nn.Module):
     """Latent (B, P*D) -> pixels (B, H, W, 3) in [0, 1], trained on detached latents.
 
-    Only for showing imagined futures in videos (as DINO-WM does); it never shapes the latent.
+    For showing imagined futures in videos (as DINO-WM does), and at pretrain with
+    ``weights.reconstruct`` the pixel reconstruction through the encoder. With
+    ``cfg.decoder_proprio`` it also reads the robot's raw proprio (B, P), added in its first
+    layer, so the robot need not be in the latent to be drawn.
     """
 
     def __init__(self, cfg: ModelConfig) -> None:
         super().__init__()
         w, self.side = cfg.width, cfg.image_size // 16
         self.fc = nn.Linear(cfg.latent_dim * cfg.tokens, 4 * w * self.side * self.side)
+        self.proprio_fc = (
+            nn.Linear(cfg.proprio_dim, 4 * w * self.side * self.side)
+            if cfg.decoder_proprio
+            else None
+        )
         chans = [4 * w, 4 * w, 2 * w, w]
         layers: list[nn.Module] = []
         for cin, cout in itertools.pairwise(chans):
@@ -140,6 +148,9 @@ class ConvDecoder(nn.Module):
         layers.append(nn.ConvTranspose2d(w, 3, 4, stride=2, padding=1))
         self.net = nn.Sequential(*layers)
 
-    def forward(self, z: torch.Tensor) -> torch.Tensor:
-        h = self.fc(z.flatten(1)).reshape(len(z), -1, self.side, self.side)
+    def forward(self, z: torch.Tensor, proprio: torch.Tensor | None = None) -> torch.Tensor:
+        h = self.fc(z.flatten(1))
+        if self.proprio_fc is not None and proprio is not None:
+            h = h + self.proprio_fc(proprio.float())
+        h = h.reshape(len(z), -1, self.side, self.side)
         return rearrange(torch.sigmoid(self.net(h)), "b c h w -> b h w c")

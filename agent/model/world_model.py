@@ -30,7 +30,7 @@ class WorldModel(nn.Module):
         self.frame_predictor = FramePredictor(cfg)  # action-free, pretraining only
         self.predictor = make_predictor(cfg)  # action-conditioned
         d = cfg.state_dim * cfg.tokens
-        if cfg.proprio_state:  # normalization of the proprio inside the latent (from the data)
+        if cfg.proprio_state or cfg.decoder_proprio:  # proprio normalization (from the data)
             self.register_buffer("proprio_mean", torch.zeros(cfg.proprio_dim))
             self.register_buffer("proprio_std", torch.ones(cfg.proprio_dim))
         if cfg.cost_features:  # set by agent.slow_features.fit_cost_basis

@@ -181,6 +181,34 @@ def test_pretrain_leaves_the_decoder_frozen_unless_reconstructing(tiny_dataset, 
         assert all(p.requires_grad == trainable for p in t.model.decoder.parameters())
 
 
+def test_decoder_proprio_draws_the_robot_from_its_state_at_pretrain(tiny_dataset, tmp_path):
+    """``model.decoder_proprio``: the reconstruction reads the normalized proprio (stats from
+    the data, kept in the checkpoint), so the robot need not be in the latent; refused where
+    nothing reconstructs with it."""
+    from agent.model.encoders import ConvDecoder
+    from agent.objectives import LossWeights
+
+    plain = ConvDecoder(TINY)
+    assert plain.proprio_fc is None
+    dec = ConvDecoder(replace(TINY, decoder_proprio=True))
+    z, p = torch.randn(2, 16), torch.randn(2, 4)
+    assert dec(z).shape == (2, 64, 64, 3)
+    assert not torch.allclose(dec(z, p), dec(z, torch.zeros_like(p)))  # it reads the proprio
+    dp = replace(TINY, decoder_proprio=True)
+    w = LossWeights(reconstruct=100.0)
+    path = Trainer(_cfg(tiny_dataset, tmp_path / "dp", model=dp, weights=w)).fit()
+    model, manifest = checkpoint.load(path)
+    assert manifest["model"]["decoder_proprio"] and model.decoder.proprio_fc is not None
+    data_mean = Trainer(_cfg(tiny_dataset, tmp_path / "x", model=dp, weights=w)).train.proprio
+    assert torch.allclose(model.proprio_mean, data_mean.float().mean(0), atol=1e-5)
+    # the finetune takes the encoder only, with the plain decoder of its own config
+    fine = Trainer(_cfg(tiny_dataset, tmp_path / "ft", stage="finetune", init=str(path), steps=2))
+    assert fine.model.decoder.proprio_fc is None
+    for kw in ({"weights": LossWeights()}, {"stage": "finetune", "init": str(path)}):
+        with pytest.raises(ValueError, match="model.decoder_proprio=true lets the pixel"):
+            _cfg(tiny_dataset, tmp_path / "no", model=dp, **{"weights": w, **kw})
+
+
 def test_finetune_pools_extra_data_of_the_same_task(tiny_dataset, tmp_path):
     init = str(Trainer(_cfg(tiny_dataset, tmp_path / "init", steps=2)).fit())
     kw = {"stage": "finetune", "init": init, "steps": 3}
