@@ -75,9 +75,7 @@ class PretrainObjective(nn.Module):
             "variance": losses.variance_hinge(z[:, 0]),
         }
         if self.w.reconstruct:
-            robot = None
-            if m.cfg.decoder_proprio:  # the robot's normalized proprio, for the decoder alone
-                robot = (batch["proprio"][:, 0] - m.proprio_mean) / m.proprio_std
+            robot = m.normalize_proprio(batch["proprio"][:, 0]) if m.cfg.decoder_proprio else None
             pic = m.decoder(z[:, 0], robot)
             out["reconstruct"] = losses.latent_mse(pic, batch["pixels"][:, 0].float() / 255.0)
         if self.w.proprio_r2:  # TrainConfig refuses it where batches hold no proprio

@@ -385,8 +385,7 @@ class Trainer:
                     f"resume: extra_data={list(cfg.extra_data)} are not the datasets this run "
                     "started on: pass the same extra_data or start a new run"
                 )
-        mc = self.model.cfg
-        if (mc.proprio_state or mc.decoder_proprio) and not cfg.resume and not cfg.init_predictor:
+        if self.model.cfg.proprio_stats and not cfg.resume and not cfg.init_predictor:
             self.model.set_proprio_stats(self.train.proprio)  # resume / init_predictor keep them
         if cfg.stage == "finetune" and not cfg.train_encoder:
             self.latents = encode_all(self.model, self.train.pixels, self.train.proprio)

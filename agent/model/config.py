@@ -146,6 +146,12 @@ class ModelConfig:
         return self.encoder != "vit"
 
     @property
+    def proprio_stats(self) -> bool:
+        """The model normalizes proprio with stats from the data (``proprio_state``: inside the
+        latent; ``decoder_proprio``: for the reconstruction)."""
+        return self.proprio_state or self.decoder_proprio
+
+    @property
     def state_dim(self) -> int:
         """Size of each latent token as the predictor sees it (image latent [+ proprio])."""
         return self.latent_dim + (self.proprio_dim if self.proprio_state else 0)

@@ -128,8 +128,8 @@ class ConvDecoder(nn.Module):
 
     For showing imagined futures in videos (as DINO-WM does), and at pretrain with
     ``weights.reconstruct`` the pixel reconstruction through the encoder. With
-    ``cfg.decoder_proprio`` it also reads the robot's proprio (B, P), normalized by the model's
-    ``proprio_mean`` / ``proprio_std``, added in its first layer, so the robot need not be in
+    ``cfg.decoder_proprio`` it also reads the robot's proprio (B, P), normalized
+    (``WorldModel.normalize_proprio``), added in its first layer, so the robot need not be in
     the latent to be drawn.
     """
 

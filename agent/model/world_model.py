@@ -30,7 +30,7 @@ class WorldModel(nn.Module):
         self.frame_predictor = FramePredictor(cfg)  # action-free, pretraining only
         self.predictor = make_predictor(cfg)  # action-conditioned
         d = cfg.state_dim * cfg.tokens
-        if cfg.proprio_state or cfg.decoder_proprio:  # proprio normalization (from the data)
+        if cfg.proprio_stats:  # proprio normalization (from the data)
             self.register_buffer("proprio_mean", torch.zeros(cfg.proprio_dim))
             self.register_buffer("proprio_std", torch.ones(cfg.proprio_dim))
         if cfg.cost_features:  # set by agent.slow_features.fit_cost_basis
@@ -53,10 +53,14 @@ class WorldModel(nn.Module):
         self.proprio_mean.copy_(p.mean(0).float())
         self.proprio_std.copy_(p.std(0).clamp_min(1e-3).float())
 
+    def normalize_proprio(self, proprio: torch.Tensor) -> torch.Tensor:
+        """(..., P) raw proprio -> (..., P) standardized by the data's stats."""
+        p = proprio.to(self.proprio_mean.device, torch.float32)
+        return (p - self.proprio_mean) / self.proprio_std
+
     def embed_proprio(self, proprio: torch.Tensor) -> torch.Tensor:
         """(..., P) raw proprio -> (..., P) the latent's proprio part."""
-        p = proprio.to(self.proprio_mean.device, torch.float32)
-        return (p - self.proprio_mean) / self.proprio_std * self.cfg.proprio_scale
+        return self.normalize_proprio(proprio) * self.cfg.proprio_scale
 
     def proprio_of(self, z: torch.Tensor) -> torch.Tensor:
         """(..., *latent) of a proprio_state model -> (..., P) the raw proprio it carries
