@@ -196,11 +196,12 @@ def test_decoder_proprio_draws_the_robot_from_its_state_at_pretrain(tiny_dataset
     assert not torch.allclose(dec(z, p), dec(z, torch.zeros_like(p)))  # it reads the proprio
     dp = replace(TINY, decoder_proprio=True)
     w = LossWeights(reconstruct=100.0)
-    path = Trainer(_cfg(tiny_dataset, tmp_path / "dp", model=dp, weights=w)).fit()
+    trainer = Trainer(_cfg(tiny_dataset, tmp_path / "dp", model=dp, weights=w))
+    path = trainer.fit()
     model, manifest = checkpoint.load(path)
     assert manifest["model"]["decoder_proprio"] and model.decoder.proprio_fc is not None
-    data_mean = Trainer(_cfg(tiny_dataset, tmp_path / "x", model=dp, weights=w)).train.proprio
-    assert torch.allclose(model.proprio_mean, data_mean.float().mean(0), atol=1e-5)
+    rows = trainer.train.proprio.float()  # the training split's proprio
+    assert torch.allclose(model.proprio_mean, rows.mean(0), atol=1e-5)
     # the finetune takes the encoder only, with the plain decoder of its own config
     fine = Trainer(_cfg(tiny_dataset, tmp_path / "ft", stage="finetune", init=str(path), steps=2))
     assert fine.model.decoder.proprio_fc is None
