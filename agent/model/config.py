@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 ENCODERS = ("conv", "keypoints", "vit")
 COST_SCALES = ("frames", "steps")  #: ``ModelConfig.cost_scale``: how slow features are scaled
+DECODERS = ("conv", "heatmaps")  #: ``ModelConfig.decoder``: how latents are drawn as pixels
 
 
 @dataclass(frozen=True)
@@ -61,6 +62,12 @@ class ModelConfig:
     #: so a robot in view can be drawn from its own state and the latent is left the rest of
     #: the scene to hold (the cube beside the arm) for the reconstruction to need
     decoder_proprio: bool = False
+    #: the pixel decoder (videos of imagined futures; the pretrain's ``weights.reconstruct``).
+    #: conv: a linear layer and transposed convs from the whole latent. heatmaps (keypoints
+    #: only): each point drawn as a Gaussian blob at its place, then convs (Jakab et al. 2018),
+    #: so a point pays off wherever it sits, on a small cube as on the arm, where a linear layer
+    #: from coordinates to a picture draws what most pixels show and little else
+    decoder: str = "conv"
 
     def __post_init__(self) -> None:
         if self.encoder not in ENCODERS:
@@ -133,6 +140,15 @@ class ModelConfig:
             raise ValueError(
                 f"model.views={self.views} must divide the points (model.latent_dim / 2 = "
                 f"{self.latent_dim // 2}) and the half-resolution rows ({self.image_size // 2})"
+            )
+        if self.decoder not in DECODERS:
+            raise ValueError(
+                f"model.decoder={self.decoder!r} is unknown: use one of {', '.join(DECODERS)}"
+            )
+        if self.decoder == "heatmaps" and (self.encoder != "keypoints" or self.decoder_proprio):
+            raise ValueError(
+                "model.decoder=heatmaps draws keypoints: use it with model.encoder=keypoints and "
+                "model.decoder_proprio=false (or model.decoder=conv)"
             )
         if self.image_size % 8 or (self.encoder == "vit" and self.image_size % self.patch_size):
             raise ValueError(

@@ -17,7 +17,7 @@ import torch
 from torch import nn
 
 from agent.model.config import ModelConfig
-from agent.model.encoders import ConvDecoder, make_encoder
+from agent.model.encoders import make_decoder, make_encoder
 from agent.model.predictor import FramePredictor, make_predictor
 
 
@@ -36,7 +36,7 @@ class WorldModel(nn.Module):
         if cfg.cost_features:  # set by agent.slow_features.fit_cost_basis
             self.register_buffer("cost_basis", torch.eye(cfg.latent_dim))
         self.proprio_head = nn.Linear(d, cfg.proprio_dim)  # optional proprio cost term
-        self.decoder = ConvDecoder(cfg)  # for videos of imagined futures only
+        self.decoder = make_decoder(cfg)  # for videos of imagined futures only
 
     @property
     def latent_shape(self) -> tuple[int, ...]:
