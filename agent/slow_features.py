@@ -158,6 +158,23 @@ def proprio_explained_cov(z: torch.Tensor, proprio: torch.Tensor, ridge: float =
     return fitted.T @ fitted / len(fitted), r2
 
 
+def scene_point_basis(z: torch.Tensor, proprio: torch.Tensor, features: int):
+    """(D, D) map that keeps the image coordinates of the ``features / 2`` keypoints (latent
+    (N, D) of D/2 (x, y) points) whose place the ``proprio`` (N, P) explains least (the
+    regression of ``proprio_explained_cov``, R^2 per point: the mean of its x's and y's), the
+    other columns zero, scaled by sqrt(D / features) as ``slow_basis`` is; and the chosen
+    points with their R^2."""
+    explained, _ = proprio_explained_cov(z, proprio)
+    x = z.flatten(1).double()
+    d = x.shape[1]
+    r2 = (explained.diagonal() / x.var(0, unbiased=False).clamp_min(1e-12)).reshape(-1, 2).mean(1)
+    points = torch.argsort(r2)[: features // 2].sort().values
+    basis = torch.zeros(d, d, dtype=x.dtype)
+    for i, j in enumerate(points.tolist()):
+        basis[2 * j, 2 * i] = basis[2 * j + 1, 2 * i + 1] = (d / features) ** 0.5
+    return basis.float(), {int(j): round(float(r2[j]), 4) for j in points}
+
+
 @torch.no_grad()
 def fit_cost_basis(model: WorldModel, data: Dataset, episodes: np.ndarray, window: int = 2) -> dict:
     """Fit ``model.cost_basis`` (``model.cost_features`` slow features) on the frames of
@@ -171,6 +188,10 @@ def fit_cost_basis(model: WorldModel, data: Dataset, episodes: np.ndarray, windo
     win = Windows(data, sel, 1)
     z = model.image_part(encode_all(model, win.pixels, win.proprio))
     fit = {"features": k, "scale": model.cfg.cost_scale, "episodes": len(sel), "frames": len(z)}
+    if model.cfg.cost_points:
+        basis, points = scene_point_basis(z, win.proprio, k)
+        model.cost_basis.copy_(basis.to(model.cost_basis.device))
+        return {**fit, "scale": "points", "points_proprio_r2": points}
     error = None
     if model.cfg.cost_predictable:
         if window <= model.cfg.history:
@@ -195,16 +216,18 @@ def with_cost_features(
     scale: str = "frames",
     predictable: bool = False,
     exclude_proprio: bool = False,
+    points: bool = False,
 ) -> WorldModel:
     """A copy of ``model`` (same weights) whose config has ``cost_features=features``,
     ``cost_scale=scale``, ``cost_predictable=predictable`` and
-    ``cost_exclude_proprio=exclude_proprio``."""
+    ``cost_exclude_proprio=exclude_proprio`` and ``cost_points=points``."""
     cfg = dataclasses.replace(
         model.cfg,
         cost_features=features,
         cost_scale=scale,
         cost_predictable=predictable,
         cost_exclude_proprio=exclude_proprio,
+        cost_points=points,
     )
     out = WorldModel(cfg)
     state = {k: v for k, v in model.state_dict().items() if k != "cost_basis"}
@@ -238,6 +261,12 @@ def main() -> None:
         help="also count the part of the latent the robot's proprio explains, so the features "
         "follow the scene and not the robot (model.cost_exclude_proprio)",
     )
+    p.add_argument(
+        "--points",
+        action="store_true",
+        help="keypoints: the cost measures the --features / 2 points the robot's proprio "
+        "explains least, not slow features (model.cost_points)",
+    )
     p.add_argument("--out", required=True, help="the new checkpoint (<path>.safetensors/.json)")
     a = p.parse_args()
     model, manifest = checkpoint.load(a.checkpoint)
@@ -265,7 +294,9 @@ def main() -> None:
             f"{a.checkpoint} is stage={manifest.get('stage')!r}: drop --predictable or pass the "
             "finetuned model"
         )
-    model = with_cost_features(model, a.features, a.scale, a.predictable, a.exclude_proprio)
+    model = with_cost_features(
+        model, a.features, a.scale, a.predictable, a.exclude_proprio, a.points
+    )
     train_cfg = manifest.get("config", {})
     window, stride = int(train_cfg.get("window", 2)), model.cfg.frameskip
     train_eps, held_eps = split_dataset(

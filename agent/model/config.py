@@ -54,6 +54,11 @@ class ModelConfig:
     #: proprio), so the features are the slow directions of the *scene* and not of the robot: an
     #: arm in view moves as slowly as the cube it pushes, and its state is in the proprio anyway
     cost_exclude_proprio: bool = False
+    #: keypoints with ``cost_features`` (even): the cost measures the ``cost_features / 2``
+    #: points whose place the robot's proprio explains least (the same regression as
+    #: ``cost_exclude_proprio``), their image coordinates as they are: with a robot in view,
+    #: the points on the scene's objects and none on the arm (no slowness, no mixing)
+    cost_points: bool = False
     #: keypoints only: the image is this many views stacked top to bottom, each
     #: ``image_size / views`` rows high (``arm_pick_place_2view``: 2); the points are split
     #: evenly among the views and each one's soft-argmax runs within its own view
@@ -130,6 +135,18 @@ class ModelConfig:
             raise ValueError(
                 "model.cost_exclude_proprio=true shapes slow features: set model.cost_features > 0 "
                 "too (or model.cost_exclude_proprio=false)"
+            )
+        if self.cost_points and (
+            self.encoder != "keypoints"
+            or not self.cost_features
+            or self.cost_features % 2
+            or self.cost_predictable
+            or self.cost_exclude_proprio
+        ):
+            raise ValueError(
+                "model.cost_points=true picks keypoints by the proprio: use it with "
+                "model.encoder=keypoints, an even model.cost_features > 0 (two coordinates per "
+                "point) and model.cost_predictable=false model.cost_exclude_proprio=false"
             )
         if self.views < 1 or (self.views > 1 and self.encoder != "keypoints"):
             raise ValueError(

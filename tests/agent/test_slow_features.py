@@ -15,6 +15,7 @@ from agent.metrics import random_pairs
 from agent.model import ModelConfig, WorldModel
 from agent.slow_features import (
     proprio_explained_cov,
+    scene_point_basis,
     slow_basis,
     spread_episodes,
     with_cost_features,
@@ -159,6 +160,28 @@ def test_cost_view_maps_the_image_part_and_keeps_the_proprio():
     assert view.shape == z.shape
     assert torch.equal(view[..., 0], 2.0 * z[..., 0]) and torch.all(view[..., 1:16] == 0)
     assert torch.equal(view[..., 16:], z[..., 16:])
+
+
+def test_scene_points_are_the_keypoints_the_proprio_does_not_explain():
+    """``model.cost_points``: of 4 keypoints, the 2 on the arm (a nonlinear function of its
+    proprio) are left out and the 2 on the scene kept, their coordinates as they are."""
+    rng = np.random.default_rng(0)
+    arm = rng.uniform(-1, 1, (3000, 2))  # the robot's state
+    cube = rng.uniform(-0.5, 0.5, (3000, 2))  # a scene object's place
+    pts = [np.tanh(arm), cube, 0.5 * arm**2 - 0.2, cube[:, ::-1] + 0.1]  # points 0, 2: the arm
+    z = torch.as_tensor(np.concatenate(pts, 1) + rng.normal(0, 0.01, (3000, 8)))
+    proprio = torch.as_tensor(np.c_[arm, rng.normal(size=3000)])
+    basis, chosen = scene_point_basis(z, proprio, 4)
+    assert sorted(chosen) == [1, 3] and all(r2 < 0.05 for r2 in chosen.values())
+    view = z.float() @ basis / 2**0.5  # sqrt(D / features) = sqrt(2)
+    torch.testing.assert_close(view[:, :4], z[:, [2, 3, 6, 7]].float())
+    assert view[:, 4:].abs().max() == 0
+    with pytest.raises(ValueError, match="model.cost_points=true picks keypoints by the proprio"):
+        replace(TINY, cost_features=4, cost_points=True)  # a conv latent
+    kp = replace(TINY, encoder="keypoints", cost_features=4, cost_points=True)
+    for bad in ({"cost_features": 3}, {"cost_predictable": True}, {"cost_exclude_proprio": True}):
+        with pytest.raises(ValueError, match="even model.cost_features > 0"):
+            replace(kp, **bad)
 
 
 def test_config_refuses_cost_features_it_cannot_use():
@@ -378,3 +401,35 @@ def test_exclude_proprio_fits_alike_in_training_and_by_the_command(
     steps_only, m = checkpoint.load(json.loads(capsys.readouterr().out)["checkpoint"])
     assert "proprio_r2" not in m["cost_features_fit"] and not steps_only.cfg.cost_exclude_proprio
     assert not torch.allclose(steps_only.cost_basis, model.cost_basis, atol=1e-3)
+
+
+def test_cost_points_fit_alike_in_training_and_by_the_command(
+    tiny_dataset, tmp_path, monkeypatch, capsys
+):
+    """``model.cost_points`` at the end of a keypoint run and ``--points`` on its plain twin:
+    the same points, the basis one scaled unit per kept coordinate."""
+    kp = replace(TINY, encoder="keypoints")
+    base = TrainConfig(
+        data=str(tiny_dataset), out=str(tmp_path / "plain"), model=kp, steps=2,
+        batch_size=8, window=3, checkpoint_every=2, threads=1,
+    )  # fmt: skip
+    plain = Trainer(base).fit()
+    cfg = replace(kp, cost_features=4, cost_points=True)
+    model, manifest = checkpoint.load(
+        Trainer(replace(base, model=cfg, out=str(tmp_path / "p"))).fit()
+    )
+    fit = manifest["cost_features_fit"]
+    assert fit["scale"] == "points" and len(fit["points_proprio_r2"]) == 2
+    assert (model.cost_basis != 0).sum() == 4 and model.cost_basis.max() == 2.0  # sqrt(16 / 4)
+    argv = ["slow_features", "--checkpoint", str(plain), "--data", str(tiny_dataset)]
+    monkeypatch.setattr(
+        sys, "argv", [*argv, "--features", "4", "--points", "--out", str(tmp_path / "c")]
+    )
+    capsys.readouterr()
+    slow_features.main()
+    cli, cli_manifest = checkpoint.load(json.loads(capsys.readouterr().out)["checkpoint"])
+    assert (
+        cli.cfg.cost_points
+        and cli_manifest["cost_features_fit"]["points_proprio_r2"] == fit["points_proprio_r2"]
+    )
+    assert torch.equal(cli.cost_basis, model.cost_basis)
