@@ -20,7 +20,10 @@ it also predicts (docs/results.md, "Slow features the predictor gets right"; the
 An arm in view moves as slowly as the cube it carries; ``--exclude-proprio``
 (``model.cost_exclude_proprio``) counts the part of the latent the robot's proprio explains as
 fast too, so the features are the scene's (the manifest's ``cost_features_fit.proprio_r2``: how
-much of the latent that part is).
+much of the latent that part is). A keypoint latent can instead be cut point by point:
+``--points`` (``model.cost_points``) keeps the image coordinates of the ``--features / 2`` points
+the same regression explains least (``scene_point_basis``; the manifest's
+``cost_features_fit.points_proprio_r2``).
 
 Fitted at the end of training when ``model.cost_features > 0``, or by this command on any
 checkpoint with a global latent (the weights are unchanged; the manifest's ``metrics`` are
