@@ -39,6 +39,18 @@ class ConvEncoder(nn.Module):
         return self.head(h.flatten(1))  # (B, D)
 
 
+def view_grid(cfg: ModelConfig) -> torch.Tensor:
+    """(rows, W, 2) (x, y) in [-1, 1] of one view's pixels at half resolution: where the
+    keypoint encoder's points live, and where the heatmap decoder draws them."""
+    side = cfg.image_size // 2
+    ys, xs = torch.meshgrid(
+        torch.linspace(-1.0, 1.0, side // cfg.views),
+        torch.linspace(-1.0, 1.0, side),
+        indexing="ij",
+    )
+    return torch.stack([xs, ys], -1)
+
+
 class KeypointEncoder(nn.Module):
     """Convs at half resolution and a spatial soft-argmax: D/2 image points, (B, D).
 
@@ -68,14 +80,9 @@ class KeypointEncoder(nn.Module):
             nn.SiLU(),
             nn.Conv2d(2 * w, k, 1),
         )
-        side, self.views = cfg.image_size // 2, cfg.views
-        ys, xs = torch.meshgrid(
-            torch.linspace(-1.0, 1.0, side // self.views),
-            torch.linspace(-1.0, 1.0, side),
-            indexing="ij",
-        )
+        self.views = cfg.views
         # (H*W / views, 2): one view's coordinates
-        self.register_buffer("coords", torch.stack([xs.flatten(), ys.flatten()], -1))
+        self.register_buffer("coords", view_grid(cfg).reshape(-1, 2))
         self.log_temperature = nn.Parameter(torch.zeros(()))
 
     def forward(self, pixels: torch.Tensor) -> torch.Tensor:
@@ -174,12 +181,7 @@ class HeatmapDecoder(nn.Module):
         super().__init__()
         w, k, self.views = cfg.width, cfg.latent_dim // 2, cfg.views
         side = cfg.image_size // 2
-        ys, xs = torch.meshgrid(
-            torch.linspace(-1.0, 1.0, side // self.views),
-            torch.linspace(-1.0, 1.0, side),
-            indexing="ij",
-        )
-        self.register_buffer("grid", torch.stack([xs, ys], -1))  # (view rows, W, 2)
+        self.register_buffer("grid", view_grid(cfg))  # (view rows, W, 2), the encoder's
         self.background = nn.Parameter(torch.zeros(1, w, side, side))
 
         def block(cin: int, cout: int, stride: int = 1) -> nn.Sequential:
