@@ -30,3 +30,17 @@ def test_probe_by_region_bands_the_errors_by_the_ts_reach():
     assert [r["band_m"] for r in rows] == [[0.0, 0.06], [0.06, 0.1], [0.13, 0.16]]
     assert [r["frames"] for r in rows] == [2, 1, 2]
     assert rows[0]["position_mm_p50"] == 2.0 and rows[2]["yaw_deg_p50"] == 130.0
+
+
+def test_point_tracking_finds_the_point_that_follows_the_cube():
+    per_point_r2 = load_module("scripts/point_tracking.py").per_point_r2
+    rng = np.random.default_rng(0)
+    cube = rng.uniform(-1, 1, (500, 2))
+    gripper = rng.uniform(-1, 1, (500, 2))
+    cube_point = 0.3 * cube @ np.array([[1.0, 0.2], [-0.1, 0.8]]) + 0.01 * rng.normal(size=(500, 2))
+    points = np.column_stack([gripper, cube_point, rng.normal(size=(500, 2))])
+    r2 = per_point_r2(points, cube)
+    assert r2.shape == (3, 2)
+    assert r2[1].min() > 0.99  # the cube's point, rotated and scaled: linear
+    assert r2[0].max() < 0.05 and r2[2].max() < 0.05
+    assert per_point_r2(points, gripper)[0].min() > 0.999
