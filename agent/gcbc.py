@@ -61,7 +61,7 @@ from agent import checkpoint
 from agent.cli import config_of, head_parser
 from agent.dataset import Dataset, atomic_write_json
 from agent.errors import friendly_errors
-from agent.metrics import encode_all
+from agent.metrics import encode_all, encode_episode
 from agent.model import WorldModel
 
 FORMAT = "jepa-mpc-gcbc-1"
@@ -208,9 +208,7 @@ def _encode_dataset(model: WorldModel, ds: Dataset, cfg: GCBCConfig):
     zs, targets, lengths, goals, reached = [], [], [], [], []
     with_goals = cfg.goal_share > 0
     for ep in ds.iter_episodes():
-        pixels = torch.as_tensor(np.array(ep["pixels"]))
-        proprio = torch.as_tensor(np.array(ep["proprio"])) if model.cfg.proprio_state else None
-        zs.append(encode_all(model, pixels, proprio).flatten(1))
+        zs.append(encode_episode(model, ep).flatten(1))
         acts = np.array(ep["expert_actions" if ds.expert_labels else "actions"], np.float32)
         if with_goals:
             gp = torch.as_tensor(np.array(ep["goal_pixels"]))[None]

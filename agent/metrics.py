@@ -42,6 +42,13 @@ def encode_all(
     return out
 
 
+def encode_episode(model: WorldModel, ep: dict) -> torch.Tensor:
+    """Latents of a recorded episode's frames (``Dataset.iter_episodes``), with its proprio
+    where the model's latent carries it (``model.proprio_state``)."""
+    proprio = torch.as_tensor(np.array(ep["proprio"])) if model.cfg.proprio_state else None
+    return encode_all(model, torch.as_tensor(np.array(ep["pixels"])), proprio)
+
+
 @torch.no_grad()
 def rollout_windows(
     model: WorldModel,

@@ -26,7 +26,7 @@ from agent import checkpoint
 from agent.cli import config_of, head_parser
 from agent.dataset import Dataset, DatasetError, atomic_write_json
 from agent.errors import friendly_errors
-from agent.metrics import encode_all
+from agent.metrics import encode_episode
 from agent.model import WorldModel
 
 FORMAT = "jepa-mpc-state-probe-1"
@@ -119,8 +119,7 @@ def _latents_and_states(model: WorldModel, folders: list[str], dims: list[int], 
                     f"dims {dims} reach past the {state.shape[1]} state entries of {ds.task}: "
                     "pick entries of its state()"
                 )
-            proprio = torch.as_tensor(np.array(ep["proprio"])) if model.cfg.proprio_state else None
-            full = encode_all(model, torch.as_tensor(np.array(ep["pixels"])), proprio)
+            full = encode_episode(model, ep)
             zs.append(model.image_part(full).flatten(1))
             ys.append(torch.as_tensor(state[:, dims]))
             episode.append(np.full(len(state), len(episode)))

@@ -23,7 +23,7 @@ import torch
 from agent import checkpoint
 from agent.dataset import Dataset
 from agent.errors import friendly_errors
-from agent.metrics import encode_all
+from agent.metrics import encode_episode
 from agent.state_probe import parse_dims
 
 
@@ -40,17 +40,13 @@ def per_point_r2(points: np.ndarray, target: np.ndarray) -> np.ndarray:
     return out
 
 
-def encode_points(model, folder: str, episodes: int) -> tuple[np.ndarray, np.ndarray]:
+def encode_points(model, ds: Dataset, episodes: int) -> tuple[np.ndarray, np.ndarray]:
     """(image points (N, D), states (N, S)) of every frame of the first ``episodes`` episodes."""
-    ds = Dataset(folder)
     zs, states = [], []
     for i, ep in enumerate(ds.iter_episodes()):
         if i == episodes:
             break
-        proprio = torch.as_tensor(np.array(ep["proprio"])) if model.cfg.proprio_state else None
-        with torch.no_grad():
-            z = encode_all(model, torch.as_tensor(np.array(ep["pixels"])), proprio)
-            zs.append(model.image_part(z).flatten(1).numpy())
+        zs.append(model.image_part(encode_episode(model, ep)).flatten(1).numpy())
         states.append(np.asarray(ep["state"], np.float64))
     return np.concatenate(zs), np.concatenate(states)
 
@@ -75,12 +71,14 @@ def main() -> None:
             f"error: {a.checkpoint} has a {model.cfg.encoder} encoder; point tracking needs "
             "model.encoder=keypoints"
         )
-    z, state = encode_points(model.eval(), a.data, a.episodes)
-    if max(dims + against) >= state.shape[1]:
+    ds = Dataset(a.data)
+    entries = np.shape(next(ds.iter_episodes())["state"])[1]
+    if max(dims + against) >= entries:  # before encoding anything
         raise SystemExit(
-            f"error: the data's state has {state.shape[1]} entries; --dims/--against "
+            f"error: the data's state has {entries} entries; --dims/--against "
             f"ask for entry {max(dims + against)}"
         )
+    z, state = encode_points(model.eval(), ds, a.episodes)
     r2 = per_point_r2(z, state[:, dims])
     r2_against = per_point_r2(z, state[:, against]) if against else None
     rows = []

@@ -21,7 +21,7 @@ import torch
 from agent import checkpoint, state_probe
 from agent.dataset import Dataset
 from agent.errors import friendly_errors
-from agent.metrics import encode_all
+from agent.metrics import encode_episode
 
 BANDS = (0.0, 0.06, 0.1, 0.13, 0.16, 0.25)  #: edges of the max(|x|, |y|) bands (m)
 
@@ -32,9 +32,8 @@ def errors(model, probe, folder: str, last: int) -> tuple[np.ndarray, np.ndarray
     eps = list(ds.iter_episodes())[-last:]
     reach, pos, yaw = [], [], []
     for ep in eps:
-        proprio = torch.as_tensor(np.array(ep["proprio"])) if model.cfg.proprio_state else None
         with torch.no_grad():
-            z = encode_all(model, torch.as_tensor(np.array(ep["pixels"])), proprio)
+            z = encode_episode(model, ep)
             p = probe(model.image_part(z).flatten(1)).double().numpy()
         y = np.asarray(ep["state"], np.float64)[:, 2:6]
         reach.append(np.abs(y[:, :2]).max(1))
